@@ -1,0 +1,51 @@
+#pragma once
+// A loaded model and the configuration read from its folder's model.toml.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace servelab::models {
+
+enum class Preload { eager, lazy, none };
+
+// model.toml. Keys not needed yet are parsed and kept for the model manager.
+struct ModelConfig {
+  std::string name;        // unique in the repository; equals the folder name
+  std::string kind;        // "mlp"
+  std::string weights = "model.safetensors";  // relative to the model folder, confined to it
+  std::string sha256;      // hex digest of the weights file; empty: not checked
+  std::vector<std::string> depends_on;
+  int priority = 0;        // higher loads first
+  Preload preload = Preload::eager;
+  int max_concurrency = 0;  // 0: unlimited
+  std::chrono::milliseconds load_timeout = std::chrono::seconds(30);
+  std::string dir;         // absolute path of the model folder
+};
+
+// One tensor of the model's signature (v2 metadata).
+struct TensorSpec {
+  std::string name;
+  std::string datatype = "FP32";
+  std::vector<int64_t> shape;  // -1 = variable (the batch dimension)
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual const ModelConfig& config() const = 0;
+  virtual const std::vector<TensorSpec>& inputs() const = 0;
+  virtual const std::vector<TensorSpec>& outputs() const = 0;
+  virtual int64_t input_width() const = 0;   // elements per input row
+  virtual int64_t output_width() const = 0;  // elements per output row
+  // Forward pass over `rows` rows. REQUIRES: input has rows*input_width()
+  // elements, output room for rows*output_width(). Thread-safe (const).
+  virtual void infer(const float* input, int64_t rows, float* output) const = 0;
+  // Bytes of weights held in memory (for budgets and metrics).
+  virtual size_t memory_bytes() const = 0;
+};
+
+}  // namespace servelab::models

@@ -1,0 +1,55 @@
+#pragma once
+// A model repository: one folder per model, each with model.toml and a
+// safetensors weights file. In this version every model loads synchronously
+// when the repository is opened; a model that fails to load is kept with its
+// error (it answers 503/"not ready" with the reason) and never fails the
+// others or the server.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "models/model.h"
+
+namespace servelab::models {
+
+struct ModelEntry {
+  ModelConfig config;
+  std::shared_ptr<const Model> model;  // null when the load failed
+  std::string error;                   // why the load failed; empty when loaded
+};
+
+class ModelRepository {
+ public:
+  // Error only when `dir` cannot be read or a model.toml is unusable as a
+  // whole (then the message names the file:line:column).
+  static Result<ModelRepository> open(const std::string& dir);
+
+  const ModelEntry* find(std::string_view name) const;
+  const std::vector<ModelEntry>& entries() const { return entries_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  std::vector<ModelEntry> entries_;  // sorted by name
+};
+
+// Reads a model.toml; `dir` is the model folder.
+Result<ModelConfig> read_model_config(const std::string& model_dir);
+// Builds the model of `config.kind` from its weights file.
+Result<std::shared_ptr<const Model>> load_model(const ModelConfig& config);
+
+struct MakeOptions {
+  int count = 1;                       // models mlp-0 .. mlp-{count-1}
+  std::vector<int> dims = {256, 256, 256};  // layer widths: input, hidden..., output
+  uint64_t seed = 42;                  // weights are deterministic from (seed, model index)
+  std::string prefix = "mlp";
+};
+
+// Writes `count` valid mlp models under `dir` (created if missing). Existing
+// models of the same name are overwritten atomically (temp + rename).
+Status make_repository(const std::string& dir, const MakeOptions& options);
+
+}  // namespace servelab::models

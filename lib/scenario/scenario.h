@@ -1,0 +1,90 @@
+#pragma once
+// The scenario model: what a `servelab run` measures. Parsed from TOML by
+// parse_scenario_*() (scenario_parser.h); every field has the default that an
+// absent key gets. Durations are std::chrono types, never bare ints.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace servelab::scenario {
+
+using Micros = std::chrono::microseconds;
+
+enum class LoadMode { closed, open };
+enum class Arrival { constant, poisson };
+enum class RequestKind { http, infer };
+
+struct LoadConfig {
+  LoadMode mode = LoadMode::closed;
+  int connections = 100;       // concurrent connections; in open loop also the in-flight cap
+  int threads = 1;             // event loops (worker threads); connections and rate split across them
+  double rate = 0.0;           // open loop: target arrivals per second across all threads
+  Arrival arrival = Arrival::constant;
+  Micros duration = std::chrono::seconds(10);  // measured phase
+  Micros warmup = std::chrono::seconds(0);     // run before the measured phase, excluded from results
+  Micros timeout = std::chrono::seconds(10);   // per request, from its (intended) send time
+  Micros think_time = Micros(0);               // closed loop: pause between a response and the next request
+};
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+struct RequestSpec {
+  RequestKind kind = RequestKind::http;
+  std::string name;     // label in results; defaults to "<kind> <model|url>"
+  double weight = 1.0;  // relative share of the mix (> 0)
+
+  // kind = "http": any method/URL/headers/body, like wrk. `url` is absolute
+  // ("http://host:port/path") or a path resolved against the target.
+  std::string method = "GET";
+  std::string url = "/";
+  std::vector<Header> headers;
+  std::string body;
+
+  // kind = "infer": POST /v2/models/{model}/infer with generated FP32 tensors
+  // shaped [rows, input_dim]; input_dim comes from the model's metadata.
+  std::string model;
+  int rows = 1;        // batch rows carried by one request
+  uint64_t seed = 1;   // input values are deterministic from this seed
+};
+
+// Optimization toggles (DESIGN.md). Client-side ones are applied by the
+// generator; server-side ones are passed to an embedded server.
+struct Toggles {
+  bool pooling = true;
+  bool batching = false;
+  bool streaming = false;
+  bool async_loading = false;
+};
+
+// How `target = "embedded"` starts servelab-server.
+struct EmbeddedServerConfig {
+  int threads = 1;                 // servelab-server --threads
+  std::string model_repository;    // empty: <results dir>/.models/<spec hash>, made if missing
+  // Model repository made by `models make` when missing:
+  int model_count = 1;
+  std::vector<int> dims = {256, 256, 256};  // input, hidden..., output widths of each mlp
+  uint64_t model_seed = 42;
+};
+
+struct Scenario {
+  std::string name;         // required
+  std::string description;
+  std::string target = "embedded";  // "embedded" or a base URL ("http://127.0.0.1:8000")
+  LoadConfig load;
+  std::vector<RequestSpec> requests;  // at least one
+  Toggles toggles;
+  EmbeddedServerConfig server;
+  // k6-like threshold expressions ("p(99)<10ms"); parsed and stored here,
+  // evaluated by the gate.
+  std::vector<std::string> thresholds;
+
+  std::string source;  // file the scenario came from ("<string>" for text)
+};
+
+}  // namespace servelab::scenario
