@@ -1,0 +1,70 @@
+#pragma once
+// An HTTP/1.1 server on Boost.Beast/Asio: N threads run one io_context, each
+// connection is a session on its own strand with keep-alive, limits on header
+// and body size, a deadline for reading a request and an idle keep-alive
+// timeout (Beast example/http/server/async). Request handling is a plain
+// function from request to response, so handlers are tested without sockets.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "common/result.h"
+
+namespace servelab::http {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+using Response = boost::beast::http::response<boost::beast::http::string_body>;
+// Called on a network thread, concurrently from several connections.
+using Handler = std::function<Response(Request&&)>;
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";  // loopback unless asked otherwise
+  uint16_t port = 0;               // 0: an ephemeral port (see HttpServer::port())
+  int threads = 1;                 // network threads running the io_context
+  uint32_t max_header_bytes = 8 * 1024;         // larger headers: 431
+  uint64_t max_body_bytes = 16 * 1024 * 1024;   // larger bodies: 413
+  std::chrono::milliseconds request_timeout{30'000};  // to read one whole request
+  std::chrono::milliseconds idle_timeout{60'000};     // keep-alive connection with no request
+  int backlog = 1024;              // listen(2) backlog
+};
+
+// Connection counters, readable while the server runs (for /metrics).
+struct ConnectionStats {
+  std::atomic<uint64_t> opened{0};
+  std::atomic<uint64_t> closed{0};
+  std::atomic<uint64_t> requests{0};       // requests read and answered
+  std::atomic<uint64_t> idle_timeouts{0};  // keep-alive connections closed for idling
+  std::atomic<uint64_t> rejected{0};       // 4xx sent for limits (header/body size, bad request)
+};
+
+class HttpServer {
+ public:
+  HttpServer(ServerConfig config, Handler handler);
+  ~HttpServer();  // stop() + join()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts the threads. Error if the address cannot be bound.
+  Status start();
+  uint16_t port() const;  // REQUIRES: start() succeeded
+  // Stops accepting, lets in-flight requests finish and closes idle
+  // connections; returns at once. Safe from a signal-handling thread.
+  void stop();
+  // Waits for the threads to finish after stop().
+  void join();
+
+  const ConnectionStats& stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace servelab::http
