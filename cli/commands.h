@@ -1,0 +1,53 @@
+#pragma once
+// Subcommands of `servelab`. Each one parses its flags into an options struct
+// and calls into lib/; only this layer prints.
+
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace servelab::cli {
+
+// Exit codes (README "Exit codes").
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitThresholds = 1;  // a threshold or regression check failed
+inline constexpr int kExitUsage = 2;       // bad flags or a bad scenario/config
+inline constexpr int kExitRunFailed = 3;   // the run itself failed (server did not start, ...)
+inline constexpr int kExitInterrupted = 130;  // SIGINT/SIGTERM: partial result written
+
+class Commands {
+ public:
+  void add_to(CLI::App& app);
+  int exit_code() const { return exit_code_; }
+
+ private:
+  struct RunArgs {
+    std::string scenario;
+    std::vector<std::string> sets;
+    std::string out_dir;
+    std::string results_root = "results";
+    bool quiet = false;
+    bool json = false;
+  } run_;
+  struct ValidateArgs {
+    std::vector<std::string> files;
+    std::vector<std::string> sets;
+  } validate_;
+  struct ModelsMakeArgs {
+    std::string dir;
+    int count = 1;
+    std::string dims = "256,256,256";
+    uint64_t seed = 42;
+    std::string prefix = "mlp";
+  } make_;
+  int exit_code_ = kExitOk;
+
+  int run_command();
+  int validate_command();
+  int models_make_command();
+};
+
+}  // namespace servelab::cli

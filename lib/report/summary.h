@@ -1,0 +1,18 @@
+#pragma once
+// The human summary printed at the end of `servelab run`: conditions first
+// (a figure without its conditions is not reported), then throughput,
+// latency percentiles (corrected and uncorrected in open loop) and errors.
+
+#include <string>
+
+#include "report/run_record.h"
+
+namespace servelab::report {
+
+std::string summary_text(const RunRecord& record);
+// One line: "mode=closed connections=100 threads=1 toggles=pooling ... on 2 cores (CPU)".
+std::string conditions_line(const RunRecord& record);
+// "pooling,-batching,..." → used in result folder names: "pool+batch" style.
+std::string toggles_label(const scenario::Toggles& t);
+
+}  // namespace servelab::report

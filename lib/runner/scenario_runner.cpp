@@ -1,0 +1,144 @@
+#include "runner/scenario_runner.h"
+
+#include <filesystem>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include "launch/http_get.h"
+#include "launch/server_process.h"
+#include "load/plan.h"
+#include "models/model_repository.h"
+#include "report/atomic_file.h"
+#include "report/result_json.h"
+#include "report/summary.h"
+#include "serve/prometheus_text.h"
+
+namespace servelab::runner {
+namespace fs = std::filesystem;
+namespace {
+
+std::string repository_label(const scenario::EmbeddedServerConfig& s) {
+  std::string dims;
+  for (int d : s.dims) dims += (dims.empty() ? "" : "x") + std::to_string(d);
+  return fmt::format("mlp-c{}-d{}-s{}", s.model_count, dims, s.model_seed);
+}
+
+std::string timestamp_utc() {
+  return fmt::format("{:%Y%m%d-%H%M%S}", fmt::gmtime(std::chrono::system_clock::to_time_t(
+                                             std::chrono::system_clock::now())));
+}
+
+// Server-side toggles that the reference server does not implement yet are
+// recorded, so a result never claims an optimization that did not run.
+std::vector<std::string> toggle_warnings(const scenario::Scenario& s) {
+  std::vector<std::string> w;
+  auto not_yet = [&](bool on, const char* name) {
+    if (on)
+      w.push_back(fmt::format("toggle {} = true has no effect in this version (not implemented yet)",
+                              name));
+  };
+  not_yet(s.toggles.batching, "batching");
+  not_yet(s.toggles.streaming, "streaming");
+  not_yet(s.toggles.async_loading, "async_loading");
+  return w;
+}
+
+std::map<std::string, double> counter_deltas(const std::map<std::string, double>& before,
+                                             const std::map<std::string, double>& after) {
+  std::map<std::string, double> delta;
+  for (const auto& [key, value] : after) {
+    const std::string name = key.substr(0, key.find('{'));
+    const bool cumulative = name.ends_with("_total") || name.ends_with("_count") ||
+                            name.ends_with("_sum") || name.ends_with("_bucket");
+    if (!cumulative) continue;
+    const auto it = before.find(key);
+    delta[key] = value - (it == before.end() ? 0.0 : it->second);
+  }
+  return delta;
+}
+
+}  // namespace
+
+std::map<std::string, double> scrape_metrics(const std::string& base_url) {
+  auto reply = launch::http_get(base_url + "/metrics", std::chrono::milliseconds(2000));
+  if (!reply || reply->status != 200) return {};
+  return serve::parse_prometheus_text(reply->body);
+}
+
+Result<std::string> ensure_model_repository(const scenario::Scenario& s,
+                                            const std::string& results_root) {
+  std::string dir = s.server.model_repository;
+  if (dir.empty()) dir = (fs::path(results_root) / ".models" / repository_label(s.server)).string();
+  models::MakeOptions make;
+  make.count = s.server.model_count;
+  make.dims = s.server.dims;
+  make.seed = s.server.model_seed;
+  bool complete = true;
+  for (int i = 0; i < make.count && complete; ++i)
+    complete = fs::exists(fs::path(dir) / fmt::format("{}-{}", make.prefix, i) / "model.toml");
+  if (complete) return dir;
+  auto made = models::make_repository(dir, make);
+  if (!made) return make_error(fmt::format("making model repository {}: {}", dir, made.error().message));
+  return dir;
+}
+
+Result<RunOutcome> run_scenario(const scenario::Scenario& s, const RunOptions& options,
+                                const std::atomic<bool>& stop, const load::ProgressFn& progress,
+                                const StartedFn& started) {
+  RunOutcome outcome;
+  report::RunRecord& record = outcome.record;
+  record.scenario = s;
+  record.overrides = options.overrides;
+  record.environment = report::capture_environment();
+  record.warnings = toggle_warnings(s);
+
+  outcome.out_dir = !options.out_dir.empty()
+                        ? options.out_dir
+                        : (fs::path(options.results_root) / s.name /
+                           fmt::format("{}_{}", timestamp_utc(), report::toggles_label(s.toggles)))
+                              .string();
+  std::error_code ec;
+  fs::create_directories(outcome.out_dir, ec);
+  if (ec) return make_error(fmt::format("create {}: {}", outcome.out_dir, ec.message()));
+  outcome.result_path = (fs::path(outcome.out_dir) / "result.json").string();
+
+  std::optional<launch::ServerProcess> server;
+  std::string base_url = s.target;
+  record.server.embedded = s.target == "embedded";
+  if (record.server.embedded) {
+    auto repo = ensure_model_repository(s, options.results_root);
+    if (!repo) return repo.error();
+    launch::ServerProcessConfig cfg;
+    cfg.executable = options.server_executable;
+    cfg.args = {"--models", *repo, "--threads", std::to_string(s.server.threads)};
+    cfg.log_path = (fs::path(outcome.out_dir) / "server.log").string();
+    cfg.ready_timeout = options.server_ready_timeout;
+    auto proc = launch::ServerProcess::start(cfg);
+    if (!proc) return proc.error();
+    server.emplace(std::move(*proc));
+    base_url = server->base_url();
+  }
+  record.server.url = base_url;
+  if (started) started(base_url);
+
+  auto plan = load::make_plan(s, base_url);
+  if (!plan) return plan.error();
+  const auto metrics_before = scrape_metrics(base_url);
+  auto stats = load::run(*plan, stop, progress);
+  if (!stats) return stats.error();
+  record.stats = std::move(*stats);
+  if (!metrics_before.empty())
+    record.server.metrics_delta = counter_deltas(metrics_before, scrape_metrics(base_url));
+
+  if (server) {
+    const auto exit = server->stop();
+    record.server.exit = exit.description;
+    record.server.exit_clean = exit.clean;
+  }
+  auto written = report::write_file_atomically(outcome.result_path, report::to_json_text(record));
+  if (!written) return written.error();
+  return outcome;
+}
+
+}  // namespace servelab::runner

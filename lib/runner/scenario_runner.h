@@ -1,0 +1,52 @@
+#pragma once
+// One `servelab run`: scenario → (embedded server) → plan → engine → merged
+// stats → RunRecord → result files. The runner owns the order of these steps;
+// it formats nothing (the CLI prints, reports render).
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "load/engine.h"
+#include "report/run_record.h"
+#include "scenario/scenario.h"
+
+namespace servelab::runner {
+
+struct RunOptions {
+  std::string results_root = "results";  // results/<scenario>/<timestamp>_<toggles>/
+  std::string out_dir;                   // if set, the run's files go here instead
+  std::string server_executable;         // servelab-server, for target = "embedded"
+  std::vector<std::string> overrides;    // --set arguments (echoed into the result)
+  std::chrono::milliseconds server_ready_timeout{60'000};
+};
+
+struct RunOutcome {
+  report::RunRecord record;
+  std::string out_dir;      // where result.json (and the server log) were written
+  std::string result_path;  // <out_dir>/result.json
+};
+
+// Called once the target is known (embedded server started), before warmup.
+using StartedFn = std::function<void(const std::string& target_url)>;
+
+// Error for anything that prevents a run (server did not start, plan could
+// not be made, result could not be written). An interrupted run (`stop` set)
+// is not an error: its result is written and marked partial.
+Result<RunOutcome> run_scenario(const scenario::Scenario& scenario, const RunOptions& options,
+                                const std::atomic<bool>& stop, const load::ProgressFn& progress,
+                                const StartedFn& started = {});
+
+// The repository an embedded run uses: scenario.server.model_repository, or
+// <results_root>/.models/<shape of the models> (made with models::make_repository
+// when missing, so repeated runs reuse it).
+Result<std::string> ensure_model_repository(const scenario::Scenario& scenario,
+                                            const std::string& results_root);
+
+// Scrapes a Prometheus /metrics endpoint into name{labels} → value; empty map
+// when the target has none.
+std::map<std::string, double> scrape_metrics(const std::string& base_url);
+
+}  // namespace servelab::runner

@@ -1,0 +1,159 @@
+// The `servelab` executable end to end: embedded server, result file,
+// interruption, validation errors, models make.
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "fixture.h"
+#include "report/result_json.h"
+
+extern char** environ;
+
+namespace servelab::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+void write(const fs::path& p, const std::string& text) {
+  std::ofstream(p) << text;
+}
+
+const char* kTinyScenario = R"(name = "tiny"
+[load]
+connections = 4
+duration = "1s"
+[server]
+dims = [32, 32, 8]
+[[requests]]
+kind = "infer"
+model = "mlp-0"
+)";
+
+TEST(Cli, RunAgainstEmbeddedServerWritesAResult) {
+  TempDir dir;
+  write(dir.path() / "tiny.toml", kTinyScenario);
+  const auto out = dir.path() / "run";
+  auto p = run_cli({"run", (dir.path() / "tiny.toml").string(), "--quiet", "--out", out.string(),
+                    "--results", (dir.path() / "results").string()});
+  ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
+  EXPECT_NE(p.out.find("req/s"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("p99"), std::string::npos) << p.out;
+  auto record = report::read_result_file((out / "result.json").string());
+  ASSERT_TRUE(record.ok()) << record.error().message;
+  EXPECT_FALSE(record->stats.partial);
+  EXPECT_GT(record->stats.counters.requests, 10u);
+  EXPECT_EQ(record->stats.counters.error_total(), 0u);
+  EXPECT_EQ(record->stats.latency.count(), record->stats.counters.requests);
+  // The embedded repository was made under the results root and reused.
+  EXPECT_TRUE(fs::exists(dir.path() / "results" / ".models"));
+  // No temp file is left behind by the atomic write.
+  for (const auto& e : fs::directory_iterator(out))
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+}
+
+TEST(Cli, SetOverridesAScenarioKey) {
+  TempDir dir;
+  write(dir.path() / "tiny.toml", kTinyScenario);
+  const auto out = dir.path() / "run";
+  auto p = run_cli({"run", (dir.path() / "tiny.toml").string(), "--quiet", "--out", out.string(),
+                    "--results", (dir.path() / "results").string(), "--set", "load.connections=2",
+                    "--set", "load.duration=500ms"});
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  auto record = report::read_result_file((out / "result.json").string());
+  ASSERT_TRUE(record.ok()) << record.error().message;
+  EXPECT_EQ(record->stats.connections, 2);
+  EXPECT_LE(record->stats.counters.connections_opened, 2u);
+  EXPECT_NEAR(std::chrono::duration<double>(record->stats.measured).count(), 0.5, 0.2);
+}
+
+TEST(Cli, InterruptedRunWritesAPartialResult) {
+  TempDir dir;
+  write(dir.path() / "tiny.toml", kTinyScenario);
+  const auto out = dir.path() / "run";
+  int err_pipe[2];
+  ASSERT_EQ(::pipe2(err_pipe, O_CLOEXEC), 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  std::vector<std::string> args{bin_dir() + "/servelab", "run", (dir.path() / "tiny.toml").string(),
+                                "--out", out.string(), "--results", (dir.path() / "results").string(),
+                                "--set", "load.duration=60s"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  ASSERT_EQ(::posix_spawn(&pid, args[0].c_str(), &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(err_pipe[1]);
+  // Wait (with a deadline) until the run reports progress, then interrupt it.
+  std::string err;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (err.find("running") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{err_pipe[0], POLLIN, 0};
+    if (::poll(&p, 1, 1000) <= 0) continue;
+    char buf[512];
+    const ssize_t n = ::read(err_pipe[0], buf, sizeof buf);
+    if (n <= 0) break;
+    err.append(buf, static_cast<size_t>(n));
+  }
+  ASSERT_NE(err.find("running"), std::string::npos) << err;
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(err_pipe[0]);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  auto record = report::read_result_file((out / "result.json").string());
+  ASSERT_TRUE(record.ok()) << record.error().message;
+  EXPECT_TRUE(record->stats.partial);
+  EXPECT_LT(std::chrono::duration<double>(record->stats.measured).count(), 30.0);
+  EXPECT_GT(record->stats.counters.requests, 0u);
+}
+
+TEST(Cli, ValidateReportsFileLineColumnForABadScenario) {
+  TempDir dir;
+  write(dir.path() / "bad.toml", "name = \"x\"\n[load]\nmode = \"clsoed\"\n");
+  auto p = run_cli({"validate", (dir.path() / "bad.toml").string()});
+  EXPECT_EQ(p.exit_code, 2);
+  EXPECT_NE(p.err.find("bad.toml:3:"), std::string::npos) << p.err;
+  EXPECT_NE(p.err.find("load.mode"), std::string::npos) << p.err;
+  EXPECT_NE(p.err.find("\"closed\""), std::string::npos) << p.err;
+}
+
+TEST(Cli, ValidateAcceptsTheShippedScenarios) {
+  auto p = run_cli({"validate", std::string(SERVELAB_SOURCE_DIR) + "/scenarios/baseline.toml"});
+  EXPECT_EQ(p.exit_code, 0) << p.err;
+}
+
+TEST(Cli, ModelsMakeWritesARepositoryTheServerServes) {
+  TempDir dir;
+  const auto repo = dir.path() / "repo";
+  auto p = run_cli({"models", "make", repo.string(), "--count", "2", "--dims", "16,8,4"});
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_TRUE(fs::exists(repo / "mlp-0" / "model.toml"));
+  EXPECT_TRUE(fs::exists(repo / "mlp-1" / "model.safetensors"));
+  auto server = start_server(repo.string());
+  auto exit = server.stop();
+  EXPECT_TRUE(exit.clean) << exit.description;
+}
+
+TEST(Cli, RunFailsClearlyWhenTheTargetIsDown) {
+  TempDir dir;
+  write(dir.path() / "down.toml", std::string(kTinyScenario) + "");
+  auto p = run_cli({"run", (dir.path() / "down.toml").string(), "--quiet", "--out",
+                    (dir.path() / "run").string(), "--set", "target=http://127.0.0.1:9"});
+  EXPECT_EQ(p.exit_code, 3) << p.err;
+  EXPECT_NE(p.err.find("run failed"), std::string::npos) << p.err;
+}
+
+}  // namespace
+}  // namespace servelab::testing

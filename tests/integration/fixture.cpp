@@ -1,0 +1,134 @@
+#include "fixture.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "models/model_repository.h"
+
+extern char** environ;
+
+namespace servelab::testing {
+namespace fs = std::filesystem;
+
+std::string bin_dir() { return std::string(SERVELAB_BINARY_DIR) + "/bin"; }
+
+TempDir::TempDir() {
+  std::random_device rd;
+  path_ = fs::temp_directory_path() / ("servelab-it-" + std::to_string(::getpid()) + "-" +
+                                       std::to_string(rd()));
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string make_models(const TempDir& dir, int count, std::vector<int> dims) {
+  models::MakeOptions o;
+  o.count = count;
+  o.dims = std::move(dims);
+  const std::string repo = (dir.path() / "models").string();
+  auto made = models::make_repository(repo, o);
+  EXPECT_TRUE(made.ok()) << (made.ok() ? "" : made.error().message);
+  return repo;
+}
+
+launch::ServerProcess start_server(const std::string& models, std::vector<std::string> extra_args,
+                                   const std::string& log_path) {
+  launch::ServerProcessConfig cfg;
+  cfg.executable = bin_dir() + "/servelab-server";
+  cfg.args = {"--models", models};
+  cfg.args.insert(cfg.args.end(), extra_args.begin(), extra_args.end());
+  cfg.log_path = log_path;
+  auto proc = launch::ServerProcess::start(cfg);
+  if (!proc) {
+    ADD_FAILURE() << proc.error().message;
+    std::abort();
+  }
+  return std::move(*proc);
+}
+
+double metric(const std::map<std::string, double>& metrics, const std::string& series) {
+  const auto it = metrics.find(series);
+  return it == metrics.end() ? 0.0 : it->second;
+}
+
+scenario::Scenario infer_scenario(const std::string& url, std::chrono::milliseconds duration,
+                                  int connections) {
+  scenario::Scenario s;
+  s.name = "integration";
+  s.target = url;
+  s.load.connections = connections;
+  s.load.duration = duration;
+  s.load.timeout = std::chrono::seconds(5);
+  scenario::RequestSpec r;
+  r.kind = scenario::RequestKind::infer;
+  r.name = "infer mlp-0";
+  r.model = "mlp-0";
+  s.requests.push_back(r);
+  return s;
+}
+
+ProcessOutput run_cli(const std::vector<std::string>& args, std::chrono::milliseconds deadline) {
+  int out_pipe[2], err_pipe[2];
+  EXPECT_EQ(::pipe2(out_pipe, O_CLOEXEC), 0);
+  EXPECT_EQ(::pipe2(err_pipe, O_CLOEXEC), 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
+  std::vector<std::string> argv_s{bin_dir() + "/servelab"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, argv_s[0].c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  ProcessOutput result;
+  if (rc != 0) {
+    ADD_FAILURE() << "spawn servelab failed: " << rc;
+    return result;
+  }
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  int open_fds = 2;
+  char buf[4096];
+  while (open_fds > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      ::kill(pid, SIGKILL);
+      ADD_FAILURE() << "servelab did not finish within the deadline";
+      break;
+    }
+    if (::poll(fds, 2, static_cast<int>(left.count())) <= 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+      const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n <= 0) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      } else {
+        (i == 0 ? result.out : result.err).append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+  for (auto& f : fds)
+    if (f.fd >= 0) ::close(f.fd);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+}  // namespace servelab::testing
