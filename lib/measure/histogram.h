@@ -10,6 +10,7 @@
 // lowest (0 or negative) are recorded into the lowest bucket. Nothing is
 // dropped silently.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -35,6 +36,8 @@ class Histogram {
 
   // O(1): index computation + increment. Never allocates.
   void record(int64_t value) noexcept { record_n(value, 1); }
+  // A negative value (a clock step, a bug upstream) is recorded as 0, in the
+  // lowest bucket, so it still counts; min() then reports 0. n == 0 is a no-op.
   void record_n(int64_t value, uint64_t n) noexcept;
 
   // Count of all recorded values, including overflowed ones.
@@ -65,6 +68,9 @@ class Histogram {
 
   int64_t highest() const noexcept { return highest_; }
   int significant_digits() const noexcept { return digits_; }
+  // Layout figures as HdrHistogram names them (printed in the .hgrm footer).
+  int32_t bucket_count() const noexcept { return bucket_count_; }
+  int32_t sub_bucket_count() const noexcept { return sub_bucket_count_; }
   // Two values map to the same bucket iff lowest_equivalent() is equal.
   int64_t lowest_equivalent(int64_t value) const noexcept;
   int64_t highest_equivalent(int64_t value) const noexcept;
@@ -81,6 +87,14 @@ class Histogram {
   int64_t sub_bucket_mask_ = 0;
   int32_t bucket_count_ = 0;
   int32_t unit_magnitude_ = 0;  // 0: lowest discernible value is 1
+
+  // REQUIRES: 0 <= value. Index into counts_ (may be past the end for
+  // values above highest_, which record_n never passes).
+  size_t counts_index(int64_t value) const noexcept;
+  // Lowest value of the bucket at `index` (inverse of counts_index).
+  int64_t value_at_index(size_t index) const noexcept;
+  // Width of the bucket holding `value` (a power of two).
+  int64_t equivalent_range(int64_t value) const noexcept;
 
   std::vector<uint64_t> counts_;
   uint64_t total_ = 0;     // bucketed values
