@@ -1,1 +1,341 @@
-// placeholder: being written
+#include "scenario/scenario_parser.h"
+
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "scenario/diagnostics.h"
+#include "scenario/overrides.h"
+#include "scenario/table_reader.h"
+
+namespace servelab::scenario {
+
+namespace {
+
+// The schema: every key each table may hold (docs/SCENARIOS.md documents them).
+constexpr std::string_view kTopKeys[] = {"name",   "description", "target", "thresholds",
+                                         "load",   "toggles",     "server", "requests"};
+constexpr std::string_view kLoadKeys[] = {"mode",     "connections", "threads",
+                                          "rate",     "arrival",     "duration",
+                                          "warmup",   "timeout",     "think_time"};
+constexpr std::string_view kToggleKeys[] = {"pooling", "batching", "streaming", "async_loading"};
+constexpr std::string_view kServerKeys[] = {"threads", "model_repository", "model_count", "dims",
+                                            "model_seed"};
+constexpr std::string_view kRequestKeys[] = {"kind",    "name", "weight", "method", "url",
+                                             "headers", "body", "model",  "rows",   "seed"};
+constexpr std::string_view kHttpOnlyKeys[] = {"method", "url", "headers", "body"};
+constexpr std::string_view kInferOnlyKeys[] = {"model", "rows", "seed"};
+
+constexpr Choice<LoadMode> kModes[] = {{"closed", LoadMode::closed}, {"open", LoadMode::open}};
+constexpr Choice<Arrival> kArrivals[] = {{"constant", Arrival::constant},
+                                         {"poisson", Arrival::poisson}};
+constexpr Choice<RequestKind> kKinds[] = {{"http", RequestKind::http},
+                                          {"infer", RequestKind::infer}};
+constexpr Choice<std::string_view> kMethods[] = {
+    {"GET", "GET"},       {"POST", "POST"}, {"PUT", "PUT"},        {"DELETE", "DELETE"},
+    {"PATCH", "PATCH"},   {"HEAD", "HEAD"}, {"OPTIONS", "OPTIONS"}};
+
+// Bounds that catch typos (an extra zero) rather than limit real use.
+constexpr int kMaxConnections = 1'000'000;
+constexpr int kMaxThreads = 1024;
+constexpr int kMaxRows = 4096;
+constexpr int kMaxDim = 65536;
+constexpr int kMaxModels = 100'000;
+
+bool is_http_url(std::string_view text) {
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (text.starts_with(scheme) && text.size() > scheme.size() && text[scheme.size()] != '/') {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool from_override(const toml::node& node) {
+  const auto& path = node.source().path;
+  return path && path->starts_with(kOverridePrefix);
+}
+
+void read_load(TableReader& r, LoadConfig& load) {
+  const bool mode_ok = r.read_choice<LoadMode>("mode", load.mode, kModes);
+  r.read_int("connections", load.connections, 1, kMaxConnections);
+  if (r.read_int("threads", load.threads, 1, kMaxThreads) && load.threads > load.connections) {
+    // Each worker thread drives at least one connection.
+    r.error(*r.find("threads"), "threads",
+            fmt::format("expected at most load.connections ({}) threads, got {}",
+                        load.connections, load.threads));
+  }
+  r.read_number("rate", load.rate, /*allow_zero=*/true);
+  r.read_choice<Arrival>("arrival", load.arrival, kArrivals);
+  r.read_duration("duration", load.duration, /*allow_zero=*/false);
+  r.read_duration("warmup", load.warmup, /*allow_zero=*/true);
+  r.read_duration("timeout", load.timeout, /*allow_zero=*/false);
+  r.read_duration("think_time", load.think_time, /*allow_zero=*/true);
+  if (!mode_ok && r.find("mode") != nullptr) return;  // mode invalid: already reported
+
+  // Keys of the other mode are errors unless they hold their neutral value,
+  // so that a file never silently carries settings that do nothing.
+  if (load.mode == LoadMode::open) {
+    if (load.rate <= 0) {
+      const toml::node* at = r.find("rate") != nullptr ? r.find("rate") : r.find("mode");
+      r.error(*at, "rate",
+              "required when load.mode = \"open\"; expected the arrival rate in requests per "
+              "second, a number > 0");
+    }
+    if (const toml::node* node = r.find("think_time"); node != nullptr && load.think_time.count() != 0) {
+      r.error(*node, "think_time",
+              "only applies to load.mode = \"closed\"; in open loop requests start on the "
+              "load.rate schedule, not after responses");
+    }
+  } else {
+    if (const toml::node* node = r.find("rate"); node != nullptr && load.rate != 0) {
+      r.error(*node, "rate",
+              "only applies to load.mode = \"open\"; a closed loop sends each connection's next "
+              "request when its previous one completes, so its rate is whatever the server "
+              "sustains. Remove it or set load.mode = \"open\"");
+    }
+    if (const toml::node* node = r.find("arrival");
+        node != nullptr && load.arrival != Arrival::constant) {
+      r.error(*node, "arrival",
+              "only applies to load.mode = \"open\" (it shapes the arrival schedule); remove it or "
+              "set load.mode = \"open\"");
+    }
+  }
+}
+
+void read_toggles(TableReader& r, Toggles& toggles) {
+  r.read_bool("pooling", toggles.pooling);
+  r.read_bool("batching", toggles.batching);
+  r.read_bool("streaming", toggles.streaming);
+  r.read_bool("async_loading", toggles.async_loading);
+}
+
+void read_server(TableReader& r, EmbeddedServerConfig& server, const std::string& source) {
+  r.read_int("threads", server.threads, 1, kMaxThreads);
+  if (r.read_string("model_repository", server.model_repository)) {
+    // A path written in the file means "beside the file"; one given with
+    // --set was typed in a shell, so it stays relative to the working directory.
+    const std::filesystem::path repo(server.model_repository);
+    const std::filesystem::path folder = std::filesystem::path(source).parent_path();
+    if (repo.is_relative() && !repo.empty() && !from_override(*r.find("model_repository")) &&
+        !folder.empty()) {
+      server.model_repository = (folder / repo).lexically_normal().string();
+    }
+  }
+  r.read_int("model_count", server.model_count, 1, kMaxModels);
+  if (const toml::array* dims = r.read_array("dims")) {
+    std::vector<int> values;
+    bool ok = true;
+    for (size_t i = 0; i < dims->size(); ++i) {
+      const toml::node& node = *dims->get(i);
+      const auto* number = node.as_integer();
+      if (number == nullptr || number->get() < 1 || number->get() > kMaxDim) {
+        r.error(node, fmt::format("dims[{}]", i),
+                fmt::format("expected an integer from 1 to {}, got {}", kMaxDim, describe(node)));
+        ok = false;
+      } else {
+        values.push_back(static_cast<int>(number->get()));
+      }
+    }
+    if (dims->size() < 2) {
+      r.error(*dims, "dims",
+              fmt::format("expected at least 2 widths (input, ..., output), got {}", dims->size()));
+    } else if (ok) {
+      server.dims = std::move(values);
+    }
+  }
+  r.read_uint64("model_seed", server.model_seed);
+}
+
+void read_headers(TableReader& r, const toml::table& headers, std::vector<Header>& out) {
+  for (auto&& [key, node] : headers) {
+    const std::string field = fmt::format("headers.{}", key.str());
+    const auto* text = node.as_string();
+    if (text == nullptr) {
+      r.error(node, field, fmt::format("expected a string, got {}", describe(node)));
+      continue;
+    }
+    // Names and values go onto the wire as written: refuse what would break
+    // the request framing.
+    if (key.str().empty() || key.str().find_first_of(" \t\r\n:") != std::string::npos) {
+      r.error(node, field, "expected a header name without spaces or ':'");
+      continue;
+    }
+    if (text->get().find_first_of("\r\n") != std::string::npos) {
+      r.error(node, field, "expected a header value without line breaks");
+      continue;
+    }
+    out.push_back(Header{std::string(key.str()), text->get()});
+  }
+}
+
+// Keys of the other request kind are errors: they would be silently ignored.
+void reject_keys(TableReader& r, std::span<const std::string_view> keys, std::string_view owner,
+                 std::string_view kind) {
+  for (std::string_view key : keys) {
+    if (const toml::node* node = r.find(key)) {
+      r.error(*node, key,
+              fmt::format("only applies to kind = \"{}\"; this request has kind = \"{}\"", owner,
+                          kind));
+    }
+  }
+}
+
+void read_request(TableReader& r, RequestSpec& request) {
+  if (r.find("kind") == nullptr) {
+    r.missing("kind", "one of \"http\", \"infer\"");
+    return;
+  }
+  if (!r.read_choice<RequestKind>("kind", request.kind, kKinds)) return;
+  r.read_string("name", request.name);
+  r.read_number("weight", request.weight, /*allow_zero=*/false);
+  if (request.kind == RequestKind::http) {
+    reject_keys(r, kInferOnlyKeys, "infer", "http");
+    std::string_view method = request.method;
+    if (r.read_choice<std::string_view>("method", method, kMethods)) request.method = method;
+    if (r.read_string("url", request.url) && !request.url.starts_with('/') &&
+        !is_http_url(request.url)) {
+      r.error(*r.find("url"), "url",
+              fmt::format("expected a path starting with \"/\" or an absolute http:// or "
+                          "https:// URL, got \"{}\"",
+                          request.url));
+    }
+    if (const toml::table* headers = r.read_table("headers")) {
+      read_headers(r, *headers, request.headers);
+    }
+    r.read_string("body", request.body);
+    if (request.name.empty()) request.name = fmt::format("http {} {}", request.method, request.url);
+  } else {
+    reject_keys(r, kHttpOnlyKeys, "http", "infer");
+    // Infer requests always POST to /v2/models/{model}/infer.
+    request.method = "POST";
+    if (r.find("model") == nullptr) {
+      r.missing("model", "the name of the model to infer against (a string)");
+    } else if (r.read_string("model", request.model) && request.model.empty()) {
+      r.error(*r.find("model"), "model", "expected a model name, got an empty string");
+    }
+    r.read_int("rows", request.rows, 1, kMaxRows);
+    r.read_uint64("seed", request.seed);
+    if (request.name.empty()) request.name = fmt::format("infer {}", request.model);
+  }
+}
+
+void read_thresholds(TableReader& r, const toml::array& thresholds, std::vector<std::string>& out) {
+  for (size_t i = 0; i < thresholds.size(); ++i) {
+    const toml::node& node = *thresholds.get(i);
+    const auto* text = node.as_string();
+    if (text == nullptr || text->get().empty()) {
+      r.error(node, fmt::format("thresholds[{}]", i),
+              fmt::format("expected a threshold expression string such as \"p(99)<50ms\", got {}",
+                          describe(node)));
+      continue;
+    }
+    out.push_back(text->get());
+  }
+}
+
+Scenario read_scenario(const toml::table& root, const std::string& source, Diagnostics& diagnostics) {
+  Scenario scenario;
+  scenario.source = source;
+  TableReader top(root, "", kTopKeys, diagnostics);
+
+  if (top.find("name") == nullptr) {
+    top.missing("name", "a string naming the scenario");
+  } else if (top.read_string("name", scenario.name) && scenario.name.empty()) {
+    top.error(*top.find("name"), "name", "expected a non-empty string");
+  }
+  top.read_string("description", scenario.description);
+  if (top.read_string("target", scenario.target) && scenario.target != "embedded" &&
+      !is_http_url(scenario.target)) {
+    top.error(*top.find("target"), "target",
+              fmt::format("expected \"embedded\" or a base URL starting with http:// or https://, "
+                          "got \"{}\"",
+                          scenario.target));
+  }
+  if (const toml::array* thresholds = top.read_array("thresholds")) {
+    read_thresholds(top, *thresholds, scenario.thresholds);
+  }
+  if (const toml::table* load = top.read_table("load")) {
+    TableReader r(*load, "load", kLoadKeys, diagnostics);
+    read_load(r, scenario.load);
+    r.report_unknown_keys();
+  }
+  if (const toml::table* toggles = top.read_table("toggles")) {
+    TableReader r(*toggles, "toggles", kToggleKeys, diagnostics);
+    read_toggles(r, scenario.toggles);
+    r.report_unknown_keys();
+  }
+  // [server] is read even for a URL target, where it is unused, so that
+  // `--set target=http://...` works on a scenario written for the embedded server.
+  if (const toml::table* server = top.read_table("server")) {
+    TableReader r(*server, "server", kServerKeys, diagnostics);
+    read_server(r, scenario.server, source);
+    r.report_unknown_keys();
+  }
+  if (top.find("requests") == nullptr) {
+    top.missing("requests", "at least one [[requests]] table");
+  } else if (const toml::array* requests = top.read_array("requests")) {
+    if (requests->empty()) {
+      top.error(*requests, "requests", "expected at least one [[requests]] table, got none");
+    }
+    for (size_t i = 0; i < requests->size(); ++i) {
+      const std::string path = fmt::format("requests[{}]", i);
+      const toml::node& node = *requests->get(i);
+      const toml::table* table = node.as_table();
+      if (table == nullptr) {
+        top.error(node, path, fmt::format("expected a table ([[requests]]), got {}", describe(node)));
+        continue;
+      }
+      TableReader r(*table, path, kRequestKeys, diagnostics);
+      RequestSpec request;
+      read_request(r, request);
+      r.report_unknown_keys();
+      scenario.requests.push_back(std::move(request));
+    }
+  }
+  top.report_unknown_keys();
+  return scenario;
+}
+
+}  // namespace
+
+Result<Scenario> parse_scenario_file(const std::string& path,
+                                     const std::vector<std::string>& overrides) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(fmt::format("{}: cannot open scenario file", path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return make_error(fmt::format("{}: cannot read scenario file", path));
+  return parse_scenario_text(text.str(), path, overrides);
+}
+
+Result<Scenario> parse_scenario_text(std::string_view text, const std::string& source_name,
+                                     const std::vector<std::string>& overrides) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    return make_error(fmt::format("{}: TOML syntax error: {}", position(e.source(), source_name),
+                                  e.description()));
+  }
+  for (const std::string& assignment : overrides) {
+    // An override that cannot be applied leaves nothing sensible to validate.
+    if (Status applied = apply_override(root, assignment); !applied) {
+      return std::move(applied).error();
+    }
+  }
+  Diagnostics diagnostics(source_name);
+  Scenario scenario = read_scenario(root, source_name, diagnostics);
+  if (!diagnostics.empty()) return diagnostics.to_error();
+  return scenario;
+}
+
+std::string_view to_string(LoadMode m) { return m == LoadMode::closed ? "closed" : "open"; }
+std::string_view to_string(Arrival a) { return a == Arrival::constant ? "constant" : "poisson"; }
+std::string_view to_string(RequestKind k) { return k == RequestKind::http ? "http" : "infer"; }
+
+}  // namespace servelab::scenario
