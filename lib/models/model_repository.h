@@ -23,8 +23,9 @@ struct ModelEntry {
 
 class ModelRepository {
  public:
-  // Error only when `dir` cannot be read or a model.toml is unusable as a
-  // whole (then the message names the file:line:column).
+  // Error only when `dir` cannot be read. Every subfolder with a model.toml
+  // becomes an entry; a bad model.toml (message names file:line:column) or a
+  // failed load is that entry's `error`, never a failure of open().
   static Result<ModelRepository> open(const std::string& dir);
 
   const ModelEntry* find(std::string_view name) const;
