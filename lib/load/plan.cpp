@@ -1,1 +1,186 @@
-// placeholder: being written
+#include "load/plan.h"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+
+#include <boost/json.hpp>
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include "load/arrivals.h"  // splitmix64
+#include "load/curl_global.h"
+
+namespace servelab::load {
+namespace {
+
+namespace json = boost::json;
+
+// How long make_plan waits for a model's metadata.
+constexpr long kMetadataTimeoutMs = 5'000;
+
+bool is_absolute(const std::string& url) {
+  return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
+}
+
+std::string resolve(const std::string& base, const std::string& url) {
+  if (is_absolute(url)) return url;
+  if (url.empty()) return base + "/";
+  if (url.front() == '/') return base + url;
+  return base + "/" + url;
+}
+
+size_t append_bytes(char* data, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+
+struct EasyDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+
+// GET url → body, or an error naming the URL and what went wrong.
+Result<std::string> http_get(const std::string& url) {
+  std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
+  if (!easy) return make_error("curl_easy_init failed");
+  std::string body;
+  char errbuf[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy.get(), CURLOPT_PROXY, "");  // never through an environment proxy
+  curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, kMetadataTimeoutMs);
+  curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, append_bytes);
+  curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(easy.get(), CURLOPT_ERRORBUFFER, errbuf);
+  const CURLcode rc = curl_easy_perform(easy.get());
+  if (rc != CURLE_OK) {
+    return make_error(fmt::format("GET {}: {}", url, errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc)));
+  }
+  long status = 0;
+  curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &status);
+  if (status != 200) {
+    return make_error(fmt::format("GET {}: HTTP {}: {}", url, status, body.substr(0, 200)));
+  }
+  return body;
+}
+
+struct ModelInput {
+  std::string name;  // the model's first input tensor
+  int64_t width = 0; // its last dimension
+};
+
+// KServe v2 model metadata: {"name":..., "inputs":[{"name","datatype","shape"}], ...}.
+// The first input's last dimension is the feature width; a leading -1 is the
+// variable batch dimension.
+Result<ModelInput> fetch_model_input(const std::string& base, const std::string& model) {
+  const std::string url = fmt::format("{}/v2/models/{}", base, model);
+  auto body = http_get(url);
+  if (!body) return body.error();
+  json::error_code ec;
+  json::value doc = json::parse(*body, ec);
+  const auto bad = [&](std::string_view what) {
+    return make_error(fmt::format("model '{}' metadata from {}: {}", model, url, what));
+  };
+  if (ec) return bad("not JSON: " + ec.message());
+  const json::object* obj = doc.if_object();
+  const json::value* inputs = obj ? obj->if_contains("inputs") : nullptr;
+  if (!inputs || !inputs->is_array() || inputs->as_array().empty()) {
+    return bad("no \"inputs\" array");
+  }
+  const json::object* in0 = inputs->as_array().front().if_object();
+  const json::value* shape = in0 ? in0->if_contains("shape") : nullptr;
+  const json::value* name = in0 ? in0->if_contains("name") : nullptr;
+  if (!shape || !shape->is_array() || shape->as_array().empty() || !name || !name->is_string()) {
+    return bad("inputs[0] needs \"name\" and a non-empty \"shape\"");
+  }
+  if (const json::value* dt = in0->if_contains("datatype"); dt && dt->is_string() && dt->as_string() != "FP32") {
+    return bad(fmt::format("inputs[0] datatype is {}, only FP32 is generated", std::string_view(dt->as_string())));
+  }
+  const json::value& last = shape->as_array().back();
+  if (!last.is_int64() && !last.is_uint64()) return bad("inputs[0].shape must hold integers");
+  const int64_t width = last.is_int64() ? last.as_int64() : static_cast<int64_t>(last.as_uint64());
+  if (width <= 0) return bad(fmt::format("inputs[0] width {} is not positive", width));
+  return ModelInput{std::string(name->as_string()), width};
+}
+
+// {"inputs":[{"name":...,"shape":[rows,width],"datatype":"FP32","data":[...]}]}
+// Values are multiples of 1/64 in [-2, 2): exact in FP32 and short in JSON.
+std::string infer_body(const ModelInput& in, int rows, uint64_t seed) {
+  uint64_t state = seed;
+  json::array data;
+  const int64_t n = static_cast<int64_t>(rows) * in.width;
+  data.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const auto k = static_cast<int64_t>(splitmix64(state) % 256) - 128;
+    data.emplace_back(static_cast<double>(k) / 64.0);
+  }
+  json::object tensor;
+  tensor["name"] = in.name;
+  tensor["shape"] = json::array{rows, in.width};
+  tensor["datatype"] = "FP32";
+  tensor["data"] = std::move(data);
+  json::object body;
+  body["inputs"] = json::array{std::move(tensor)};
+  return json::serialize(body);
+}
+
+}  // namespace
+
+size_t pick_request(const std::vector<double>& cumulative_weights, double u) noexcept {
+  const auto it = std::upper_bound(cumulative_weights.begin(), cumulative_weights.end(), u);
+  if (it == cumulative_weights.end()) return cumulative_weights.size() - 1;
+  return static_cast<size_t>(it - cumulative_weights.begin());
+}
+
+Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url) {
+  if (!ensure_curl_global_init()) return make_error("libcurl failed to initialize");
+  if (s.requests.empty()) return make_error("scenario has no [[requests]]");
+  Plan plan;
+  plan.load = s.load;
+  plan.toggles = s.toggles;
+  plan.base_url = base_url;
+  while (!plan.base_url.empty() && plan.base_url.back() == '/') plan.base_url.pop_back();
+
+  std::map<std::string, ModelInput> models;  // metadata fetched once per model
+  double total = 0;
+  for (const scenario::RequestSpec& spec : s.requests) {
+    if (!(spec.weight > 0)) {
+      return make_error(fmt::format("request '{}': weight must be > 0", spec.name));
+    }
+    PreparedRequest r;
+    r.weight = spec.weight;
+    for (const scenario::Header& h : spec.headers) r.headers.push_back(h.name + ": " + h.value);
+    switch (spec.kind) {
+      case scenario::RequestKind::http:
+        r.name = spec.name.empty() ? "http " + spec.url : spec.name;
+        r.method = spec.method.empty() ? "GET" : spec.method;
+        r.url = resolve(plan.base_url, spec.url);
+        r.body = spec.body;
+        break;
+      case scenario::RequestKind::infer: {
+        if (spec.model.empty()) return make_error("infer request needs a model");
+        if (spec.rows < 1) return make_error(fmt::format("infer request '{}': rows must be >= 1", spec.model));
+        r.name = spec.name.empty() ? "infer " + spec.model : spec.name;
+        auto it = models.find(spec.model);
+        if (it == models.end()) {
+          auto in = fetch_model_input(plan.base_url, spec.model);
+          if (!in) return in.error();
+          it = models.emplace(spec.model, std::move(*in)).first;
+        }
+        r.method = "POST";
+        r.url = fmt::format("{}/v2/models/{}/infer", plan.base_url, spec.model);
+        r.headers.insert(r.headers.begin(), "Content-Type: application/json");
+        r.body = infer_body(it->second, spec.rows, spec.seed);
+        break;
+      }
+    }
+    total += spec.weight;
+    plan.cumulative_weights.push_back(total);
+    plan.requests.push_back(std::move(r));
+  }
+  for (double& w : plan.cumulative_weights) w /= total;
+  plan.cumulative_weights.back() = 1.0;  // no rounding gap at the top
+  return plan;
+}
+
+}  // namespace servelab::load

@@ -31,8 +31,9 @@ struct Counters {
   // every connection was busy (start delay > 1 ms). They are sent and
   // measured from the intended time; this counts how many were late.
   uint64_t late = 0;
-  // Open loop: requests still unsent/in flight when the measured phase ended
-  // (not completed, so not in `requests`; reported, never hidden).
+  // Requests in flight (both modes) or due but unsent (open loop) when the
+  // measured phase ended (not completed, so not in `requests`; reported,
+  // never hidden).
   uint64_t unfinished = 0;
   uint64_t bytes_in = 0;             // response bytes (headers + body)
   uint64_t bytes_out = 0;            // request bytes (headers + body)

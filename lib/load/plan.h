@@ -1,0 +1,45 @@
+#pragma once
+// A Plan is a scenario resolved against a live target: every request is
+// prepared (absolute URL, header lines, body bytes) before the run, so the
+// engine builds nothing per request (h2load `h1reqs`).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "scenario/scenario.h"
+
+namespace servelab::load {
+
+struct PreparedRequest {            // built before the run; nothing is built per request
+  std::string name;                 // from RequestSpec::name
+  double weight = 1.0;              // from RequestSpec::weight (> 0)
+  std::string method, url;          // absolute URL
+  std::vector<std::string> headers; // "Name: value" lines
+  std::string body;
+};
+
+struct Plan {
+  scenario::LoadConfig load;        // copy of the scenario's load section
+  scenario::Toggles toggles;
+  std::string base_url;             // "http://127.0.0.1:PORT"
+  std::vector<PreparedRequest> requests;
+  // cumulative_weights[i] = sum of weights of requests[0..i], normalized so
+  // that the last is 1.0: a uniform draw u in [0,1) picks the first i with
+  // u < cumulative_weights[i] (the weighted mix).
+  std::vector<double> cumulative_weights;
+  uint64_t seed = 1;                // mix selection / poisson arrivals deterministic
+};
+
+// Resolves the target and prepares every request. `infer` requests need the
+// model's input width: fetched once with GET {base_url}/v2/models/{model}
+// (libcurl easy, with a short timeout) and turned into a v2 JSON body with
+// deterministic FP32 data from RequestSpec::seed (shape [rows, width]).
+Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url);
+
+// Index into plan.requests for a uniform draw u in [0,1) (binary search over
+// cumulative_weights). REQUIRES: !cumulative_weights.empty()
+size_t pick_request(const std::vector<double>& cumulative_weights, double u) noexcept;
+
+}  // namespace servelab::load

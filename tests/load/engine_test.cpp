@@ -1,0 +1,362 @@
+#include "load/engine.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+
+#include <gtest/gtest.h>
+
+#include "test_server.h"
+
+namespace servelab::load {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::make_response;
+using testing::TestServer;
+namespace bhttp = boost::beast::http;
+
+size_t idx(ErrorClass c) { return static_cast<size_t>(c); }
+
+Plan http_plan(const std::string& base, std::vector<std::pair<std::string, double>> urls,
+               scenario::LoadConfig load, bool pooling = true) {
+  scenario::Scenario s;
+  s.load = load;
+  s.toggles.pooling = pooling;
+  for (auto& [url, weight] : urls) {
+    scenario::RequestSpec r;
+    r.url = url;
+    r.weight = weight;
+    s.requests.push_back(r);
+  }
+  auto plan = make_plan(s, base);
+  EXPECT_TRUE(plan.ok());
+  return plan.ok() ? std::move(plan).value() : Plan{};
+}
+
+scenario::LoadConfig closed(int connections, int threads, std::chrono::microseconds duration) {
+  scenario::LoadConfig l;
+  l.mode = scenario::LoadMode::closed;
+  l.connections = connections;
+  l.threads = threads;
+  l.duration = duration;
+  l.timeout = 2s;
+  return l;
+}
+
+// Answers "ok" on every path except /404 and /500, and counts invocations.
+class CountingServer {
+ public:
+  CountingServer()
+      : server_([this](http::Request&& req) {
+          calls_.fetch_add(1, std::memory_order_relaxed);
+          if (req.target() == "/404") return make_response(req, bhttp::status::not_found, "no");
+          if (req.target() == "/500") return make_response(req, bhttp::status::internal_server_error, "bad");
+          return make_response(req, bhttp::status::ok, "ok");
+        }) {}
+  TestServer& server() { return server_; }
+  uint64_t calls() const { return calls_.load(); }
+
+ private:
+  std::atomic<uint64_t> calls_{0};
+  TestServer server_;
+};
+
+const ProgressFn kNoProgress;
+
+TEST(Engine, ClosedLoopCountsEveryRequestTheServerAnswered) {
+  CountingServer srv;
+  ASSERT_TRUE(srv.server().started()) << srv.server().error();
+  const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, closed(4, 2, 400ms));
+  std::atomic<bool> stop{false};
+  auto stats = run(plan, stop, kNoProgress);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  const Counters& c = stats->counters;
+  EXPECT_GT(c.requests, 10u);
+  EXPECT_EQ(c.ok, c.requests);
+  EXPECT_EQ(c.error_total(), 0u);
+  // Every completed request reached the handler; the handler may also have
+  // answered requests still in flight at the end (counted as unfinished).
+  EXPECT_LE(c.requests, srv.calls());
+  EXPECT_LE(srv.calls(), c.requests + c.unfinished);
+  EXPECT_LE(c.unfinished, 4u);
+  EXPECT_EQ(stats->status_codes.at(200), c.requests);
+  EXPECT_EQ(stats->latency.count(), c.requests);
+  EXPECT_EQ(stats->uncorrected.count(), c.requests);
+  ASSERT_EQ(stats->mix.size(), 1u);
+  EXPECT_EQ(stats->mix[0].requests, c.requests);
+  EXPECT_GE(c.bytes_in, c.requests * 2);   // at least the body "ok"
+  EXPECT_GE(c.bytes_out, c.requests * 16);  // at least "GET / HTTP/1.1\r\n"
+  EXPECT_FALSE(stats->partial);
+  EXPECT_EQ(stats->measured, 400ms);
+  EXPECT_EQ(stats->threads, 2);
+  EXPECT_EQ(stats->connections, 4);
+  ASSERT_EQ(stats->timeline.size(), 1u);
+  EXPECT_EQ(stats->timeline[0].requests, c.requests);
+  EXPECT_GT(stats->rps(), 0);
+}
+
+TEST(Engine, ErrorsAreClassifiedByStatus) {
+  CountingServer srv;
+  ASSERT_TRUE(srv.server().started()) << srv.server().error();
+  const Plan plan = http_plan(srv.server().base_url(), {{"/404", 1}, {"/500", 1}}, closed(2, 1, 300ms));
+  std::atomic<bool> stop{false};
+  auto stats = run(plan, stop, kNoProgress);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  const Counters& c = stats->counters;
+  ASSERT_GT(c.requests, 10u);
+  EXPECT_EQ(c.ok, 0u);
+  EXPECT_EQ(c.errors[idx(ErrorClass::http_4xx)], stats->status_codes.at(404));
+  EXPECT_EQ(c.errors[idx(ErrorClass::http_5xx)], stats->status_codes.at(500));
+  EXPECT_EQ(c.error_total(), c.requests);
+  EXPECT_GT(c.errors[idx(ErrorClass::http_4xx)], 0u);
+  EXPECT_GT(c.errors[idx(ErrorClass::http_5xx)], 0u);
+  ASSERT_EQ(stats->mix.size(), 2u);
+  EXPECT_EQ(stats->mix[0].errors, stats->status_codes.at(404));
+  EXPECT_EQ(stats->mix[1].errors, stats->status_codes.at(500));
+  EXPECT_EQ(stats->timeline.at(0).errors, c.requests);
+}
+
+TEST(Engine, PoolingOnOpensAtMostOneConnectionPerSlot) {
+  CountingServer srv;
+  ASSERT_TRUE(srv.server().started()) << srv.server().error();
+  const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, closed(4, 2, 300ms), true);
+  std::atomic<bool> stop{false};
+  auto stats = run(plan, stop, kNoProgress);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_GT(stats->counters.requests, 20u);
+  EXPECT_GE(stats->counters.connections_opened, 1u);
+  EXPECT_LE(stats->counters.connections_opened, 4u);
+  EXPECT_LE(srv.server().server().stats().opened.load(), 4u);
+  EXPECT_GT(stats->connection_reuse_rate(), 0.8);
+}
+
+TEST(Engine, PoolingOffOpensOneConnectionPerRequest) {
+  CountingServer srv;
+  ASSERT_TRUE(srv.server().started()) << srv.server().error();
+  const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, closed(2, 1, 300ms), false);
+  std::atomic<bool> stop{false};
+  auto stats = run(plan, stop, kNoProgress);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  const Counters& c = stats->counters;
+  EXPECT_GT(c.requests, 5u);
+  EXPECT_EQ(c.error_total(), 0u);
+  EXPECT_EQ(c.connections_opened, c.requests);
+  EXPECT_GE(srv.server().server().stats().opened.load(), c.requests);
+  EXPECT_EQ(stats->connection_reuse_rate(), 0.0);
+}
+
+TEST(Engine, OpenLoopSendsRateTimesDuration) {
+  CountingServer srv;
+  ASSERT_TRUE(srv.server().started()) << srv.server().error();
+  scenario::LoadConfig load = closed(8, 2, 1s);
+  load.mode = scenario::LoadMode::open;
+  load.rate = 200;
+  const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, load);
+  std::atomic<bool> stop{false};
+  auto stats = run(plan, stop, kNoProgress);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  const Counters& c = stats->counters;
+  // 200 arrivals are scheduled in the measured second; all but the few in
+  // flight at the end complete (a loose bound: sanitizer builds are slow).
+  EXPECT_GE(c.requests, 150u);
+  EXPECT_LE(c.requests, 201u);
+  EXPECT_GE(c.requests + c.unfinished, 195u);
+  EXPECT_LE(c.requests + c.unfinished, 201u);
+  EXPECT_EQ(c.error_total(), 0u);
+  EXPECT_EQ(stats->uncorrected.count(), c.requests);
+  // Corrected latency is from the intended time, never shorter.
+  EXPECT_GE(stats->latency.max(), stats->uncorrected.max());
+}
+
+TEST(Engine, OpenLoopPoissonArrivalsAlsoMeetTheRate) {
+  CountingServer srv;
+  ASSERT_TRUE(srv.server().started()) << srv.server().error();
+  scenario::LoadConfig load = closed(8, 1, 500ms);
+  load.mode = scenario::LoadMode::open;
+  load.arrival = scenario::Arrival::poisson;
+  load.rate = 600;
+  const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, load);
+  std::atomic<bool> stop{false};
+  auto stats = run(plan, stop, kNoProgress);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  const uint64_t sent = stats->counters.requests + stats->counters.unfinished;
+  // Poisson count over 0.5 s at 600/s: mean 300, sd ~17.
+  EXPECT_GE(sent, 220u);
+  EXPECT_LE(sent, 380u);
+}
+
+TEST(Engine, ThinkTimePacesEachConnection) {
+  CountingServer srv;
+  ASSERT_TRUE(srv.server().started()) << srv.server().error();
+  scenario::LoadConfig load = closed(2, 1, 400ms);
+  load.think_time = 50ms;
+  const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, load);
+  std::atomic<bool> stop{false};
+  auto stats = run(plan, stop, kNoProgress);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  // Each connection sends at most one request per 50 ms: 2 × 400/50 = 16
+  // (the first ones go at once); without the pause it would be thousands.
+  EXPECT_GE(stats->counters.requests, 8u);
+  EXPECT_LE(stats->counters.requests, 18u);
+  EXPECT_EQ(stats->counters.error_total(), 0u);
+}
+
+TEST(Engine, MixedMethodsSendTheirOwnBodies) {
+  std::atomic<uint64_t> gets{0}, posts{0}, wrong{0};
+  TestServer server([&](http::Request&& req) {
+    if (req.method() == bhttp::verb::post && req.target() == "/post" && req.body() == "hello") {
+      posts.fetch_add(1);
+    } else if (req.method() == bhttp::verb::get && req.target() == "/get" && req.body().empty()) {
+      gets.fetch_add(1);
+    } else {
+      wrong.fetch_add(1);
+    }
+    return make_response(req, bhttp::status::ok, "ok");
+  });
+  ASSERT_TRUE(server.started()) << server.error();
+  scenario::Scenario s;
+  s.load = closed(2, 1, 300ms);
+  scenario::RequestSpec get;
+  get.url = "/get";
+  scenario::RequestSpec post;
+  post.method = "POST";
+  post.url = "/post";
+  post.body = "hello";
+  s.requests = {get, post};
+  auto plan = make_plan(s, server.base_url());
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  std::atomic<bool> stop{false};
+  auto stats = run(*plan, stop, kNoProgress);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_EQ(wrong.load(), 0u);
+  ASSERT_EQ(stats->mix.size(), 2u);
+  EXPECT_GT(stats->mix[0].requests, 0u);
+  EXPECT_GT(stats->mix[1].requests, 0u);
+  EXPECT_LE(stats->mix[0].requests, gets.load());
+  EXPECT_LE(stats->mix[1].requests, posts.load());
+}
+
+TEST(Engine, StopFlagEndsTheRunEarlyAndMarksItPartial) {
+  CountingServer srv;
+  ASSERT_TRUE(srv.server().started()) << srv.server().error();
+  const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, closed(2, 2, 60s));
+  std::atomic<bool> stop{false};
+  int calls = 0;
+  Progress last;
+  // The progress callback runs on this thread about every 500 ms: the first
+  // one raises the flag, as a signal-handling thread would.
+  auto stats = run(plan, stop, [&](const Progress& p) {
+    ++calls;
+    last = p;
+    stop.store(true);
+  });
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_TRUE(stats->partial);
+  EXPECT_GE(calls, 1);
+  EXPECT_FALSE(last.in_warmup);
+  EXPECT_GT(last.requests, 0u);
+  EXPECT_GT(last.rps, 0);
+  EXPECT_GT(last.elapsed, 0us);
+  EXPECT_LT(stats->measured, 10s);
+  EXPECT_GT(stats->measured, 0us);
+  EXPECT_GT(stats->counters.requests, 0u);
+  EXPECT_GT(stats->rps(), 0);
+  EXPECT_GE(stats->client_cpu_seconds, 0);
+}
+
+TEST(Engine, WarmupIsExcludedFromResults) {
+  CountingServer srv;
+  ASSERT_TRUE(srv.server().started()) << srv.server().error();
+  scenario::LoadConfig load = closed(2, 1, 300ms);
+  load.warmup = 300ms;
+  const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, load);
+  std::atomic<bool> stop{false};
+  auto stats = run(plan, stop, kNoProgress);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  const Counters& c = stats->counters;
+  EXPECT_GT(c.requests, 0u);
+  EXPECT_EQ(stats->measured, 300ms);
+  // The handler also answered the warmup's requests.
+  EXPECT_LT(c.requests + c.unfinished, srv.calls());
+  EXPECT_EQ(stats->latency.count(), c.requests);
+}
+
+TEST(Engine, RequestsOverTheTimeoutAreTimeoutErrors) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool released = false;
+  std::atomic<int> entered{0};
+  {
+    TestServer server([&](http::Request&& req) {
+      entered.fetch_add(1);
+      std::unique_lock lk(mu);
+      // Blocks until the test releases it (bounded, in case it never does).
+      cv.wait_until(lk, std::chrono::steady_clock::now() + 10s, [&] { return released; });
+      return make_response(req, bhttp::status::ok, "late");
+    }, 4);
+    ASSERT_TRUE(server.started()) << server.error();
+    scenario::LoadConfig load = closed(2, 1, 500ms);
+    load.timeout = 100ms;
+    const Plan plan = http_plan(server.base_url(), {{"/", 1}}, load);
+    std::atomic<bool> stop{false};
+    auto stats = run(plan, stop, kNoProgress);
+    {
+      std::lock_guard lk(mu);
+      released = true;
+    }
+    cv.notify_all();
+    ASSERT_TRUE(stats.ok()) << stats.error().message;
+    const Counters& c = stats->counters;
+    EXPECT_EQ(c.ok, 0u);
+    EXPECT_GE(c.errors[idx(ErrorClass::timeout)], 4u);  // 2 connections × ~5 timeouts
+    EXPECT_EQ(c.errors[idx(ErrorClass::timeout)], c.requests);
+    EXPECT_EQ(stats->latency.count(), 0u);
+    EXPECT_GT(entered.load(), 0);
+  }
+}
+
+// A loopback port with nothing listening: bound, never listened on, closed.
+uint16_t closed_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST(Engine, ClosedPortGivesConnectErrors) {
+  const std::string base = "http://127.0.0.1:" + std::to_string(closed_port());
+  const Plan plan = http_plan(base, {{"/", 1}}, closed(2, 1, 200ms));
+  std::atomic<bool> stop{false};
+  auto stats = run(plan, stop, kNoProgress);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  const Counters& c = stats->counters;
+  EXPECT_GT(c.requests, 0u);
+  EXPECT_EQ(c.errors[idx(ErrorClass::connect)], c.requests);
+  EXPECT_EQ(c.ok, 0u);
+  EXPECT_TRUE(stats->status_codes.empty());
+}
+
+TEST(Engine, InvalidLoadIsAnError) {
+  Plan plan = http_plan("http://127.0.0.1:1", {{"/", 1}}, closed(1, 1, 100ms));
+  plan.load.mode = scenario::LoadMode::open;
+  plan.load.rate = 0;
+  std::atomic<bool> stop{false};
+  EXPECT_FALSE(run(plan, stop, kNoProgress).ok());
+  plan.load.mode = scenario::LoadMode::closed;
+  plan.load.connections = 0;
+  EXPECT_FALSE(run(plan, stop, kNoProgress).ok());
+}
+
+}  // namespace
+}  // namespace servelab::load

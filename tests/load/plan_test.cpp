@@ -1,0 +1,161 @@
+#include "load/plan.h"
+
+#include <atomic>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "test_server.h"
+
+namespace servelab::load {
+namespace {
+
+using testing::make_response;
+using testing::TestServer;
+namespace bhttp = boost::beast::http;
+namespace json = boost::json;
+
+scenario::RequestSpec http_spec(std::string url, double weight = 1.0) {
+  scenario::RequestSpec r;
+  r.kind = scenario::RequestKind::http;
+  r.url = std::move(url);
+  r.weight = weight;
+  return r;
+}
+
+scenario::RequestSpec infer_spec(std::string model, int rows, uint64_t seed) {
+  scenario::RequestSpec r;
+  r.kind = scenario::RequestKind::infer;
+  r.model = std::move(model);
+  r.rows = rows;
+  r.seed = seed;
+  return r;
+}
+
+// Serves KServe v2 metadata for model "m" (input "x", width 8) and counts
+// metadata fetches.
+class MetadataServer {
+ public:
+  MetadataServer()
+      : server_([this](http::Request&& req) {
+          if (req.method() == bhttp::verb::get && req.target() == "/v2/models/m") {
+            fetches_.fetch_add(1);
+            return make_response(req, bhttp::status::ok,
+                                 R"({"name":"m","platform":"servelab_mlp","inputs":[{"name":"x","datatype":"FP32","shape":[-1,8]}],)"
+                                 R"("outputs":[{"name":"y","datatype":"FP32","shape":[-1,2]}]})",
+                                 "application/json");
+          }
+          return make_response(req, bhttp::status::not_found, R"({"error":"unknown model"})",
+                               "application/json");
+        }) {}
+  TestServer& server() { return server_; }
+  int fetches() const { return fetches_.load(); }
+
+ private:
+  std::atomic<int> fetches_{0};
+  TestServer server_;
+};
+
+TEST(Plan, InferBodyHasTheModelsInputShape) {
+  MetadataServer meta;
+  ASSERT_TRUE(meta.server().started()) << meta.server().error();
+  scenario::Scenario s;
+  s.requests = {infer_spec("m", 3, 7), infer_spec("m", 1, 7)};
+  auto plan = make_plan(s, meta.server().base_url());
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_EQ(meta.fetches(), 1);  // metadata fetched once per model
+  ASSERT_EQ(plan->requests.size(), 2u);
+
+  const PreparedRequest& r = plan->requests[0];
+  EXPECT_EQ(r.method, "POST");
+  EXPECT_EQ(r.url, meta.server().base_url() + "/v2/models/m/infer");
+  EXPECT_EQ(r.name, "infer m");
+  ASSERT_FALSE(r.headers.empty());
+  EXPECT_EQ(r.headers.front(), "Content-Type: application/json");
+
+  const json::value body = json::parse(r.body);
+  const json::object& in0 = body.at("inputs").as_array().at(0).as_object();
+  EXPECT_EQ(in0.at("name").as_string(), "x");
+  EXPECT_EQ(in0.at("datatype").as_string(), "FP32");
+  EXPECT_EQ(json::value_to<std::vector<int64_t>>(in0.at("shape")), (std::vector<int64_t>{3, 8}));
+  const json::array& data = in0.at("data").as_array();
+  ASSERT_EQ(data.size(), 24u);
+  for (const json::value& v : data) {
+    ASSERT_TRUE(v.is_double() || v.is_int64());
+    const double d = v.to_number<double>();
+    EXPECT_GE(d, -2.0);
+    EXPECT_LT(d, 2.0);
+  }
+  // One row with the same seed is the first row of the three.
+  const json::value one = json::parse(plan->requests[1].body);
+  const json::array& data1 = one.at("inputs").as_array().at(0).at("data").as_array();
+  ASSERT_EQ(data1.size(), 8u);
+  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(data1[i], data[i]);
+}
+
+TEST(Plan, InferDataIsDeterministicFromTheSeed) {
+  MetadataServer meta;
+  ASSERT_TRUE(meta.server().started()) << meta.server().error();
+  scenario::Scenario s;
+  s.requests = {infer_spec("m", 2, 1), infer_spec("m", 2, 1), infer_spec("m", 2, 2)};
+  auto plan = make_plan(s, meta.server().base_url());
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_EQ(plan->requests[0].body, plan->requests[1].body);
+  EXPECT_NE(plan->requests[0].body, plan->requests[2].body);
+}
+
+TEST(Plan, UnknownModelFailsNamingTheUrlAndStatus) {
+  MetadataServer meta;
+  ASSERT_TRUE(meta.server().started()) << meta.server().error();
+  scenario::Scenario s;
+  s.requests = {infer_spec("nope", 1, 1)};
+  auto plan = make_plan(s, meta.server().base_url());
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.error().message.find("/v2/models/nope"), std::string::npos) << plan.error().message;
+  EXPECT_NE(plan.error().message.find("404"), std::string::npos) << plan.error().message;
+}
+
+TEST(Plan, WeightedMixHasNormalizedCumulativeWeights) {
+  scenario::Scenario s;
+  s.requests = {http_spec("/a", 1), http_spec("/b", 3), http_spec("/c", 4)};
+  auto plan = make_plan(s, "http://127.0.0.1:1");
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  ASSERT_EQ(plan->cumulative_weights.size(), 3u);
+  EXPECT_DOUBLE_EQ(plan->cumulative_weights[0], 0.125);
+  EXPECT_DOUBLE_EQ(plan->cumulative_weights[1], 0.5);
+  EXPECT_DOUBLE_EQ(plan->cumulative_weights[2], 1.0);
+  EXPECT_EQ(pick_request(plan->cumulative_weights, 0.0), 0u);
+  EXPECT_EQ(pick_request(plan->cumulative_weights, 0.124), 0u);
+  EXPECT_EQ(pick_request(plan->cumulative_weights, 0.125), 1u);
+  EXPECT_EQ(pick_request(plan->cumulative_weights, 0.49), 1u);
+  EXPECT_EQ(pick_request(plan->cumulative_weights, 0.9999), 2u);
+}
+
+TEST(Plan, NonPositiveWeightIsAnError) {
+  scenario::Scenario s;
+  s.requests = {http_spec("/a", 0)};
+  EXPECT_FALSE(make_plan(s, "http://127.0.0.1:1").ok());
+}
+
+TEST(Plan, RelativeUrlsResolveAgainstTheBaseUrl) {
+  scenario::Scenario s;
+  auto with_headers = http_spec("/a?x=1");
+  with_headers.method = "PUT";
+  with_headers.headers = {{"X-Test", "1"}, {"Accept", "text/plain"}};
+  with_headers.body = "payload";
+  s.requests = {with_headers, http_spec("b"), http_spec("http://127.0.0.2:9/c"), http_spec("")};
+  auto plan = make_plan(s, "http://127.0.0.1:8080/");
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_EQ(plan->base_url, "http://127.0.0.1:8080");
+  EXPECT_EQ(plan->requests[0].url, "http://127.0.0.1:8080/a?x=1");
+  EXPECT_EQ(plan->requests[0].method, "PUT");
+  EXPECT_EQ(plan->requests[0].body, "payload");
+  EXPECT_EQ(plan->requests[0].headers, (std::vector<std::string>{"X-Test: 1", "Accept: text/plain"}));
+  EXPECT_EQ(plan->requests[1].url, "http://127.0.0.1:8080/b");
+  EXPECT_EQ(plan->requests[2].url, "http://127.0.0.2:9/c");
+  EXPECT_EQ(plan->requests[3].url, "http://127.0.0.1:8080/");
+  EXPECT_EQ(plan->requests[1].name, "http b");
+}
+
+}  // namespace
+}  // namespace servelab::load
