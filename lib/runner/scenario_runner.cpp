@@ -4,6 +4,7 @@
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "launch/http_get.h"
 #include "launch/server_process.h"
@@ -19,9 +20,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string repository_label(const scenario::EmbeddedServerConfig& s) {
-  std::string dims;
-  for (int d : s.dims) dims += (dims.empty() ? "" : "x") + std::to_string(d);
-  return fmt::format("mlp-c{}-d{}-s{}", s.model_count, dims, s.model_seed);
+  return fmt::format("mlp-c{}-d{}-s{}", s.model_count, fmt::join(s.dims, "x"), s.model_seed);
 }
 
 std::string timestamp_utc() {
