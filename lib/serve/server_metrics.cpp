@@ -1,1 +1,232 @@
-// placeholder: being written
+#include "serve/server_metrics.h"
+
+#include <algorithm>
+#include <iterator>
+#include <thread>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace servelab::serve {
+
+namespace {
+
+constexpr unsigned kMinStatus = 100;
+constexpr unsigned kStatusCount = 500;  // 100..599
+constexpr size_t kBucketCount = ServerMetrics::kDurationBuckets.size() + 1;  // + the +Inf bucket
+
+// Cell layout of one shard:
+//   [0, kRouteCount * kStatusCount)   requests by (route, status)
+//   kInFlight                         in-flight requests (two's complement sum)
+//   then per model: requests, rows, duration sum (ns), kBucketCount buckets
+constexpr size_t kInFlight = kRouteCount * kStatusCount;
+constexpr size_t kModelBase = kInFlight + 1;
+constexpr size_t kModelRequests = 0;
+constexpr size_t kModelRows = 1;
+constexpr size_t kModelSumNs = 2;
+constexpr size_t kModelBuckets = 3;
+constexpr size_t kModelStride = kModelBuckets + kBucketCount;
+
+size_t status_index(unsigned status) {
+  if (status < kMinStatus || status >= kMinStatus + kStatusCount) status = 500;
+  return status - kMinStatus;
+}
+
+// Bucket bounds in nanoseconds, so recording compares integers.
+const std::array<int64_t, ServerMetrics::kDurationBuckets.size()>& bucket_bounds_ns() {
+  static const auto bounds = [] {
+    std::array<int64_t, ServerMetrics::kDurationBuckets.size()> b{};
+    for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<int64_t>(ServerMetrics::kDurationBuckets[i] * 1e9 + 0.5);
+    return b;
+  }();
+  return bounds;
+}
+
+// Label values escape backslash, double quote and newline (exposition format).
+std::string escape_label(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::atomic<size_t> g_next_thread{0};
+
+}  // namespace
+
+std::string_view to_string(Route route) {
+  switch (route) {
+    case Route::infer: return "infer";
+    case Route::model_ready: return "model_ready";
+    case Route::model_metadata: return "model_metadata";
+    case Route::health_live: return "health_live";
+    case Route::health_ready: return "health_ready";
+    case Route::metrics: return "metrics";
+    case Route::other: return "other";
+  }
+  return "other";
+}
+
+ServerMetrics::ServerMetrics(std::vector<std::string> model_names, size_t shards)
+    : model_names_(std::move(model_names)) {
+  if (shards == 0) shards = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 16);
+  shards_ = shards;
+  const size_t cells = kModelBase + model_names_.size() * kModelStride;
+  lines_per_shard_ = (cells + 7) / 8;
+  lines_ = std::make_unique<Line[]>(shards_ * lines_per_shard_);
+  model_ready_ = std::make_unique<std::atomic<uint8_t>[]>(model_names_.size());
+  model_labels_.reserve(model_names_.size());
+  for (const auto& name : model_names_) model_labels_.push_back(escape_label(name));
+}
+
+ServerMetrics::~ServerMetrics() = default;
+
+std::atomic<uint64_t>& ServerMetrics::cell(size_t shard, size_t index) const noexcept {
+  return lines_[shard * lines_per_shard_ + index / 8].cell[index % 8];
+}
+
+uint64_t ServerMetrics::sum(size_t index) const noexcept {
+  uint64_t total = 0;
+  for (size_t s = 0; s < shards_; ++s) total += cell(s, index).load(std::memory_order_relaxed);
+  return total;
+}
+
+// A thread keeps the shard it drew first; threads are spread round-robin.
+size_t ServerMetrics::my_shard() const noexcept {
+  thread_local const size_t thread_index = g_next_thread.fetch_add(1, std::memory_order_relaxed);
+  return thread_index % shards_;
+}
+
+size_t ServerMetrics::model_base(size_t model) const noexcept { return kModelBase + model * kModelStride; }
+
+void ServerMetrics::request_started() noexcept {
+  cell(my_shard(), kInFlight).fetch_add(1, std::memory_order_relaxed);
+}
+
+void ServerMetrics::request_finished(Route route, unsigned status) noexcept {
+  const size_t shard = my_shard();
+  // Unsigned wrap-around: the sum over shards is exact modulo 2^64.
+  cell(shard, kInFlight).fetch_sub(1, std::memory_order_relaxed);
+  cell(shard, static_cast<size_t>(route) * kStatusCount + status_index(status))
+      .fetch_add(1, std::memory_order_relaxed);
+}
+
+void ServerMetrics::record_inference(size_t model, int64_t rows, std::chrono::nanoseconds duration) noexcept {
+  const size_t shard = my_shard();
+  const size_t base = model_base(model);
+  const auto& bounds = bucket_bounds_ns();
+  const int64_t ns = std::max<int64_t>(0, duration.count());
+  const size_t bucket = static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), ns) - bounds.begin());
+  cell(shard, base + kModelRequests).fetch_add(1, std::memory_order_relaxed);
+  cell(shard, base + kModelRows).fetch_add(static_cast<uint64_t>(std::max<int64_t>(0, rows)), std::memory_order_relaxed);
+  cell(shard, base + kModelSumNs).fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
+  cell(shard, base + kModelBuckets + bucket).fetch_add(1, std::memory_order_relaxed);
+}
+
+void ServerMetrics::set_model_ready(size_t model, bool ready) noexcept {
+  model_ready_[model].store(ready ? 1 : 0, std::memory_order_relaxed);
+}
+
+void ServerMetrics::set_connection_stats(const http::ConnectionStats* stats) noexcept {
+  connections_.store(stats, std::memory_order_release);
+}
+
+uint64_t ServerMetrics::requests(Route route, unsigned status) const noexcept {
+  return sum(static_cast<size_t>(route) * kStatusCount + status_index(status));
+}
+
+int64_t ServerMetrics::in_flight() const noexcept { return static_cast<int64_t>(sum(kInFlight)); }
+
+uint64_t ServerMetrics::inference_requests(size_t model) const noexcept {
+  return sum(model_base(model) + kModelRequests);
+}
+
+uint64_t ServerMetrics::inference_rows(size_t model) const noexcept { return sum(model_base(model) + kModelRows); }
+
+std::string ServerMetrics::render() const {
+  std::string out;
+  out.reserve(4096 + model_names_.size() * 2048);
+  auto it = std::back_inserter(out);
+  auto header = [&](std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(it, "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+
+  header("servelab_http_requests_total", "counter", "HTTP requests answered by the API, by route and status code.");
+  for (size_t r = 0; r < kRouteCount; ++r) {
+    for (unsigned s = 0; s < kStatusCount; ++s) {
+      const uint64_t n = sum(r * kStatusCount + s);
+      if (n == 0) continue;
+      fmt::format_to(it, "servelab_http_requests_total{{route=\"{}\",code=\"{}\"}} {}\n",
+                     to_string(static_cast<Route>(r)), s + kMinStatus, n);
+    }
+  }
+  header("servelab_http_requests_in_flight", "gauge", "HTTP requests being handled now (this scrape included).");
+  fmt::format_to(it, "servelab_http_requests_in_flight {}\n", in_flight());
+
+  header("servelab_inference_requests_total", "counter", "Successful inference requests, by model.");
+  for (size_t m = 0; m < model_names_.size(); ++m) {
+    fmt::format_to(it, "servelab_inference_requests_total{{model=\"{}\"}} {}\n", model_labels_[m],
+                   inference_requests(m));
+  }
+  header("servelab_inference_rows_total", "counter", "Rows (batch elements) computed, by model.");
+  for (size_t m = 0; m < model_names_.size(); ++m) {
+    fmt::format_to(it, "servelab_inference_rows_total{{model=\"{}\"}} {}\n", model_labels_[m], inference_rows(m));
+  }
+  header("servelab_inference_duration_seconds", "histogram", "Forward pass time per inference request, by model.");
+  for (size_t m = 0; m < model_names_.size(); ++m) {
+    const size_t base = model_base(m);
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b < kBucketCount; ++b) {
+      cumulative += sum(base + kModelBuckets + b);
+      if (b < kDurationBuckets.size()) {
+        fmt::format_to(it, "servelab_inference_duration_seconds_bucket{{model=\"{}\",le=\"{}\"}} {}\n",
+                       model_labels_[m], kDurationBuckets[b], cumulative);
+      } else {
+        fmt::format_to(it, "servelab_inference_duration_seconds_bucket{{model=\"{}\",le=\"+Inf\"}} {}\n",
+                       model_labels_[m], cumulative);
+      }
+    }
+    fmt::format_to(it, "servelab_inference_duration_seconds_sum{{model=\"{}\"}} {}\n", model_labels_[m],
+                   static_cast<double>(sum(base + kModelSumNs)) / 1e9);
+    fmt::format_to(it, "servelab_inference_duration_seconds_count{{model=\"{}\"}} {}\n", model_labels_[m],
+                   cumulative);
+  }
+  header("servelab_model_ready", "gauge", "1 when the model is loaded and serving, else 0.");
+  for (size_t m = 0; m < model_names_.size(); ++m) {
+    fmt::format_to(it, "servelab_model_ready{{model=\"{}\"}} {}\n", model_labels_[m],
+                   model_ready_[m].load(std::memory_order_relaxed));
+  }
+
+  const http::ConnectionStats* c = connections_.load(std::memory_order_acquire);
+  auto read = [&](const std::atomic<uint64_t> http::ConnectionStats::*field) -> uint64_t {
+    return c ? (c->*field).load(std::memory_order_relaxed) : 0;
+  };
+  // Read closed before opened so that active never goes negative.
+  const uint64_t closed = read(&http::ConnectionStats::closed);
+  const uint64_t opened = read(&http::ConnectionStats::opened);
+  header("servelab_connections_opened_total", "counter", "TCP connections accepted.");
+  fmt::format_to(it, "servelab_connections_opened_total {}\n", opened);
+  header("servelab_connections_closed_total", "counter", "TCP connections closed.");
+  fmt::format_to(it, "servelab_connections_closed_total {}\n", closed);
+  header("servelab_connections_active", "gauge", "TCP connections open now.");
+  fmt::format_to(it, "servelab_connections_active {}\n", opened >= closed ? opened - closed : 0);
+  header("servelab_connection_idle_timeouts_total", "counter",
+         "Keep-alive connections closed after idling past the idle timeout.");
+  fmt::format_to(it, "servelab_connection_idle_timeouts_total {}\n", read(&http::ConnectionStats::idle_timeouts));
+  header("servelab_http_rejected_total", "counter",
+         "Requests refused by the HTTP layer before the API (header/body too large, malformed).");
+  fmt::format_to(it, "servelab_http_rejected_total {}\n", read(&http::ConnectionStats::rejected));
+  return out;
+}
+
+}  // namespace servelab::serve

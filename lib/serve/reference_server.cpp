@@ -1,0 +1,63 @@
+#include "serve/reference_server.h"
+
+#include <sys/resource.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <utility>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+
+namespace servelab::serve {
+
+Result<std::unique_ptr<ReferenceServer>> ReferenceServer::open(ReferenceServerConfig config) {
+  auto repository = models::ModelRepository::open(config.models_dir);
+  if (!repository) return std::move(repository).error();
+  return std::unique_ptr<ReferenceServer>(new ReferenceServer(std::move(config), std::move(repository).value()));
+}
+
+ReferenceServer::ReferenceServer(ReferenceServerConfig config, models::ModelRepository repository)
+    : config_(std::move(config)), repository_(std::move(repository)) {
+  // The API holds a reference to repository_, which no longer moves.
+  api_ = std::make_unique<InferenceApi>(repository_, config_.api);
+  InferenceApi* api = api_.get();
+  server_ = std::make_unique<http::HttpServer>(config_.http,
+                                               [api](http::Request&& request) { return api->handle(std::move(request)); });
+  api_->metrics().set_connection_stats(&server_->stats());
+}
+
+ReferenceServer::~ReferenceServer() {
+  server_->stop();
+  server_->join();
+}
+
+Status ReferenceServer::start() { return server_->start(); }
+
+void ReferenceServer::run_until_stopped() {
+  boost::asio::signal_set signals(signal_ioc_, SIGINT, SIGTERM);
+  signals.async_wait([this](const boost::system::error_code&, int) { signal_ioc_.stop(); });
+  signal_ioc_.run();
+  boost::system::error_code ec;
+  signals.cancel(ec);
+  api_->set_draining(true);
+  server_->stop();
+  server_->join();
+}
+
+void ReferenceServer::request_stop() {
+  boost::asio::post(signal_ioc_, [this] { signal_ioc_.stop(); });
+}
+
+Result<uint64_t> raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return make_error(std::string("getrlimit: ") + std::strerror(errno));
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return make_error(std::string("setrlimit: ") + std::strerror(errno));
+  }
+  return static_cast<uint64_t>(limit.rlim_cur);
+}
+
+}  // namespace servelab::serve

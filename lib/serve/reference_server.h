@@ -1,0 +1,65 @@
+#pragma once
+// servelab-server's start-up and shutdown, kept out of its main() so that it
+// is tested: open the model repository (every model loads before the server
+// listens), serve the v2 API over HttpServer, and on SIGINT/SIGTERM stop
+// accepting, finish the requests in flight and return.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "common/result.h"
+#include "http/http_server.h"
+#include "models/model_repository.h"
+#include "serve/inference_api.h"
+
+namespace servelab::serve {
+
+struct ReferenceServerConfig {
+  http::ServerConfig http;  // address, threads, limits, timeouts
+  std::string models_dir;   // model repository folder
+  ApiOptions api;           // row limit, stall test aid
+};
+
+class ReferenceServer {
+ public:
+  // Opens the repository (loading every model) and builds the API; does not
+  // listen yet. Error only when the repository as a whole is unusable; a
+  // model that fails is kept with its error (see repository().entries()).
+  static Result<std::unique_ptr<ReferenceServer>> open(ReferenceServerConfig config);
+  ~ReferenceServer();
+  ReferenceServer(const ReferenceServer&) = delete;
+  ReferenceServer& operator=(const ReferenceServer&) = delete;
+
+  const models::ModelRepository& repository() const { return repository_; }
+  InferenceApi& api() { return *api_; }
+  const http::ConnectionStats& connection_stats() const { return server_->stats(); }
+
+  // Binds and starts serving. Error if the address cannot be bound.
+  Status start();
+  uint16_t port() const { return server_->port(); }  // REQUIRES: start() succeeded
+
+  // Blocks until SIGINT, SIGTERM or request_stop(); then reports not-ready,
+  // stops accepting, lets in-flight requests finish and joins the threads.
+  void run_until_stopped();
+  // Ends run_until_stopped() (also when called before it). Any thread.
+  void request_stop();
+
+ private:
+  ReferenceServer(ReferenceServerConfig config, models::ModelRepository repository);
+
+  ReferenceServerConfig config_;
+  models::ModelRepository repository_;
+  std::unique_ptr<InferenceApi> api_;
+  std::unique_ptr<http::HttpServer> server_;
+  boost::asio::io_context signal_ioc_;  // runs only inside run_until_stopped()
+};
+
+// Raises the soft open-file limit to the hard one so that the server can hold
+// as many connections as a stress scenario opens (Debian's soft default is
+// 1024). Returns the limit now in force.
+Result<uint64_t> raise_open_file_limit();
+
+}  // namespace servelab::serve

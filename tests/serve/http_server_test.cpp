@@ -1,0 +1,254 @@
+// HttpServer over real loopback sockets.
+
+#include "http/http_server.h"
+
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "serve_test_util.h"
+
+namespace servelab::http {
+namespace {
+
+using namespace servelab::test;
+
+// Echoes the target; counts calls.
+Response echo(Request&& request) {
+  Response res(bhttp::status::ok, request.version());
+  res.set(bhttp::field::content_type, "text/plain");
+  res.body() = std::string(request.target()) + ":" + request.body();
+  return res;
+}
+
+ServerConfig small_config() {
+  ServerConfig config;
+  config.threads = 2;
+  config.max_header_bytes = 1024;
+  config.max_body_bytes = 64;
+  return config;
+}
+
+TEST(HttpServer, KeepAliveServesSeveralRequestsOnOneConnection) {
+  HttpServer server(small_config(), echo);
+  ASSERT_TRUE(server.start().ok());
+  TestClient client;
+  ASSERT_FALSE(client.connect(server.port()));
+  for (int i = 0; i < 3; ++i) {
+    Response res = client.roundtrip(make_request(bhttp::verb::post, "/r" + std::to_string(i), "b"));
+    EXPECT_EQ(res.result_int(), 200u);
+    EXPECT_EQ(res.body(), "/r" + std::to_string(i) + ":b");
+    EXPECT_TRUE(res.keep_alive());
+  }
+  EXPECT_EQ(server.stats().opened.load(), 1u);
+  EXPECT_EQ(server.stats().requests.load(), 3u);
+}
+
+TEST(HttpServer, ConnectionCloseClosesAfterTheResponse) {
+  HttpServer server(small_config(), echo);
+  ASSERT_TRUE(server.start().ok());
+  TestClient client;
+  ASSERT_FALSE(client.connect(server.port()));
+  Request req = make_request(bhttp::verb::get, "/bye");
+  req.keep_alive(false);
+  Response res = client.roundtrip(std::move(req));
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_EQ(client.read_until_closed(), asio::error::eof);
+  EXPECT_TRUE(wait_until([&] { return server.stats().closed.load() == 1; }));
+}
+
+TEST(HttpServer, Http10WithoutKeepAliveCloses) {
+  HttpServer server(small_config(), echo);
+  ASSERT_TRUE(server.start().ok());
+  TestClient client;
+  ASSERT_FALSE(client.connect(server.port()));
+  ASSERT_FALSE(client.send_raw("GET /old HTTP/1.0\r\n\r\n"));
+  Response res;
+  ASSERT_FALSE(client.read(res));
+  EXPECT_EQ(res.body(), "/old:");
+  EXPECT_EQ(client.read_until_closed(), asio::error::eof);
+}
+
+TEST(HttpServer, Expect100ContinueGetsGoAheadBeforeTheBody) {
+  HttpServer server(small_config(), echo);
+  ASSERT_TRUE(server.start().ok());
+  TestClient client;
+  ASSERT_FALSE(client.connect(server.port()));
+  ASSERT_FALSE(client.send_raw("POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+  Response interim;
+  ASSERT_FALSE(client.read(interim));
+  EXPECT_EQ(interim.result_int(), 100u);
+  ASSERT_FALSE(client.send_raw("hello"));
+  Response res;
+  ASSERT_FALSE(client.read(res));
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res.body(), "/e:hello");
+}
+
+TEST(HttpServer, Expect100ContinueWithOversizeBodyGets413WithoutGoAhead) {
+  HttpServer server(small_config(), echo);
+  ASSERT_TRUE(server.start().ok());
+  TestClient client;
+  ASSERT_FALSE(client.connect(server.port()));
+  ASSERT_FALSE(client.send_raw("POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n"));
+  Response res;
+  ASSERT_FALSE(client.read(res));
+  EXPECT_EQ(res.result_int(), 413u);
+}
+
+TEST(HttpServer, OversizeHeaderGets431AndCloses) {
+  HttpServer server(small_config(), echo);
+  ASSERT_TRUE(server.start().ok());
+  TestClient client;
+  ASSERT_FALSE(client.connect(server.port()));
+  Request req = make_request(bhttp::verb::get, "/");
+  req.set("X-Big", std::string(4000, 'x'));
+  Response res = client.roundtrip(std::move(req));
+  EXPECT_EQ(res.result_int(), 431u);
+  EXPECT_EQ(res[bhttp::field::content_type], "application/json");
+  EXPECT_NE(res.body().find("\"error\""), std::string::npos);
+  EXPECT_EQ(client.read_until_closed(), asio::error::eof);
+  EXPECT_EQ(server.stats().rejected.load(), 1u);
+}
+
+TEST(HttpServer, OversizeBodyGets413) {
+  HttpServer server(small_config(), echo);
+  ASSERT_TRUE(server.start().ok());
+  TestClient client;
+  ASSERT_FALSE(client.connect(server.port()));
+  Response res = client.roundtrip(make_request(bhttp::verb::post, "/", std::string(1000, 'b')));
+  EXPECT_EQ(res.result_int(), 413u);
+  EXPECT_NE(res.body().find("\"error\""), std::string::npos);
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_EQ(client.read_until_closed(), asio::error::eof);
+}
+
+TEST(HttpServer, MalformedRequestGets400) {
+  HttpServer server(small_config(), echo);
+  ASSERT_TRUE(server.start().ok());
+  TestClient client;
+  ASSERT_FALSE(client.connect(server.port()));
+  ASSERT_FALSE(client.send_raw("THIS IS NOT HTTP\r\n\r\n"));
+  Response res;
+  ASSERT_FALSE(client.read(res));
+  EXPECT_EQ(res.result_int(), 400u);
+  EXPECT_EQ(res[bhttp::field::content_type], "application/json");
+}
+
+TEST(HttpServer, HandlerExceptionGets500AndConnectionSurvives) {
+  HttpServer server(small_config(), [](Request&& r) -> Response {
+    if (r.target() == "/throw") throw std::runtime_error("boom");
+    return echo(std::move(r));
+  });
+  ASSERT_TRUE(server.start().ok());
+  TestClient client;
+  ASSERT_FALSE(client.connect(server.port()));
+  EXPECT_EQ(client.roundtrip(make_request(bhttp::verb::get, "/throw")).result_int(), 500u);
+  EXPECT_EQ(client.roundtrip(make_request(bhttp::verb::get, "/ok")).result_int(), 200u);
+}
+
+TEST(HttpServer, IdleKeepAliveConnectionClosedAfterIdleTimeout) {
+  ServerConfig config = small_config();
+  config.idle_timeout = 50ms;
+  HttpServer server(config, echo);
+  ASSERT_TRUE(server.start().ok());
+  TestClient client;
+  ASSERT_FALSE(client.connect(server.port()));
+  EXPECT_EQ(client.roundtrip(make_request(bhttp::verb::get, "/")).result_int(), 200u);
+  const beast::error_code ec = client.read_until_closed();
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  EXPECT_TRUE(wait_until([&] { return server.stats().idle_timeouts.load() == 1; }));
+}
+
+TEST(HttpServer, IncompleteRequestClosedAfterRequestTimeout) {
+  ServerConfig config = small_config();
+  config.request_timeout = 50ms;
+  HttpServer server(config, echo);
+  ASSERT_TRUE(server.start().ok());
+  TestClient client;
+  ASSERT_FALSE(client.connect(server.port()));
+  ASSERT_FALSE(client.send_raw("GET / HTTP/1.1\r\nHost: x\r\n"));  // header never ends
+  const beast::error_code ec = client.read_until_closed();
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  EXPECT_EQ(server.stats().idle_timeouts.load(), 0u);
+}
+
+TEST(HttpServer, StatsCountOpenedAndClosedConnections) {
+  HttpServer server(small_config(), echo);
+  ASSERT_TRUE(server.start().ok());
+  for (int i = 0; i < 3; ++i) {
+    TestClient client;
+    ASSERT_FALSE(client.connect(server.port()));
+    EXPECT_EQ(client.roundtrip(make_request(bhttp::verb::get, "/")).result_int(), 200u);
+  }  // each client closes its socket here
+  EXPECT_EQ(server.stats().opened.load(), 3u);
+  EXPECT_TRUE(wait_until([&] { return server.stats().closed.load() == 3; }));
+}
+
+TEST(HttpServer, BindingABusyPortIsAnError) {
+  HttpServer first(small_config(), echo);
+  ASSERT_TRUE(first.start().ok());
+  ServerConfig config = small_config();
+  config.port = first.port();
+  HttpServer second(config, echo);
+  Status status = second.start();
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.error().message.find(std::to_string(first.port())), std::string::npos);
+}
+
+TEST(HttpServer, StopFinishesInFlightRequestAndClosesIdleConnections) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false;
+  bool release = false;
+  HttpServer server(small_config(), [&](Request&& r) {
+    if (r.target() == "/slow") {
+      std::unique_lock lock(mu);
+      entered = true;
+      cv.notify_all();
+      cv.wait_for(lock, 5s, [&] { return release; });
+    }
+    return echo(std::move(r));
+  });
+  ASSERT_TRUE(server.start().ok());
+
+  TestClient busy;
+  ASSERT_FALSE(busy.connect(server.port()));
+  Request slow = make_request(bhttp::verb::get, "/slow");
+  ASSERT_FALSE(busy.send(slow));
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return entered; }));
+  }
+  TestClient idle;
+  ASSERT_FALSE(idle.connect(server.port()));
+  ASSERT_TRUE(wait_until([&] { return server.stats().opened.load() == 2; }));
+
+  server.stop();  // returns at once, with /slow still inside the handler
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+
+  Response res;
+  ASSERT_FALSE(busy.read(res));
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res.body(), "/slow:");
+  EXPECT_EQ(busy.read_until_closed(), asio::error::eof);
+  EXPECT_EQ(idle.read_until_closed(), asio::error::eof);
+
+  auto joined = std::async(std::launch::async, [&] { server.join(); });
+  ASSERT_EQ(joined.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(server.stats().closed.load(), 2u);
+
+  TestClient late;
+  EXPECT_TRUE(late.connect(server.port()));  // no longer accepting
+}
+
+}  // namespace
+}  // namespace servelab::http
