@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "common/atomic_file.h"
 #include "models/mlp_model.h"
 #include "models/safetensors.h"
 #include "models/sha256.h"
@@ -53,38 +54,6 @@ Result<std::string> read_bytes(const fs::path& path) {
   return bytes;
 }
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
-
-// Temp file + fsync + rename: readers see the old file or the new one,
-// never a torn write.
-Status write_file_atomically(const fs::path& path, std::string_view bytes) {
-  const fs::path tmp = path.string() + fmt::format(".tmp.{}", ::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return make_error(fmt::format("cannot create {}: {}", tmp.string(), errno_text(errno)));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return make_error(fmt::format("cannot write {}: {}", tmp.string(), errno_text(err)));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return make_error(fmt::format("cannot write {}: {}", tmp.string(), errno_text(err)));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return make_error(fmt::format("cannot rename {} to {}: {}", tmp.string(), path.string(), errno_text(err)));
-  }
-  return Ok{};
-}
 
 // splitmix64: spreads (seed, index) into well-separated generator seeds.
 uint64_t mix_seed(uint64_t seed, uint64_t index) {
@@ -228,7 +197,7 @@ Status make_repository(const std::string& dir, const MakeOptions& options) {
         {{"generator", "servelab models make"},
          {"seed", std::to_string(options.seed)},
          {"index", std::to_string(i)}});
-    if (auto s = write_file_atomically(folder / "model.safetensors", weights); !s) return s;
+    if (auto s = write_file_atomically((folder / "model.safetensors").string(), weights); !s) return s;
 
     const toml::table table{{"name", name},
                             {"kind", "mlp"},
@@ -236,7 +205,7 @@ Status make_repository(const std::string& dir, const MakeOptions& options) {
                             {"sha256", sha256_hex(weights)}};
     std::ostringstream text;
     text << "# Written by servelab models make (seed " << options.seed << ").\n" << table << "\n";
-    if (auto s = write_file_atomically(folder / "model.toml", text.str()); !s) return s;
+    if (auto s = write_file_atomically((folder / "model.toml").string(), text.str()); !s) return s;
   }
   return Ok{};
 }

@@ -10,7 +10,7 @@
 #include "launch/server_process.h"
 #include "load/plan.h"
 #include "models/model_repository.h"
-#include "report/atomic_file.h"
+#include "common/atomic_file.h"
 #include "report/result_json.h"
 #include "report/summary.h"
 #include "serve/prometheus_text.h"
@@ -135,7 +135,7 @@ Result<RunOutcome> run_scenario(const scenario::Scenario& s, const RunOptions& o
     record.server.exit = exit.description;
     record.server.exit_clean = exit.clean;
   }
-  auto written = report::write_file_atomically(outcome.result_path, report::to_json_text(record));
+  auto written = write_file_atomically(outcome.result_path, report::to_json_text(record));
   if (!written) return written.error();
   return outcome;
 }

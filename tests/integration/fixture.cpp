@@ -7,7 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <random>
 
 #include "models/model_repository.h"
 
@@ -17,18 +16,6 @@ namespace servelab::testing {
 namespace fs = std::filesystem;
 
 std::string bin_dir() { return std::string(SERVELAB_BINARY_DIR) + "/bin"; }
-
-TempDir::TempDir() {
-  std::random_device rd;
-  path_ = fs::temp_directory_path() / ("servelab-it-" + std::to_string(::getpid()) + "-" +
-                                       std::to_string(rd()));
-  fs::create_directories(path_);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
 
 std::string make_models(const TempDir& dir, int count, std::vector<int> dims) {
   models::MakeOptions o;

@@ -15,21 +15,12 @@
 
 #include "launch/server_process.h"
 #include "scenario/scenario.h"
+#include "support/temp_dir.h"
 
 namespace servelab::testing {
 
 std::string bin_dir();  // where servelab and servelab-server are built
 
-// A fresh temporary folder, removed when the object goes away.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // A model repository of `count` small mlp models (dims 64x64x16 unless given).
 std::string make_models(const TempDir& dir, int count = 1, std::vector<int> dims = {64, 64, 16});

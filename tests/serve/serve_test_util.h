@@ -22,6 +22,7 @@
 
 #include "http/http_server.h"
 #include "models/model_repository.h"
+#include "support/temp_dir.h"
 
 namespace servelab::test {
 
@@ -41,26 +42,7 @@ bool wait_until(Pred pred, std::chrono::milliseconds deadline = 5000ms) {
   return true;
 }
 
-// A folder under the system temp dir, unique per process, removed at the end.
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag)
-      : path_(std::filesystem::temp_directory_path() /
-              ("servelab-" + tag + "-" + std::to_string(::getpid()))) {
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using servelab::testing::TempDir;
 
 // A synchronous-looking HTTP/1.1 client over loopback; each call runs its
 // own io_context until the operation completes or its 5 s deadline expires.

@@ -1,4 +1,4 @@
-#include "report/atomic_file.h"
+#include "common/atomic_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-namespace servelab::report {
+namespace servelab {
 
 Status write_file_atomically(const std::string& path, std::string_view content) {
   namespace fs = std::filesystem;
@@ -47,4 +47,4 @@ Status write_file_atomically(const std::string& path, std::string_view content) 
   return Ok{};
 }
 
-}  // namespace servelab::report
+}  // namespace servelab

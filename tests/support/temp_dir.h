@@ -1,21 +1,21 @@
 #pragma once
-// A unique scratch directory under the system temp dir, removed with its
-// contents when the test ends.
+// A unique scratch folder under the system temp dir, removed with its
+// contents when the test ends. Shared by every test suite.
+
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <string>
 
-#include <unistd.h>
-
-namespace servelab::models::testing {
+namespace servelab::testing {
 
 class TempDir {
  public:
-  TempDir() {
+  explicit TempDir(const std::string& tag = "test") {
     static std::atomic<int> counter{0};
     path_ = std::filesystem::temp_directory_path() /
-            ("servelab-models-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+            ("servelab-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }
@@ -33,4 +33,4 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-}  // namespace servelab::models::testing
+}  // namespace servelab::testing
