@@ -28,8 +28,12 @@ Result<HttpReply> http_get(const std::string& url, std::chrono::milliseconds tim
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, append_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply.body);
+  curl_easy_setopt(h, CURLOPT_PROXY, "");  // never through an environment proxy
+  char errbuf[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
   const CURLcode rc = curl_easy_perform(h);
-  if (rc != CURLE_OK) return make_error("GET " + url + ": " + curl_easy_strerror(rc));
+  if (rc != CURLE_OK)
+    return make_error("GET " + url + ": " + (errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc)));
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &reply.status);
   return reply;
 }

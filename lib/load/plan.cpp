@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 
+#include "launch/http_get.h"
 #include "load/arrivals.h"  // splitmix64
 #include "load/curl_global.h"
 
@@ -30,38 +31,13 @@ std::string resolve(const std::string& base, const std::string& url) {
   return base + "/" + url;
 }
 
-size_t append_bytes(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
-
-struct EasyDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-
-// GET url → body, or an error naming the URL and what went wrong.
-Result<std::string> http_get(const std::string& url) {
-  std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
-  if (!easy) return make_error("curl_easy_init failed");
-  std::string body;
-  char errbuf[CURL_ERROR_SIZE] = {};
-  curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy.get(), CURLOPT_PROXY, "");  // never through an environment proxy
-  curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, kMetadataTimeoutMs);
-  curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, append_bytes);
-  curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(easy.get(), CURLOPT_ERRORBUFFER, errbuf);
-  const CURLcode rc = curl_easy_perform(easy.get());
-  if (rc != CURLE_OK) {
-    return make_error(fmt::format("GET {}: {}", url, errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc)));
-  }
-  long status = 0;
-  curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &status);
-  if (status != 200) {
-    return make_error(fmt::format("GET {}: HTTP {}: {}", url, status, body.substr(0, 200)));
-  }
-  return body;
+// GET url → body of a 200 answer, or an error naming the URL and what went wrong.
+Result<std::string> get_ok(const std::string& url) {
+  auto reply = launch::http_get(url, std::chrono::milliseconds(kMetadataTimeoutMs));
+  if (!reply) return reply.error();
+  if (reply->status != 200)
+    return make_error(fmt::format("GET {}: HTTP {}: {}", url, reply->status, reply->body.substr(0, 200)));
+  return std::move(reply->body);
 }
 
 struct ModelInput {
@@ -74,7 +50,7 @@ struct ModelInput {
 // variable batch dimension.
 Result<ModelInput> fetch_model_input(const std::string& base, const std::string& model) {
   const std::string url = fmt::format("{}/v2/models/{}", base, model);
-  auto body = http_get(url);
+  auto body = get_ok(url);
   if (!body) return body.error();
   json::error_code ec;
   json::value doc = json::parse(*body, ec);
