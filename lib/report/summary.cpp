@@ -69,8 +69,8 @@ std::string summary_text(const RunRecord& r) {
   }
   const double cpu = st.client_cpu_seconds;
   out += fmt::format(
-      "  connections opened {}  reuse {:.1f}%  bytes in {} out {}  client CPU {:.2f}s ({:.0f} req/CPU-s)\n",
-      c.connections_opened, st.connection_reuse_rate() * 100.0, c.bytes_in, c.bytes_out, cpu,
+      "  connections opened {}{}  reuse {:.1f}%  bytes in {} out {}  client CPU {:.2f}s ({:.0f} req/CPU-s)\n",
+      c.connections_opened, r.scenario.load.warmup.count() > 0 ? " (after warm-up)" : "", st.connection_reuse_rate() * 100.0, c.bytes_in, c.bytes_out, cpu,
       cpu > 0 ? static_cast<double>(c.requests) / cpu : 0.0);
   if (r.server.embedded) out += fmt::format("  embedded server {}\n", r.server.exit);
   for (const auto& w : r.warnings) out += fmt::format("  warning: {}\n", w);
