@@ -12,7 +12,18 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "common/atomic_file.h"
+#include "measure/percentile_text.h"
 #include "models/model_repository.h"
+#include "report/compare.h"
+#include "report/csv_report.h"
+#include "report/gate.h"
+#include "report/html_report.h"
+#include "report/markdown_report.h"
+#include "report/matrix_file.h"
+#include "report/result_json.h"
+#include "report/threshold.h"
+#include "runner/matrix_runner.h"
 #include "report/summary.h"
 #include "runner/scenario_runner.h"
 #include "scenario/scenario_parser.h"
@@ -108,6 +119,42 @@ std::vector<int> parse_dims(const std::string& text) {
   return dims;
 }
 
+// Prints every check (failed ones to stderr); true when all passed.
+bool print_checks(const std::vector<report::CheckResult>& checks, bool quiet) {
+  bool ok = true;
+  for (const auto& c : checks) {
+    ok = ok && c.pass;
+    if (!c.pass) std::fprintf(stderr, "  FAIL %s\n", c.message.c_str());
+    else if (!quiet) std::printf("  pass %s\n", c.message.c_str());
+  }
+  return ok;
+}
+
+int write_output(const std::string& path, const std::string& text) {
+  if (path.empty()) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return kExitOk;
+  }
+  if (auto w = write_file_atomically(path, text); !w) {
+    std::fprintf(stderr, "%s\n", w.error().message.c_str());
+    return kExitRunFailed;
+  }
+  return kExitOk;
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    const size_t c = text.find(',', pos);
+    std::string item = text.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
+    if (!item.empty()) out.push_back(item);
+    if (c == std::string::npos) break;
+    pos = c + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 void Commands::add_to(CLI::App& app) {
@@ -120,6 +167,41 @@ void Commands::add_to(CLI::App& app) {
   run->add_flag("--quiet,-q", run_.quiet, "No progress, only the summary");
   run->add_flag("--json", run_.json, "Print the result JSON path only (for scripts)");
   run->callback([this] { exit_code_ = run_command(); });
+
+  auto* matrix = app.add_subcommand("matrix", "Run a scenario under toggle combinations and write the ablation table");
+  matrix->add_option("scenario", matrix_.scenario, "Scenario TOML file")->required()->check(CLI::ExistingFile);
+  matrix->add_option("--set", matrix_.sets, "Override a scenario key: --set load.duration=5s")->take_all();
+  matrix->add_option("--toggles", matrix_.toggles, "Comma-separated toggles to vary")->capture_default_str();
+  matrix->add_option("--mode", matrix_.mode, "one-at-a-time (all-off, each alone, all-on) or full (2^n)")
+      ->capture_default_str()->check(CLI::IsMember({"one-at-a-time", "full"}));
+  matrix->add_option("--repeat", matrix_.repeat, "Runs per combination (median and spread)")
+      ->capture_default_str()->check(CLI::Range(1, 100));
+  matrix->add_option("--out", matrix_.out_dir, "Folder for matrix.json, the ablation files and one subfolder per run");
+  matrix->add_option("--results", matrix_.results_root, "Results root folder")->capture_default_str();
+  matrix->add_flag("--quiet,-q", matrix_.quiet, "No progress, only the table");
+  matrix->callback([this] { exit_code_ = matrix_command(); });
+
+  auto* rep = app.add_subcommand("report", "Render result files (or matrix.json) as json, csv, md, html or hgrm");
+  rep->add_option("results", report_.results, "result.json or matrix.json files")->required()->check(CLI::ExistingFile);
+  rep->add_option("--format", report_.format, "json, csv, md, html, or hgrm (HdrHistogram percentile text)")
+      ->capture_default_str()->check(CLI::IsMember({"json", "csv", "md", "html", "hgrm"}));
+  rep->add_option("--out", report_.out, "Write to this file instead of standard output");
+  rep->callback([this] { exit_code_ = report_command(); });
+
+  auto* cmp = app.add_subcommand("compare", "Side-by-side figures of two results (or matrices) with changes and noise");
+  cmp->add_option("a", compare_.a, "Result or matrix A (the reference)")->required()->check(CLI::ExistingFile);
+  cmp->add_option("b", compare_.b, "Result or matrix B")->required()->check(CLI::ExistingFile);
+  cmp->add_option("--out", compare_.out, "Write the Markdown to this file");
+  cmp->callback([this] { exit_code_ = compare_command(); });
+
+  auto* gate = app.add_subcommand("gate", "Pass/fail a result: thresholds and regressions (exit 0 pass, 1 fail)");
+  gate->add_option("result", gate_.result, "result.json")->required()->check(CLI::ExistingFile);
+  gate->add_option("--baseline", gate_.baseline, "Baseline result.json for --max-regression")->check(CLI::ExistingFile);
+  gate->add_option("--threshold", gate_.thresholds, "Threshold expression, e.g. 'p(99)<10ms' (repeatable)")->take_all();
+  gate->add_option("--max-regression", gate_.max_regression, "Allowed regressions vs --baseline, e.g. rps=5%,p99=10%");
+  gate->add_option("--junit", gate_.junit, "Write the checks as JUnit XML to this file");
+  gate->add_flag("--no-scenario-thresholds", gate_.no_scenario_thresholds, "Skip the thresholds stored in the result's scenario");
+  gate->callback([this] { exit_code_ = gate_command(); });
 
   auto* validate = app.add_subcommand("validate", "Check scenario files without running them");
   validate->add_option("files", validate_.files, "Scenario TOML files")->required();
@@ -143,6 +225,9 @@ int Commands::validate_command() {
     auto s = scenario::parse_scenario_file(f, validate_.sets);
     if (!s) {
       std::fprintf(stderr, "%s\n", s.error().message.c_str());
+      rc = kExitUsage;
+    } else if (auto t = runner::check_thresholds(*s); !t) {
+      std::fprintf(stderr, "%s\n", t.error().message.c_str());
       rc = kExitUsage;
     } else {
       std::printf("%s: ok (%s, %zu request kinds)\n", f.c_str(), s->name.c_str(), s->requests.size());
@@ -179,6 +264,10 @@ int Commands::run_command() {
     return kExitUsage;
   }
   const scenario::Scenario& s = *parsed;
+  if (auto t = runner::check_thresholds(s); !t) {
+    std::fprintf(stderr, "%s\n", t.error().message.c_str());
+    return kExitUsage;
+  }
   runner::RunOptions options;
   options.results_root = run_.results_root;
   options.out_dir = run_.out_dir;
@@ -208,7 +297,164 @@ int Commands::run_command() {
     std::fprintf(stderr, "embedded server did not exit cleanly: %s\n", outcome->record.server.exit.c_str());
     return kExitRunFailed;
   }
-  return kExitOk;
+  return print_checks(outcome->record.threshold_results, run_.json) ? kExitOk : kExitThresholds;
+}
+
+}  // namespace servelab::cli
+
+namespace servelab::cli {
+
+int Commands::matrix_command() {
+  auto parsed = scenario::parse_scenario_file(matrix_.scenario, matrix_.sets);
+  if (!parsed) {
+    std::fprintf(stderr, "%s\n", parsed.error().message.c_str());
+    return kExitUsage;
+  }
+  const scenario::Scenario& s = *parsed;
+  if (auto t = runner::check_thresholds(s); !t) {
+    std::fprintf(stderr, "%s\n", t.error().message.c_str());
+    return kExitUsage;
+  }
+  runner::MatrixOptions m;
+  m.toggles = split_commas(matrix_.toggles);
+  m.mode = matrix_.mode == "full" ? runner::MatrixMode::full : runner::MatrixMode::one_at_a_time;
+  m.repeat = matrix_.repeat;
+  if (auto combos = runner::matrix_combinations(s.toggles, m.toggles, m.mode); !combos) {
+    std::fprintf(stderr, "%s\n", combos.error().message.c_str());
+    return kExitUsage;
+  }
+  runner::RunOptions options;
+  options.results_root = matrix_.results_root;
+  options.out_dir = matrix_.out_dir;
+  options.overrides = matrix_.sets;
+  options.server_executable = self_dir() + "/servelab-server";
+
+  SignalStop signals;
+  ProgressPrinter printer(s.load.duration, matrix_.quiet);
+  auto step = [&](int i, int total, const std::string& label) {
+    printer.finish();
+    if (!matrix_.quiet) std::fprintf(stderr, "[%d/%d] %s\n", i + 1, total, label.c_str());
+  };
+  auto outcome = runner::run_matrix(s, options, m, signals.flag(), std::ref(printer), step);
+  printer.finish();
+  if (!outcome) {
+    std::fprintf(stderr, "matrix failed: %s\n", outcome.error().message.c_str());
+    return kExitRunFailed;
+  }
+  std::vector<report::RunRecord> records;
+  for (const auto& r : outcome->runs) records.push_back(r.record);
+  std::printf("%s", report::ablation_markdown(report::make_ablation(records, outcome->failed)).c_str());
+  std::printf("matrix: %s\n", outcome->matrix_path.c_str());
+  for (const auto& f : outcome->failed) std::fprintf(stderr, "run failed: %s: %s\n", f.label.c_str(), f.error.c_str());
+  if (outcome->interrupted) return kExitInterrupted;
+  if (!outcome->failed.empty()) return kExitRunFailed;
+  bool ok = true;
+  for (const auto& r : outcome->runs) {
+    if (r.record.server.embedded && !r.record.server.exit_clean) {
+      std::fprintf(stderr, "%s: embedded server did not exit cleanly: %s\n",
+                   report::toggles_label(r.record.scenario.toggles).c_str(), r.record.server.exit.c_str());
+      return kExitRunFailed;
+    }
+    for (const auto& c : r.record.threshold_results) {
+      if (c.pass) continue;
+      ok = false;
+      std::fprintf(stderr, "  FAIL [%s] %s\n", report::toggles_label(r.record.scenario.toggles).c_str(), c.message.c_str());
+    }
+  }
+  return ok ? kExitOk : kExitThresholds;
+}
+
+int Commands::report_command() {
+  std::vector<report::FailedRun> failed;
+  auto records = report::read_results(report_.results, &failed);
+  if (!records) {
+    std::fprintf(stderr, "%s\n", records.error().message.c_str());
+    return kExitUsage;
+  }
+  const auto& rs = *records;
+  std::string text;
+  if (report_.format == "json") {
+    if (rs.size() == 1) {
+      text = report::to_json_text(rs.front());
+    } else {
+      text = "[\n";
+      for (size_t i = 0; i < rs.size(); ++i) text += report::to_json_text(rs[i]) + (i + 1 < rs.size() ? ",\n" : "");
+      text += "]\n";
+    }
+  } else if (report_.format == "csv") {
+    text = report::csv_report(rs);
+  } else if (report_.format == "md") {
+    text = report::markdown_report(rs, failed);
+  } else if (report_.format == "html") {
+    text = report::html_report(rs, failed);
+  } else {
+    if (rs.size() != 1) {
+      std::fprintf(stderr, "--format hgrm renders one result (got %zu)\n", rs.size());
+      return kExitUsage;
+    }
+    text = measure::percentile_distribution_text(rs.front().stats.latency, 1000.0);
+  }
+  return write_output(report_.out, text);
+}
+
+int Commands::compare_command() {
+  auto a = report::read_results({compare_.a});
+  auto b = a ? report::read_results({compare_.b}) : a;
+  if (!a || !b) {
+    std::fprintf(stderr, "%s\n", (!a ? a : b).error().message.c_str());
+    return kExitUsage;
+  }
+  return write_output(compare_.out, report::compare_markdown(*a, *b, compare_.a, compare_.b));
+}
+
+int Commands::gate_command() {
+  auto result = report::read_result_file(gate_.result);
+  if (!result) {
+    std::fprintf(stderr, "%s\n", result.error().message.c_str());
+    return kExitUsage;
+  }
+  std::optional<report::RunRecord> baseline;
+  if (!gate_.baseline.empty()) {
+    auto b = report::read_result_file(gate_.baseline);
+    if (!b) {
+      std::fprintf(stderr, "%s\n", b.error().message.c_str());
+      return kExitUsage;
+    }
+    baseline = std::move(*b);
+  }
+  report::GateOptions o;
+  o.thresholds = gate_.thresholds;
+  o.scenario_thresholds = !gate_.no_scenario_thresholds;
+  if (!gate_.max_regression.empty()) {
+    auto limits = report::parse_max_regression(gate_.max_regression);
+    if (!limits) {
+      std::fprintf(stderr, "%s\n", limits.error().message.c_str());
+      return kExitUsage;
+    }
+    o.regressions = std::move(*limits);
+  }
+  o.baseline = baseline ? &*baseline : nullptr;
+  auto checks = report::run_gate(*result, o);
+  if (!checks) {
+    std::fprintf(stderr, "%s\n", checks.error().message.c_str());
+    return kExitUsage;
+  }
+  const bool ok = print_checks(*checks, false);
+  if (!gate_.junit.empty()) {
+    if (auto w = write_file_atomically(gate_.junit, report::junit_xml(result->scenario.name, *checks)); !w) {
+      std::fprintf(stderr, "%s\n", w.error().message.c_str());
+      return kExitRunFailed;
+    }
+  }
+  // A result that does not stand for a complete run cannot pass a gate.
+  if (result->stats.partial || (result->server.embedded && !result->server.exit_clean)) {
+    std::fprintf(stderr, "gate: the run itself failed: %s\n",
+                 result->stats.partial ? "the result is partial (interrupted)"
+                                       : ("embedded server " + result->server.exit).c_str());
+    return kExitRunFailed;
+  }
+  std::printf("gate: %s (%zu check%s)\n", ok ? "PASS" : "FAIL", checks->size(), checks->size() == 1 ? "" : "s");
+  return ok ? kExitOk : kExitThresholds;
 }
 
 }  // namespace servelab::cli

@@ -32,6 +32,33 @@ class Commands {
     bool quiet = false;
     bool json = false;
   } run_;
+  struct MatrixArgs {
+    std::string scenario;
+    std::vector<std::string> sets;
+    std::string toggles = "pooling,batching,streaming,async_loading";
+    std::string mode = "one-at-a-time";
+    int repeat = 1;
+    std::string out_dir;
+    std::string results_root = "results";
+    bool quiet = false;
+  } matrix_;
+  struct ReportArgs {
+    std::vector<std::string> results;
+    std::string format = "md";
+    std::string out;
+  } report_;
+  struct CompareArgs {
+    std::string a, b;
+    std::string out;
+  } compare_;
+  struct GateArgs {
+    std::string result;
+    std::string baseline;
+    std::vector<std::string> thresholds;
+    std::string max_regression;
+    std::string junit;
+    bool no_scenario_thresholds = false;
+  } gate_;
   struct ValidateArgs {
     std::vector<std::string> files;
     std::vector<std::string> sets;
@@ -48,6 +75,10 @@ class Commands {
   int run_command();
   int validate_command();
   int models_make_command();
+  int matrix_command();
+  int report_command();
+  int compare_command();
+  int gate_command();
 };
 
 }  // namespace servelab::cli

@@ -5,12 +5,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "batch/compute_pool.h"
 #include "scenario/scenario_parser.h"
 #include "serve/reference_server.h"
 
@@ -40,6 +42,12 @@ int main(int argc, char** argv) {
   std::string idle_timeout = "60s";
   std::string stall_every;
   std::string stall_for;
+  std::string batching = "off";
+  std::string max_queue_delay = "2ms";
+  std::string queue_timeout = "10s";
+  std::string target_batch_time = "5ms";
+  std::string preferred_sizes;
+  servelab::batch::BatchConfig& batch = config.api.batch;
 
   app.add_option("--host", config.http.host, "Address to listen on")->capture_default_str();
   app.add_option("--port", config.http.port, "TCP port; 0 picks a free one")->capture_default_str();
@@ -57,7 +65,51 @@ int main(int argc, char** argv) {
   app.add_option("--stall-every", stall_every,
                  "Test aid: every DURATION, the next infer request stalls its thread (needs --stall-for)");
   app.add_option("--stall-for", stall_for, "Test aid: how long a stall blocks (needs --stall-every)");
+  app.add_option("--batching", batching, "The batching toggle: group concurrent infer requests per model")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_option("--compute-threads", config.api.compute_threads,
+                 "Forward-pass threads (apart from the network threads); 0: the CPUs this process may use")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  // Server-wide batching defaults; a model's [batching] table overrides them (docs/BATCHING.md).
+  app.add_option("--max-batch-size", batch.max_batch_size, "Rows per batch at most")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  app.add_option("--max-queue-delay", max_queue_delay, "A partial batch leaves after its oldest request waited this long")
+      ->capture_default_str();
+  app.add_option("--preferred-batch-sizes", preferred_sizes, "Comma-separated row counts a batch is cut to when it can be");
+  app.add_option("--max-queue-size", batch.max_queue_size, "Requests waiting per model; more get 503 + Retry-After")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1} << 24));
+  app.add_option("--queue-timeout", queue_timeout, "A request queued longer gets 503 + Retry-After; 0: never")
+      ->capture_default_str();
+  app.add_flag("--adaptive", batch.adaptive, "Adapt the batch size limit to hold --target-batch-time");
+  app.add_option("--target-batch-time", target_batch_time, "Adaptive batching: execution time aimed at per batch")
+      ->capture_default_str();
+  app.add_flag("--preserve-ordering", batch.preserve_ordering,
+               "Answer batched requests in arrival order even when batches run in parallel");
   CLI11_PARSE(app, argc, argv);
+
+  config.api.batching = batching == "on";
+  if (!to_duration("--max-queue-delay", max_queue_delay, batch.max_queue_delay)) return kExitUsage;
+  if (!to_duration("--queue-timeout", queue_timeout, batch.queue_timeout)) return kExitUsage;
+  if (!to_duration("--target-batch-time", target_batch_time, batch.target_batch_time)) return kExitUsage;
+  if (batch.target_batch_time.count() <= 0) {
+    fmt::print(stderr, "servelab-server: --target-batch-time must be positive\n");
+    return kExitUsage;
+  }
+  for (const auto& item : CLI::detail::split(preferred_sizes, ',')) {
+    if (item.empty()) continue;
+    try {
+      const long long v = std::stoll(item);
+      if (v < 1) throw std::out_of_range(item);
+      batch.preferred_batch_sizes.push_back(v);
+    } catch (const std::exception&) {
+      fmt::print(stderr, "servelab-server: --preferred-batch-sizes: '{}' is not a row count\n", item);
+      return kExitUsage;
+    }
+  }
 
   std::chrono::microseconds d{};
   if (!to_duration("--request-timeout", request_timeout, d)) return kExitUsage;
@@ -95,6 +147,11 @@ int main(int argc, char** argv) {
     return kExitStartup;
   }
   // The one line launchers and tests parse; nothing else goes to stdout.
+  if (config.api.batching) {
+    fmt::print(stderr, "batching on: max {} rows, max delay {} us, compute threads {}\n", batch.max_batch_size,
+               batch.max_queue_delay.count(), config.api.compute_threads > 0 ? config.api.compute_threads
+                                                                             : servelab::batch::available_cpus());
+  }
   fmt::print(stdout, "listening http://{}:{}\n", config.http.host, (*server)->port());
   std::fflush(stdout);
 

@@ -28,7 +28,7 @@ constexpr std::chrono::milliseconds kAcceptRetryDelay{50};
 }  // namespace
 
 struct HttpServer::Impl {
-  Impl(ServerConfig c, Handler h)
+  Impl(ServerConfig c, AsyncHandler h)
       : config(std::move(c)),
         handler(std::move(h)),
         ioc(config.threads > 0 ? config.threads : 1),
@@ -72,7 +72,7 @@ struct HttpServer::Impl {
   }
 
   ServerConfig config;
-  Handler handler;
+  AsyncHandler handler;
   ConnectionStats stats;
   asio::io_context ioc;
   tcp::acceptor acceptor;  // on its own strand: stop() may come from any thread
@@ -87,6 +87,11 @@ struct HttpServer::Impl {
 };
 
 HttpServer::HttpServer(ServerConfig config, Handler handler)
+    : HttpServer(std::move(config), AsyncHandler([handler = std::move(handler)](Request&& request, Responder respond) {
+        respond(handler(std::move(request)));
+      })) {}
+
+HttpServer::HttpServer(ServerConfig config, AsyncHandler handler)
     : impl_(std::make_unique<Impl>(std::move(config), std::move(handler))) {}
 
 HttpServer::~HttpServer() {

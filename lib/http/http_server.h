@@ -3,7 +3,8 @@
 // connection is a session on its own strand with keep-alive, limits on header
 // and body size, a deadline for reading a request and an idle keep-alive
 // timeout (Beast example/http/server/async). Request handling is a plain
-// function from request to response, so handlers are tested without sockets.
+// function from request to response, so handlers are tested without sockets;
+// a handler that answers later (work on other threads) takes a Responder.
 
 #include <atomic>
 #include <chrono>
@@ -23,6 +24,27 @@ using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 // Called on a network thread, concurrently from several connections.
 using Handler = std::function<Response(Request&&)>;
+
+class HttpSession;
+
+// Answers one request, from any thread, at any later time: the session sends
+// the response on its own strand. Copies share one answer: the first call
+// wins, later calls are ignored. If every copy is dropped unanswered (the
+// handler threw, or forgot), the client gets 500. While an answer is pending
+// the server's threads keep running (stop() + join() wait for it).
+class Responder {
+ public:
+  struct State;
+  explicit Responder(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  void operator()(Response&& response) const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// Called on a network thread like Handler; must not block on slow work:
+// hand it to other threads and answer through the Responder.
+using AsyncHandler = std::function<void(Request&&, Responder)>;
 
 struct ServerConfig {
   std::string host = "127.0.0.1";  // loopback unless asked otherwise
@@ -47,6 +69,7 @@ struct ConnectionStats {
 class HttpServer {
  public:
   HttpServer(ServerConfig config, Handler handler);
+  HttpServer(ServerConfig config, AsyncHandler handler);
   ~HttpServer();  // stop() + join()
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

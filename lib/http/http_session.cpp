@@ -1,11 +1,14 @@
 #include "http/http_session.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <utility>
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/error.hpp>
@@ -152,21 +155,60 @@ void HttpSession::on_read(beast::error_code ec, std::size_t /*bytes*/) {
   }
 }
 
+// The state behind a request's Responder copies. It holds the session and,
+// through a work-tracking executor, keeps the io_context running until the
+// answer is posted, so join() never returns with a response pending.
+struct Responder::State {
+  explicit State(std::shared_ptr<HttpSession> s)
+      : session(std::move(s)),
+        work(asio::prefer(session->executor(), asio::execution::outstanding_work.tracked)) {}
+  ~State() {
+    if (answered.exchange(true)) return;
+    Response res(bhttp::status::internal_server_error, 11);
+    res.set(bhttp::field::content_type, "application/json");
+    res.body() = R"({"error":"internal server error"})";
+    session->respond(std::move(res));
+  }
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+
+  std::shared_ptr<HttpSession> session;
+  asio::any_io_executor work;
+  std::atomic<bool> answered{false};
+};
+
+void Responder::operator()(Response&& response) const {
+  if (!state_ || state_->answered.exchange(true)) return;
+  state_->session->respond(std::move(response));
+  // Only the winner of `answered` touches these again: copies kept after the
+  // answer must hold neither the session nor the server's threads.
+  state_->session.reset();
+  state_->work = asio::any_io_executor();
+}
+
 void HttpSession::handle_request() {
   state_ = State::handling;
   Request request = parser_->release();
-  const bool keep_alive = request.keep_alive();
-  const unsigned version = request.version();
+  keep_alive_ = request.keep_alive();
+  version_ = request.version();
   context_.stats.requests.fetch_add(1, std::memory_order_relaxed);
   try {
-    response_ = context_.handler(std::move(request));
+    context_.handler(std::move(request), Responder(std::make_shared<Responder::State>(shared_from_this())));
   } catch (const std::exception&) {
-    response_ = Response(bhttp::status::internal_server_error, version);
-    response_.set(bhttp::field::content_type, "application/json");
-    response_.body() = R"({"error":"internal server error"})";
+    // The Responder died unanswered during unwinding: the client gets 500.
   }
-  response_.version(version);
-  write_response(keep_alive && !stopping_);
+}
+
+void HttpSession::respond(Response&& response) {
+  asio::post(stream_.get_executor(), [self = shared_from_this(), res = std::move(response)]() mutable {
+    self->on_response(std::move(res));
+  });
+}
+
+void HttpSession::on_response(Response&& response) {
+  response_ = std::move(response);
+  response_.version(version_);
+  write_response(keep_alive_ && !stopping_);
 }
 
 void HttpSession::send_error(bhttp::status status, const char* json_body) {

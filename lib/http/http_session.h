@@ -1,7 +1,8 @@
 #pragma once
 // One accepted connection of HttpServer (internal to lib/http). Reads
-// requests one after another on the connection's strand, calls the handler
-// synchronously, writes the response, and keeps the connection open while
+// requests one after another on the connection's strand, hands each to the
+// handler with a Responder, writes the response when it comes (from any
+// thread, posted back to the strand), and keeps the connection open while
 // both sides want keep-alive (Beast example/http/server/async).
 
 #include <cstddef>
@@ -25,7 +26,7 @@ class HttpSession;
 // joins its threads before destroying it.
 struct SessionContext {
   const ServerConfig& config;
-  const Handler& handler;
+  const AsyncHandler& handler;
   ConnectionStats& stats;
   // Called once from a session's constructor / destructor (any thread) so the
   // server can reach live sessions on stop(). register_session returns false
@@ -46,6 +47,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // Server is stopping: close now if idle, else after the current response.
   // Any thread.
   void stop();
+  // The handler's answer to the request being handled. Any thread.
+  void respond(Response&& response);
+  // The executor of this session's strand (Responder keeps its work count).
+  boost::asio::any_io_executor executor() { return stream_.get_executor(); }
 
  private:
   enum class State { idle, reading, handling, writing, closing };
@@ -59,6 +64,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void read_body();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void handle_request();
+  void on_response(Response&& response);
   void send_error(boost::beast::http::status status, const char* json_body);
   void write_response(bool keep_alive);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
@@ -77,6 +83,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool stopping_ = false;  // server stop() reached this session (strand-only)
   bool registered_ = false;
   bool linger_ = false;    // an error response ends the connection with a lingering close
+  bool keep_alive_ = false;    // of the request being handled
+  unsigned version_ = 11;      // of the request being handled
 };
 
 }  // namespace servelab::http

@@ -4,9 +4,16 @@
 // seed. The engine keeps no queue of pending arrivals: the next arrival not
 // yet started is peek(); everything due before `now` and not started is
 // "pending".
+//
+// Arrivals are placed in "count space": the u-th arrival is due when the
+// schedule's integrated rate reaches u (StageSchedule::time_of). Constant
+// arrivals are at u = offset, offset+1, ...; Poisson arrivals at u += Exp(1)
+// (time rescaling), so both follow a ramping rate exactly.
 
 #include <chrono>
 #include <cstdint>
+
+#include "load/stage_schedule.h"
 
 namespace servelab::load {
 
@@ -18,18 +25,25 @@ class Arrivals {
   // arrival is at first + k/rate. Poisson: exponential gaps with mean 1/rate,
   // the first gap drawn from `first`.
   Arrivals(Clock::time_point first, double rate, bool poisson, uint64_t seed);
+  // A ramping rate. `offset` (in arrivals, [0, 1)) shifts a constant
+  // schedule so that several threads' schedules interleave.
+  Arrivals(Clock::time_point first, const StageSchedule& schedule, bool poisson, uint64_t seed,
+           double offset = 0);
 
+  // Clock::time_point::max() once the schedule's rate stays at 0.
   Clock::time_point peek() const noexcept { return next_; }
   void advance() noexcept;
   // Number of arrivals in [peek(), limit), consuming them.
   uint64_t drain_before(Clock::time_point limit) noexcept;
 
  private:
+  void place() noexcept;  // next_ from u_
+
   Clock::time_point first_;
   Clock::time_point next_;
-  double interval_ns_;  // mean gap in ns
+  StageSchedule schedule_;
   bool poisson_;
-  uint64_t k_ = 0;      // constant: index of next_
+  double u_ = 0;  // integrated-rate position of next_
   uint64_t rng_;
 };
 

@@ -40,7 +40,7 @@ Status validate(const scenario::LoadConfig& load, size_t requests) {
   if (load.duration.count() <= 0) return make_error("load.duration must be > 0");
   if (load.warmup.count() < 0) return make_error("load.warmup must be >= 0");
   if (load.timeout.count() <= 0) return make_error("load.timeout must be > 0");
-  if (load.mode == scenario::LoadMode::open && !(load.rate > 0)) {
+  if (load.mode == scenario::LoadMode::open && !(load.rate > 0) && load.stages.empty()) {
     return make_error("open loop needs load.rate > 0");
   }
   return Ok{};
@@ -100,17 +100,19 @@ Result<RunStats> run(const Plan& plan, const std::atomic<bool>& stop, const Prog
     return make_error("plan.cumulative_weights does not match plan.requests");
   }
   if (!ensure_curl_global_init()) return make_error("libcurl failed to initialize");
-  if (auto st = ensure_fd_limit(plan.load.connections); !st) return st.error();
-
   const scenario::LoadConfig& load = plan.load;
+  // Closed loop with stages: slots for the largest target, parked until needed.
+  const int connections = scenario::peak_connections(load);
+  if (auto st = ensure_fd_limit(connections); !st) return st.error();
+
   // A thread without a connection would have nothing to do.
-  const int threads = std::min(load.threads, load.connections);
+  const int threads = std::min(load.threads, connections);
   auto slots = std::make_unique<ProgressSlot[]>(static_cast<size_t>(threads));
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < threads; ++i) {
     // Connections split evenly, the remainder to the first threads.
-    const int conns = load.connections / threads + (i < load.connections % threads ? 1 : 0);
-    workers.push_back(std::make_unique<Worker>(plan, i, conns, load.rate / threads, slots[static_cast<size_t>(i)]));
+    const int conns = connections / threads + (i < connections % threads ? 1 : 0);
+    workers.push_back(std::make_unique<Worker>(plan, i, threads, conns, slots[static_cast<size_t>(i)]));
   }
 
   std::latch ready(threads);
@@ -223,7 +225,7 @@ Result<RunStats> run(const Plan& plan, const std::atomic<bool>& stop, const Prog
   if (!stats) return stats.error();
   stats->partial = partial;
   stats->threads = threads;
-  stats->connections = load.connections;
+  stats->connections = connections;
   stats->client_cpu_seconds = cpu_started ? std::max(0.0, cpu_end - cpu_start) : 0.0;
   return stats;
 }

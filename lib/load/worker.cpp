@@ -19,6 +19,7 @@ constexpr auto kPublishEvery = 100ms;
 // An open-loop start later than this after its intended time counts as late.
 constexpr auto kLateAfter = 1ms;
 constexpr int kMaxEvents = 256;
+constexpr auto kStageTick = 10ms;
 
 size_t timeline_seconds(const scenario::LoadConfig& load) {
   const auto us = std::max<int64_t>(load.duration.count(), 0);
@@ -44,7 +45,7 @@ bool has_header(const std::vector<std::string>& lines, std::string_view name) {
 
 }  // namespace
 
-Worker::Worker(const Plan& plan, int index, int slots, double open_rate, ProgressSlot& progress)
+Worker::Worker(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress)
     : plan_(plan),
       index_(index),
       open_loop_(plan.load.mode == scenario::LoadMode::open),
@@ -54,7 +55,11 @@ Worker::Worker(const Plan& plan, int index, int slots, double open_rate, Progres
       slots_(static_cast<size_t>(slots)),
       recorder_(plan.requests.size(), timeline_seconds(plan.load)),
       mix_rng_(plan.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index) + 1),
-      open_rate_(open_rate) {}
+      threads_(threads),
+      connections_(static_cast<double>(plan.load.connections),
+                   std::chrono::duration_cast<StageSchedule::Nanos>(plan.load.warmup), plan.load.stages,
+                   scenario::LoadMode::closed, 1.0),
+      staged_closed_(!open_loop_ && !plan.load.stages.empty()) {}
 
 Worker::~Worker() { cleanup(); }
 
@@ -126,6 +131,7 @@ Status Worker::setup() {
   } else {
     ring_slot_.assign(slots_.size(), 0);
     ring_ready_.assign(slots_.size(), Clock::time_point{});
+    parked_.reserve(slots_.size());
   }
   return Ok{};
 }
@@ -286,6 +292,9 @@ void Worker::complete(Slot& slot, CURLcode rc) noexcept {
   const auto idx = static_cast<uint32_t>(&slot - slots_.data());
   if (open_loop_) {
     free_.push_back(idx);  // within the reserved capacity: no allocation
+  } else if (staged_closed_ && active_ > connection_target()) {
+    parked_.push_back(idx);  // ramping down: this connection rests
+    --active_;
   } else if (think_.count() == 0) {
     start(slot, now_);
   } else {
@@ -308,12 +317,32 @@ void Worker::start_due() noexcept {
     }
     return;
   }
+  const uint32_t target = staged_closed_ ? connection_target() : 0;
   while (ring_size_ > 0 && ring_ready_[ring_head_] <= now_) {
-    Slot& slot = slots_[ring_slot_[ring_head_]];
+    const uint32_t idx = ring_slot_[ring_head_];
     ring_head_ = (ring_head_ + 1) % ring_slot_.size();
     --ring_size_;
+    if (staged_closed_ && active_ > target) {
+      parked_.push_back(idx);
+      --active_;
+      continue;
+    }
+    start(slots_[idx], now_);
+  }
+  // Ramping up: parked connections join the loop.
+  while (staged_closed_ && active_ < target && !parked_.empty()) {
+    Slot& slot = slots_[parked_.back()];
+    parked_.pop_back();
+    ++active_;
     start(slot, now_);
   }
+}
+
+uint32_t Worker::connection_target() const noexcept {
+  const auto total = static_cast<int64_t>(std::llround(connections_.level_at(now_ - clock_.start)));
+  // Split like the engine splits connections: the remainder to the first threads.
+  const int64_t share = total / threads_ + (index_ < total % threads_ ? 1 : 0);
+  return static_cast<uint32_t>(std::clamp<int64_t>(share, 0, static_cast<int64_t>(slots_.size())));
 }
 
 void Worker::publish() noexcept {
@@ -331,6 +360,8 @@ int Worker::wait_events(epoll_event* events, int max_events) noexcept {
   if (!measuring_) wake = std::min(wake, clock_.measure_start);
   wake = std::min(wake, curl_deadline_);
   if (open_loop_ && !free_.empty()) wake = std::min(wake, arrivals_->peek());
+  // A ramp up is followed at this granularity (10 ms is below any stage).
+  if (staged_closed_ && !parked_.empty()) wake = std::min(wake, now_ + kStageTick);
   if (ring_size_ > 0) wake = std::min(wake, ring_ready_[ring_head_]);
   const auto ns = std::max<int64_t>(
       0, std::chrono::duration_cast<std::chrono::nanoseconds>(wake - now_).count());
@@ -352,15 +383,21 @@ void Worker::run(const RunClock& clock, const std::atomic<bool>& stop, const std
   next_publish_ = now_ + kPublishEvery;
   measuring_ = now_ >= clock_.measure_start;
   if (open_loop_) {
-    // Threads are staggered so that their constant-rate schedules interleave
-    // into one evenly spaced stream of `rate` arrivals per second overall.
-    const double total_rate = plan_.load.rate;
-    const auto offset = std::chrono::nanoseconds(static_cast<int64_t>(1e9 * index_ / total_rate));
-    arrivals_.emplace(clock_.start + offset, open_rate_,
-                      plan_.load.arrival == scenario::Arrival::poisson,
-                      plan_.seed * 0xD1B54A32D192ED03ull + static_cast<uint64_t>(index_));
+    // Each thread runs 1/threads of the rate (ramps included). Constant
+    // schedules are staggered by index/threads of an arrival, so that they
+    // interleave into one evenly spaced stream of `rate` arrivals overall.
+    const double share = 1.0 / threads_;
+    const StageSchedule rate(plan_.load.rate,
+                             std::chrono::duration_cast<StageSchedule::Nanos>(plan_.load.warmup),
+                             plan_.load.stages, scenario::LoadMode::open, share);
+    arrivals_.emplace(clock_.start, rate, plan_.load.arrival == scenario::Arrival::poisson,
+                      plan_.seed * 0xD1B54A32D192ED03ull + static_cast<uint64_t>(index_),
+                      index_ * share);
   } else {
-    for (Slot& slot : slots_) start(slot, now_);
+    const uint32_t initial = staged_closed_ ? connection_target() : static_cast<uint32_t>(slots_.size());
+    for (size_t i = slots_.size(); i-- > initial;) parked_.push_back(static_cast<uint32_t>(i));
+    for (uint32_t i = 0; i < initial; ++i) start(slots_[i], now_);
+    active_ = initial;
   }
 
   epoll_event events[kMaxEvents];

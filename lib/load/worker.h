@@ -16,6 +16,7 @@
 #include "load/arrivals.h"
 #include "load/plan.h"
 #include "load/recorder.h"
+#include "load/stage_schedule.h"
 
 struct epoll_event;  // <sys/epoll.h>
 
@@ -42,9 +43,11 @@ struct RunClock {
 
 class Worker {
  public:
-  // `slots`: this thread's connections (>= 1). `open_rate`: this thread's
-  // share of the open-loop rate (req/s; ignored in closed loop).
-  Worker(const Plan& plan, int index, int slots, double open_rate, ProgressSlot& progress);
+  // `slots`: this thread's connections (>= 1; in closed loop with stages,
+  // its share of the peak). `threads`: how many workers share the load
+  // (this one is `index`); the open-loop rate and the closed-loop stage
+  // targets are split evenly between them.
+  Worker(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -91,6 +94,8 @@ class Worker {
   void drain_completions() noexcept;
   void complete(Slot& slot, CURLcode rc) noexcept;
   void start_due() noexcept;
+  // Closed loop with stages: this thread's share of the connection target now.
+  uint32_t connection_target() const noexcept;
   void publish() noexcept;
   int wait_events(::epoll_event* events, int max_events) noexcept;
 
@@ -118,7 +123,13 @@ class Worker {
   uint64_t completed_total_ = 0;
   uint64_t mix_rng_;
   std::optional<Arrivals> arrivals_;  // open loop
-  double open_rate_;
+  const int threads_;
+  // Closed loop with [[load.stages]]: the total connection target over time;
+  // slots above this thread's share are parked (idle, connection kept).
+  StageSchedule connections_;
+  bool staged_closed_ = false;
+  uint32_t active_ = 0;              // slots busy or waiting out think time
+  std::vector<uint32_t> parked_;     // a stack, preallocated
   std::vector<uint32_t> free_;        // open loop: idle slots (a stack, preallocated)
   // Closed loop with think time: slots waiting to send, in completion order
   // (a ring; constant think time keeps it sorted by ready time).

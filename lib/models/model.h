@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,20 @@
 namespace servelab::models {
 
 enum class Preload { eager, lazy, none };
+
+// model.toml's `[batching]` table: this model's overrides of the server's
+// batching defaults (lib/batch BatchConfig, docs/BATCHING.md). An unset key
+// keeps the server's value.
+struct BatchingOverrides {
+  std::optional<int64_t> max_batch_size;                   // rows, >= 1
+  std::optional<std::chrono::microseconds> max_queue_delay;
+  std::optional<std::vector<int64_t>> preferred_batch_sizes;  // rows, each >= 1
+  std::optional<int64_t> max_queue_size;                   // requests, >= 1
+  std::optional<std::chrono::microseconds> queue_timeout;  // 0: none
+  std::optional<bool> adaptive;
+  std::optional<std::chrono::microseconds> target_batch_time;  // > 0
+  std::optional<bool> preserve_ordering;
+};
 
 // model.toml. Keys not needed yet are parsed and kept for the model manager.
 struct ModelConfig {
@@ -24,6 +39,7 @@ struct ModelConfig {
   int max_concurrency = 0;  // 0: unlimited
   std::chrono::milliseconds load_timeout = std::chrono::seconds(30);
   std::string dir;         // absolute path of the model folder
+  BatchingOverrides batching;  // [batching]
 };
 
 // One tensor of the model's signature (v2 metadata).

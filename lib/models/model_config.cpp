@@ -20,8 +20,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::array<std::string_view, 9> kKeys{
-    "name", "kind", "weights", "sha256", "depends_on", "priority", "preload", "max_concurrency", "load_timeout"};
+constexpr std::array<std::string_view, 10> kKeys{"name",     "kind",    "weights",         "sha256",
+                                                  "depends_on", "priority", "preload", "max_concurrency",
+                                                  "load_timeout", "batching"};
+constexpr std::array<std::string_view, 8> kBatchingKeys{
+    "max_batch_size", "max_queue_delay",   "preferred_batch_sizes", "max_queue_size",
+    "queue_timeout",  "adaptive",          "target_batch_time",     "preserve_ordering"};
 constexpr std::array<std::string_view, 1> kKinds{"mlp"};
 
 std::string join(const auto& items) {
@@ -72,6 +76,66 @@ class ConfigReader {
  private:
   std::string path_;
 };
+
+// The [batching] table; every value is checked here so that a bad knob fails
+// the model's load with file:line:column, not the first request.
+Status apply_batching(const ConfigReader& r, const toml::node& node, BatchingOverrides& b) {
+  const auto* table = node.as_table();
+  if (table == nullptr) return r.at(node.source(), fmt::format("key 'batching': expected a table, got {}", type_name(node)));
+  for (const auto& [k, v] : *table) {
+    const std::string_view key = k.str();
+    const std::string full = fmt::format("batching.{}", key);
+    if (std::find(kBatchingKeys.begin(), kBatchingKeys.end(), key) == kBatchingKeys.end())
+      return r.at(k.source(), fmt::format("unknown key '{}' (valid: {})", full, join(kBatchingKeys)));
+    const auto positive_int = [&](std::optional<int64_t>& field) -> Status {
+      const auto* i = v.as_integer();
+      if (i == nullptr) return r.at(v.source(), fmt::format("key '{}': expected an integer, got {}", full, type_name(v)));
+      if (i->get() < 1) return r.at(v.source(), fmt::format("key '{}': must be at least 1, got {}", full, i->get()));
+      field = i->get();
+      return Ok{};
+    };
+    const auto duration = [&](std::optional<std::chrono::microseconds>& field, bool allow_zero) -> Status {
+      const auto* s = v.as_string();
+      if (s == nullptr)
+        return r.at(v.source(), fmt::format("key '{}': expected a duration string like \"2ms\", got {}", full, type_name(v)));
+      auto d = scenario::parse_duration(s->get());
+      if (!d) return r.at(v.source(), fmt::format("key '{}': {}", full, d.error().message));
+      if (d->count() < 0 || (!allow_zero && d->count() == 0))
+        return r.at(v.source(), fmt::format("key '{}': must be {}", full, allow_zero ? "zero or positive" : "positive"));
+      field = *d;
+      return Ok{};
+    };
+    const auto boolean = [&](std::optional<bool>& field) -> Status {
+      const auto* bv = v.as_boolean();
+      if (bv == nullptr) return r.at(v.source(), fmt::format("key '{}': expected true or false, got {}", full, type_name(v)));
+      field = bv->get();
+      return Ok{};
+    };
+    Status st = Ok{};
+    if (key == "max_batch_size") st = positive_int(b.max_batch_size);
+    else if (key == "max_queue_size") st = positive_int(b.max_queue_size);
+    else if (key == "max_queue_delay") st = duration(b.max_queue_delay, true);
+    else if (key == "queue_timeout") st = duration(b.queue_timeout, true);
+    else if (key == "target_batch_time") st = duration(b.target_batch_time, false);
+    else if (key == "adaptive") st = boolean(b.adaptive);
+    else if (key == "preserve_ordering") st = boolean(b.preserve_ordering);
+    else {  // preferred_batch_sizes
+      const auto* arr = v.as_array();
+      if (arr == nullptr)
+        return r.at(v.source(), fmt::format("key '{}': expected an array of row counts, got {}", full, type_name(v)));
+      std::vector<int64_t> sizes;
+      for (const auto& item : *arr) {
+        const auto* i = item.as_integer();
+        if (i == nullptr || i->get() < 1)
+          return r.at(item.source(), fmt::format("key '{}': each size must be an integer of at least 1", full));
+        sizes.push_back(i->get());
+      }
+      b.preferred_batch_sizes = std::move(sizes);
+    }
+    if (!st) return st;
+  }
+  return Ok{};
+}
 
 Status apply(const ConfigReader& r, std::string_view key, const toml::node& v, ModelConfig& c) {
   const auto unwrap_string = [&](std::string& field) -> Status {
@@ -149,6 +213,7 @@ Status apply(const ConfigReader& r, std::string_view key, const toml::node& v, M
     c.load_timeout = std::chrono::ceil<std::chrono::milliseconds>(*d);
     return Ok{};
   }
+  if (key == "batching") return apply_batching(r, v, c.batching);
   return Ok{};  // unreachable: keys are checked against kKeys first
 }
 

@@ -24,6 +24,16 @@ json::object scenario_json(const scenario::Scenario& s) {
       {"timeout", scenario::format_duration(s.load.timeout)},
       {"think_time", scenario::format_duration(s.load.think_time)},
   };
+  if (!s.load.stages.empty()) {
+    json::array stages;
+    for (const auto& st : s.load.stages) {
+      json::object o{{"duration", scenario::format_duration(st.duration)}};
+      if (s.load.mode == scenario::LoadMode::open) o["rate"] = st.rate;
+      else o["connections"] = st.connections;
+      stages.push_back(std::move(o));
+    }
+    load["stages"] = std::move(stages);
+  }
   json::array requests;
   for (const auto& r : s.requests) {
     json::object o{{"kind", scenario::to_string(r.kind)}, {"name", r.name}, {"weight", r.weight}};
@@ -130,6 +140,12 @@ json::value to_json(const RunRecord& r) {
   for (const auto& o : r.overrides) overrides.push_back(json::string(o));
   json::array warnings;
   for (const auto& w : r.warnings) warnings.push_back(json::string(w));
+  json::array inert;
+  for (const auto& t : r.inert_toggles) inert.push_back({{"toggle", t.toggle}, {"reason", t.reason}});
+  json::array checks;
+  for (const auto& check : r.threshold_results)
+    checks.push_back({{"name", check.name}, {"pass", check.pass}, {"measured", check.measured},
+                      {"value", check.value}, {"limit", check.limit}, {"message", check.message}});
   const auto& e = r.environment;
   return json::object{
       {"servelab_result", RunRecord::kFormatVersion},
@@ -158,6 +174,8 @@ json::value to_json(const RunRecord& r) {
       {"histograms", {{"unit", "us"}, {"latency", st.latency.encode()}, {"uncorrected", st.uncorrected.encode()}}},
       {"timeline", std::move(timeline)},
       {"warnings", std::move(warnings)},
+      {"inert_toggles", std::move(inert)},
+      {"thresholds_evaluated", std::move(checks)},
   };
 }
 
@@ -204,6 +222,136 @@ Result<T> field(const json::object& o, std::string_view key, std::string_view wh
   return *out;
 }
 
+std::vector<std::string> strings(const json::object& o, std::string_view key) {
+  std::vector<std::string> out;
+  if (const auto* a = o.if_contains(key); a && a->is_array())
+    for (const auto& v : a->as_array())
+      if (v.is_string()) out.emplace_back(v.as_string());
+  return out;
+}
+
+// Everything of the scenario echo beyond name/target/toggles, so that a
+// report, compare or gate needs the result file alone. Fields absent from
+// older files keep their defaults.
+Status parse_scenario_details(const json::object& so, scenario::Scenario& s) {
+  if (auto v = field<std::string>(so, "description", "scenario")) s.description = *v;
+  if (auto v = field<std::string>(so, "source", "scenario")) s.source = *v;
+  s.thresholds = strings(so, "thresholds");
+  if (const auto* lv = so.if_contains("load"); lv && lv->is_object()) {
+    const auto& lo = lv->as_object();
+    auto& l = s.load;
+    if (auto v = field<std::string>(lo, "mode", "scenario.load"))
+      l.mode = *v == "open" ? scenario::LoadMode::open : scenario::LoadMode::closed;
+    if (auto v = field<std::string>(lo, "arrival", "scenario.load"))
+      l.arrival = *v == "poisson" ? scenario::Arrival::poisson : scenario::Arrival::constant;
+    if (auto v = field<int>(lo, "connections", "scenario.load")) l.connections = *v;
+    if (auto v = field<int>(lo, "threads", "scenario.load")) l.threads = *v;
+    if (auto v = field<double>(lo, "rate", "scenario.load")) l.rate = *v;
+    for (auto [key, dst] : {std::pair{"duration", &l.duration}, {"warmup", &l.warmup},
+                            {"timeout", &l.timeout}, {"think_time", &l.think_time}}) {
+      auto text = field<std::string>(lo, key, "scenario.load");
+      if (!text) continue;
+      auto d = scenario::parse_duration(*text);
+      if (!d) return make_error(fmt::format("result: scenario.load.{}: {}", key, d.error().message));
+      *dst = *d;
+    }
+    if (const auto* st = lo.if_contains("stages"); st && st->is_array()) {
+      for (const auto& e : st->as_array()) {
+        if (!e.is_object()) return make_error("result: scenario.load.stages entry is not an object");
+        scenario::Stage stage;
+        if (auto t = field<std::string>(e.as_object(), "duration", "scenario.load.stages[]")) {
+          auto d = scenario::parse_duration(*t);
+          if (!d) return make_error("result: scenario.load.stages[].duration: " + d.error().message);
+          stage.duration = *d;
+        }
+        if (auto v = field<double>(e.as_object(), "rate", "scenario.load.stages[]")) stage.rate = *v;
+        if (auto v = field<int>(e.as_object(), "connections", "scenario.load.stages[]")) stage.connections = *v;
+        l.stages.push_back(stage);
+      }
+    }
+  }
+  if (const auto* rv = so.if_contains("requests"); rv && rv->is_array()) {
+    for (const auto& e : rv->as_array()) {
+      if (!e.is_object()) return make_error("result: scenario.requests entry is not an object");
+      const auto& ro = e.as_object();
+      scenario::RequestSpec q;
+      if (auto v = field<std::string>(ro, "kind", "scenario.requests[]"))
+        q.kind = *v == "infer" ? scenario::RequestKind::infer : scenario::RequestKind::http;
+      if (auto v = field<std::string>(ro, "name", "scenario.requests[]")) q.name = *v;
+      if (auto v = field<double>(ro, "weight", "scenario.requests[]")) q.weight = *v;
+      if (auto v = field<std::string>(ro, "method", "scenario.requests[]")) q.method = *v;
+      if (auto v = field<std::string>(ro, "url", "scenario.requests[]")) q.url = *v;
+      if (auto v = field<std::string>(ro, "model", "scenario.requests[]")) q.model = *v;
+      if (auto v = field<int>(ro, "rows", "scenario.requests[]")) q.rows = *v;
+      if (auto v = field<uint64_t>(ro, "seed", "scenario.requests[]")) q.seed = *v;
+      if (const auto* h = ro.if_contains("headers"); h && h->is_object())
+        for (const auto& kv : h->as_object())
+          if (kv.value().is_string())
+            q.headers.push_back({std::string(kv.key()), std::string(kv.value().as_string())});
+      s.requests.push_back(std::move(q));
+    }
+  }
+  if (const auto* sv = so.if_contains("server"); sv && sv->is_object()) {
+    const auto& o = sv->as_object();
+    if (auto v = field<int>(o, "threads", "scenario.server")) s.server.threads = *v;
+    if (auto v = field<std::string>(o, "model_repository", "scenario.server")) s.server.model_repository = *v;
+    if (auto v = field<int>(o, "model_count", "scenario.server")) s.server.model_count = *v;
+    if (auto v = field<uint64_t>(o, "model_seed", "scenario.server")) s.server.model_seed = *v;
+    if (auto v = field<std::vector<int>>(o, "dims", "scenario.server")) s.server.dims = *v;
+  }
+  return Ok{};
+}
+
+// Environment, server, overrides, warnings, inert toggles and evaluated thresholds.
+Status parse_context(const json::object& root, RunRecord& r) {
+  r.overrides = strings(root, "overrides");
+  r.warnings = strings(root, "warnings");
+  if (const auto* ev = root.if_contains("environment"); ev && ev->is_object()) {
+    const auto& o = ev->as_object();
+    auto& e = r.environment;
+    for (auto [key, dst] : {std::pair{"host", &e.host}, {"cpu_model", &e.cpu_model}, {"kernel", &e.kernel},
+                            {"compiler", &e.compiler}, {"servelab_version", &e.servelab_version},
+                            {"git_commit", &e.git_commit}, {"libcurl", &e.libcurl_version},
+                            {"started_at", &e.started_at}})
+      if (auto v = field<std::string>(o, key, "environment")) *dst = *v;
+    if (auto v = field<int>(o, "cores", "environment")) e.cores = *v;
+  }
+  if (const auto* sv = root.if_contains("server"); sv && sv->is_object()) {
+    const auto& o = sv->as_object();
+    if (auto v = field<bool>(o, "embedded", "server")) r.server.embedded = *v;
+    if (auto v = field<std::string>(o, "url", "server")) r.server.url = *v;
+    if (auto v = field<std::string>(o, "exit", "server")) r.server.exit = *v;
+    if (auto v = field<bool>(o, "exit_clean", "server")) r.server.exit_clean = *v;
+    if (const auto* m = o.if_contains("metrics_delta"); m && m->is_object())
+      for (const auto& kv : m->as_object())
+        if (auto d = json::try_value_to<double>(kv.value())) r.server.metrics_delta[std::string(kv.key())] = *d;
+  }
+  if (const auto* iv = root.if_contains("inert_toggles"); iv && iv->is_array()) {
+    for (const auto& e : iv->as_array()) {
+      if (!e.is_object()) continue;
+      InertToggle t;
+      if (auto v = field<std::string>(e.as_object(), "toggle", "inert_toggles[]")) t.toggle = *v;
+      if (auto v = field<std::string>(e.as_object(), "reason", "inert_toggles[]")) t.reason = *v;
+      r.inert_toggles.push_back(std::move(t));
+    }
+  }
+  if (const auto* cv = root.if_contains("thresholds_evaluated"); cv && cv->is_array()) {
+    for (const auto& e : cv->as_array()) {
+      if (!e.is_object()) continue;
+      const auto& o = e.as_object();
+      CheckResult c;
+      if (auto v = field<std::string>(o, "name", "thresholds_evaluated[]")) c.name = *v;
+      if (auto v = field<bool>(o, "pass", "thresholds_evaluated[]")) c.pass = *v;
+      if (auto v = field<bool>(o, "measured", "thresholds_evaluated[]")) c.measured = *v;
+      if (auto v = field<double>(o, "value", "thresholds_evaluated[]")) c.value = *v;
+      if (auto v = field<double>(o, "limit", "thresholds_evaluated[]")) c.limit = *v;
+      if (auto v = field<std::string>(o, "message", "thresholds_evaluated[]")) c.message = *v;
+      r.threshold_results.push_back(std::move(c));
+    }
+  }
+  return Ok{};
+}
+
 }  // namespace
 
 std::string to_json_text(const RunRecord& record) {
@@ -246,6 +394,9 @@ Result<RunRecord> parse_result_json(const std::string& text) {
     flag("async_loading", r.scenario.toggles.async_loading);
   }
 
+  if (auto st = parse_scenario_details(scen->as_object(), r.scenario); !st) return st.error();
+  if (auto st = parse_context(*root, r); !st) return st.error();
+
   const auto* sum = root->if_contains("summary");
   if (sum == nullptr || !sum->is_object()) return make_error("result: missing summary");
   const auto& so = sum->as_object();
@@ -269,6 +420,23 @@ Result<RunRecord> parse_result_json(const std::string& text) {
   if (!secs) return secs.error();
   r.stats.measured = std::chrono::microseconds(static_cast<int64_t>(*secs * 1e6));
   if (auto cpu = field<double>(so, "client_cpu_seconds", "summary")) r.stats.client_cpu_seconds = *cpu;
+  if (const auto* codes = so.if_contains("status_codes"); codes && codes->is_object()) {
+    for (const auto& kv : codes->as_object()) {
+      auto n = json::try_value_to<uint64_t>(kv.value());
+      if (!n) return make_error("result: summary.status_codes has a non-integer count");
+      r.stats.status_codes[std::atoi(std::string(kv.key()).c_str())] = *n;
+    }
+  }
+  if (const auto* mix = root->if_contains("mix"); mix && mix->is_array()) {
+    for (const auto& m : mix->as_array()) {
+      if (!m.is_object()) return make_error("result: mix entry is not an object");
+      load::RequestMixStats ms;
+      if (auto v = field<std::string>(m.as_object(), "name", "mix[]")) ms.name = *v;
+      if (auto v = field<uint64_t>(m.as_object(), "requests", "mix[]")) ms.requests = *v;
+      if (auto v = field<uint64_t>(m.as_object(), "errors", "mix[]")) ms.errors = *v;
+      r.stats.mix.push_back(std::move(ms));
+    }
+  }
 
   const auto* hist = root->if_contains("histograms");
   if (hist == nullptr || !hist->is_object()) return make_error("result: missing histograms");

@@ -36,6 +36,24 @@ struct ServerInfo {
   std::map<std::string, double> metrics_delta;
 };
 
+// A toggle that is on in the scenario but changed nothing in this run, and
+// why ("not implemented yet", "server-side: not applied to a foreign
+// target"). Ablation tables show these instead of silently ignoring them.
+struct InertToggle {
+  std::string toggle;
+  std::string reason;
+};
+
+// One threshold or regression check, as evaluated (report/threshold.h).
+struct CheckResult {
+  std::string name;       // the expression as written: "p(99)<10ms", "regression rps<=5%"
+  bool pass = false;
+  bool measured = true;   // false: the metric is not in this result (the check fails)
+  double value = 0;       // measured, in the check's unit (µs for latencies, fraction for rates)
+  double limit = 0;
+  std::string message;    // "p(99)<10ms: measured 12.345 ms, limit < 10 ms"
+};
+
 struct RunRecord {
   static constexpr int kFormatVersion = 1;
   scenario::Scenario scenario;
@@ -44,6 +62,9 @@ struct RunRecord {
   ServerInfo server;
   load::RunStats stats;
   std::vector<std::string> warnings;   // e.g. toggles that have no effect yet
+  std::vector<InertToggle> inert_toggles;
+  // The scenario's [thresholds], evaluated at the end of the run.
+  std::vector<CheckResult> threshold_results;
 };
 
 Environment capture_environment();

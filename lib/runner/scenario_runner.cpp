@@ -12,7 +12,12 @@
 #include "models/model_repository.h"
 #include "common/atomic_file.h"
 #include "report/result_json.h"
+#include "measure/percentile_text.h"
+#include "report/csv_report.h"
+#include "report/html_report.h"
+#include "report/markdown_report.h"
 #include "report/summary.h"
+#include "report/threshold.h"
 #include "serve/prometheus_text.h"
 
 namespace servelab::runner {
@@ -28,19 +33,18 @@ std::string timestamp_utc() {
                                              std::chrono::system_clock::now())));
 }
 
-// Server-side toggles that the reference server does not implement yet are
-// recorded, so a result never claims an optimization that did not run.
-std::vector<std::string> toggle_warnings(const scenario::Scenario& s) {
-  std::vector<std::string> w;
-  auto not_yet = [&](bool on, const char* name) {
-    if (on)
-      w.push_back(fmt::format("toggle {} = true has no effect in this version (not implemented yet)",
-                              name));
-  };
-  not_yet(s.toggles.batching, "batching");
-  not_yet(s.toggles.streaming, "streaming");
-  not_yet(s.toggles.async_loading, "async_loading");
-  return w;
+// Toggles that are on but change nothing in this run are recorded, with the
+// reason, so that a result never claims an optimization that did not run.
+std::vector<report::InertToggle> inert_toggles(const scenario::Scenario& s) {
+  std::vector<report::InertToggle> inert;
+  const bool embedded = s.target == "embedded";
+  if (s.toggles.batching && !embedded)
+    inert.push_back({"batching", "server-side: not applied to a foreign target (configure its batching yourself)"});
+  if (s.toggles.streaming)
+    inert.push_back({"streaming", "not implemented in this version (response streaming comes with issue 5)"});
+  if (s.toggles.async_loading)
+    inert.push_back({"async_loading", "not implemented in this version (async model loading comes with issue 6)"});
+  return inert;
 }
 
 std::map<std::string, double> counter_deltas(const std::map<std::string, double>& before,
@@ -90,7 +94,9 @@ Result<RunOutcome> run_scenario(const scenario::Scenario& s, const RunOptions& o
   record.scenario = s;
   record.overrides = options.overrides;
   record.environment = report::capture_environment();
-  record.warnings = toggle_warnings(s);
+  record.inert_toggles = inert_toggles(s);
+  for (const auto& t : record.inert_toggles)
+    record.warnings.push_back(fmt::format("toggle {} = true has no effect: {}", t.toggle, t.reason));
 
   outcome.out_dir = !options.out_dir.empty()
                         ? options.out_dir
@@ -111,6 +117,8 @@ Result<RunOutcome> run_scenario(const scenario::Scenario& s, const RunOptions& o
     launch::ServerProcessConfig cfg;
     cfg.executable = options.server_executable;
     cfg.args = {"--models", *repo, "--threads", std::to_string(s.server.threads)};
+    // Only when on: a server that predates batching runs unchanged otherwise.
+    if (s.toggles.batching) cfg.args.insert(cfg.args.end(), {"--batching", "on"});
     cfg.log_path = (fs::path(outcome.out_dir) / "server.log").string();
     cfg.ready_timeout = options.server_ready_timeout;
     auto proc = launch::ServerProcess::start(cfg);
@@ -135,9 +143,54 @@ Result<RunOutcome> run_scenario(const scenario::Scenario& s, const RunOptions& o
     record.server.exit = exit.description;
     record.server.exit_clean = exit.clean;
   }
-  auto written = write_file_atomically(outcome.result_path, report::to_json_text(record));
-  if (!written) return written.error();
+  // Thresholds were checked by the caller (check_thresholds); a bad one
+  // here is recorded as a failed check rather than losing the run.
+  for (const std::string& expr : s.thresholds) {
+    auto t = report::parse_threshold(expr);
+    if (t) {
+      record.threshold_results.push_back(report::evaluate_threshold(*t, record));
+    } else {
+      report::CheckResult bad;
+      bad.name = expr;
+      bad.measured = false;
+      bad.message = t.error().message;
+      record.threshold_results.push_back(std::move(bad));
+    }
+  }
+  if (auto written = write_run_files(outcome.out_dir, record); !written) return written.error();
   return outcome;
 }
+
+Status write_run_files(const std::string& dir, const report::RunRecord& record) {
+  const fs::path d(dir);
+  const std::vector<report::RunRecord> one{record};
+  const std::pair<const char*, std::string> files[] = {
+      {"result.json", report::to_json_text(record)},
+      {"report.md", report::markdown_report(one)},
+      {"report.csv", report::csv_report(one)},
+      {"report.html", report::html_report(one)},
+      // HdrHistogram's percentile text, in ms, for existing HdrHistogram plotters.
+      {"latency.hgrm", measure::percentile_distribution_text(record.stats.latency, 1000.0)},
+  };
+  for (const auto& [name, text] : files) {
+    if (auto w = write_file_atomically((d / name).string(), text); !w) return w.error();
+  }
+  if (record.scenario.load.mode == scenario::LoadMode::open) {
+    auto w = write_file_atomically((d / "uncorrected.hgrm").string(),
+                                   measure::percentile_distribution_text(record.stats.uncorrected, 1000.0));
+    if (!w) return w.error();
+  }
+  return Ok{};
+}
+
+Status check_thresholds(const scenario::Scenario& s) {
+  for (const std::string& expr : s.thresholds) {
+    auto t = report::parse_threshold(expr);
+    if (!t) return make_error(fmt::format("{}: thresholds: {}", s.source, t.error().message));
+  }
+  return Ok{};
+}
+
+std::string matrix_timestamp() { return timestamp_utc(); }
 
 }  // namespace servelab::runner

@@ -39,6 +39,17 @@ Result<RunOutcome> run_scenario(const scenario::Scenario& scenario, const RunOpt
                                 const std::atomic<bool>& stop, const load::ProgressFn& progress,
                                 const StartedFn& started = {});
 
+// Writes a run's files into `dir`: result.json, report.md, report.csv,
+// report.html, latency.hgrm (+ uncorrected.hgrm in open loop), atomically.
+Status write_run_files(const std::string& dir, const report::RunRecord& record);
+
+// Every scenario threshold parses (report/threshold.h); the error names the
+// file, the expression and the column. Call before starting a run.
+Status check_thresholds(const scenario::Scenario& scenario);
+
+// UTC "YYYYmmdd-HHMMSS", as in run folder names.
+std::string matrix_timestamp();
+
 // The repository an embedded run uses: scenario.server.model_repository, or
 // <results_root>/.models/<shape of the models> (made with models::make_repository
 // when missing, so repeated runs reuse it).

@@ -28,6 +28,7 @@ class Diagnostics {
 
   void add(const toml::source_region& at, std::string_view message);
   bool empty() const { return entries_.empty(); }
+  size_t count() const { return entries_.size(); }
 
   // Every message, one per line: --set problems first, then in file order.
   Error to_error() const;

@@ -17,6 +17,16 @@ enum class LoadMode { closed, open };
 enum class Arrival { constant, poisson };
 enum class RequestKind { http, infer };
 
+// One [[load.stages]] entry, as in k6's ramping executors: over `duration`
+// the load moves linearly from the previous stage's target (for the first
+// stage: load.rate in open loop, load.connections in closed loop) to this
+// stage's target. A stage whose target equals the previous one holds it.
+struct Stage {
+  Micros duration{0};
+  double rate = 0;      // open loop: target arrivals per second (>= 0)
+  int connections = 0;  // closed loop: target active connections (>= 0)
+};
+
 struct LoadConfig {
   LoadMode mode = LoadMode::closed;
   int connections = 100;       // concurrent connections; in open loop also the in-flight cap
@@ -27,7 +37,20 @@ struct LoadConfig {
   Micros warmup = std::chrono::seconds(0);     // run before the measured phase, excluded from results
   Micros timeout = std::chrono::seconds(10);   // per request, from its (intended) send time
   Micros think_time = Micros(0);               // closed loop: pause between a response and the next request
+  // Ramps. When present, `duration` is the sum of their durations (if the
+  // file or --set also gives load.duration, the stages are scaled to it),
+  // `rate`/`connections` are the starting values, held during warmup.
+  std::vector<Stage> stages;
 };
+
+// Connections the engine must provide: load.connections, or in closed loop
+// with stages the largest target of any stage.
+inline int peak_connections(const LoadConfig& load) {
+  int peak = load.connections;
+  if (load.mode == LoadMode::closed)
+    for (const Stage& s : load.stages) peak = peak > s.connections ? peak : s.connections;
+  return peak;
+}
 
 struct Header {
   std::string name;

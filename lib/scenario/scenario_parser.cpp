@@ -21,7 +21,9 @@ constexpr std::string_view kTopKeys[] = {"name",   "description", "target", "thr
                                          "load",   "toggles",     "server", "requests"};
 constexpr std::string_view kLoadKeys[] = {"mode",     "connections", "threads",
                                           "rate",     "arrival",     "duration",
-                                          "warmup",   "timeout",     "think_time"};
+                                          "warmup",   "timeout",     "think_time",
+                                          "stages"};
+constexpr std::string_view kStageKeys[] = {"duration", "rate", "connections"};
 constexpr std::string_view kToggleKeys[] = {"pooling", "batching", "streaming", "async_loading"};
 constexpr std::string_view kServerKeys[] = {"threads", "model_repository", "model_count", "dims",
                                             "model_seed"};
@@ -60,7 +62,75 @@ bool from_override(const toml::node& node) {
   return path && path->starts_with(kOverridePrefix);
 }
 
-void read_load(TableReader& r, LoadConfig& load) {
+// [[load.stages]]: each needs a duration and the target of the load mode
+// (rate in open loop, connections in closed loop); the other target is an
+// error, as it would be silently ignored.
+void read_stages(TableReader& load_reader, const toml::array& stages, LoadConfig& load,
+                 Diagnostics& diagnostics) {
+  const bool open = load.mode == LoadMode::open;
+  if (stages.empty()) {
+    load_reader.error(stages, "stages", "expected at least one [[load.stages]] table, got none");
+    return;
+  }
+  Micros total{0};
+  bool ok = true;
+  for (size_t i = 0; i < stages.size(); ++i) {
+    const toml::node& node = *stages.get(i);
+    const std::string path = fmt::format("load.stages[{}]", i);
+    const toml::table* table = node.as_table();
+    if (table == nullptr) {
+      load_reader.error(node, fmt::format("stages[{}]", i),
+                        fmt::format("expected a table ([[load.stages]]), got {}", describe(node)));
+      ok = false;
+      continue;
+    }
+    TableReader r(*table, path, kStageKeys, diagnostics);
+    Stage stage;
+    const size_t errors_before = diagnostics.count();
+    if (r.find("duration") == nullptr) {
+      r.missing("duration", "the stage's length, a duration such as \"30s\"");
+    } else {
+      r.read_duration("duration", stage.duration, /*allow_zero=*/false);
+    }
+    const std::string_view target = open ? "rate" : "connections";
+    const std::string_view other = open ? "connections" : "rate";
+    if (r.find(target) == nullptr) {
+      r.missing(target, open ? "the target arrival rate in requests per second, a number >= 0"
+                             : "the target number of active connections, an integer >= 0");
+    } else if (open) {
+      r.read_number("rate", stage.rate, /*allow_zero=*/true);
+    } else {
+      r.read_int("connections", stage.connections, 0, kMaxConnections);
+    }
+    if (const toml::node* n = r.find(other)) {
+      r.error(*n, other,
+              fmt::format("a load.mode = \"{}\" stage ramps {}; remove {} or change load.mode",
+                          to_string(load.mode), target, other));
+    }
+    r.report_unknown_keys();
+    ok = ok && diagnostics.count() == errors_before;
+    total += stage.duration;
+    load.stages.push_back(stage);
+  }
+  if (!ok) return;
+  if (load_reader.find("duration") != nullptr) {
+    // An explicit duration (in the file or from --set) wins: the stages keep
+    // their proportions, so `--set load.duration=10s` shortens any scenario.
+    const double scale = static_cast<double>(load.duration.count()) / static_cast<double>(total.count());
+    Micros assigned{0};
+    for (size_t i = 0; i < load.stages.size(); ++i) {
+      Stage& st = load.stages[i];
+      st.duration = i + 1 == load.stages.size()
+                        ? load.duration - assigned
+                        : Micros(static_cast<int64_t>(static_cast<double>(st.duration.count()) * scale));
+      assigned += st.duration;
+    }
+  } else {
+    load.duration = total;
+  }
+}
+
+void read_load(TableReader& r, LoadConfig& load, Diagnostics& diagnostics) {
   const bool mode_ok = r.read_choice<LoadMode>("mode", load.mode, kModes);
   r.read_int("connections", load.connections, 1, kMaxConnections);
   if (r.read_int("threads", load.threads, 1, kMaxThreads) && load.threads > load.connections) {
@@ -76,11 +146,12 @@ void read_load(TableReader& r, LoadConfig& load) {
   r.read_duration("timeout", load.timeout, /*allow_zero=*/false);
   r.read_duration("think_time", load.think_time, /*allow_zero=*/true);
   if (!mode_ok && r.find("mode") != nullptr) return;  // mode invalid: already reported
+  if (const toml::array* stages = r.read_array("stages")) read_stages(r, *stages, load, diagnostics);
 
   // Keys of the other mode are errors unless they hold their neutral value,
   // so that a file never silently carries settings that do nothing.
   if (load.mode == LoadMode::open) {
-    if (load.rate <= 0) {
+    if (load.rate <= 0 && load.stages.empty()) {
       const toml::node* at = r.find("rate") != nullptr ? r.find("rate") : r.find("mode");
       r.error(*at, "rate",
               "required when load.mode = \"open\"; expected the arrival rate in requests per "
@@ -261,7 +332,7 @@ Scenario read_scenario(const toml::table& root, const std::string& source, Diagn
   }
   if (const toml::table* load = top.read_table("load")) {
     TableReader r(*load, "load", kLoadKeys, diagnostics);
-    read_load(r, scenario.load);
+    read_load(r, scenario.load, diagnostics);
     r.report_unknown_keys();
   }
   if (const toml::table* toggles = top.read_table("toggles")) {

@@ -3,6 +3,9 @@
 #include <array>
 #include <cstddef>
 #include <exception>
+#include <future>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -13,6 +16,8 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/json.hpp>
+
+#include "batch/request_batcher.h"
 
 namespace servelab::serve {
 
@@ -30,14 +35,14 @@ constexpr std::string_view kPrometheusText = "text/plain; version=0.0.4; charset
 // Path segments we route on: /v2/models/{name}/versions/{v}/infer has 6.
 constexpr size_t kMaxSegments = 7;
 
-// Scratch memory of one network thread, reused by every request it handles:
-// JSON DOM nodes come from a monotonic arena that starts in `arena` (and
-// spills to the heap only for large tensors), and the float tensors live in
-// vectors that keep their capacity.
+// Scratch memory of one thread, reused by every request it handles: JSON DOM
+// nodes (the request's on a network thread, the response's on a compute
+// thread) come from a monotonic arena that starts in `arena` (and spills to
+// the heap only for large tensors); unbatched outputs live in a vector that
+// keeps its capacity.
 struct ThreadScratch {
   alignas(std::max_align_t) std::array<unsigned char, 64 * 1024> arena;
   json::parser parser;
-  std::vector<float> input;
   std::vector<float> output;
 };
 
@@ -46,14 +51,19 @@ ThreadScratch& scratch() {
   return s;
 }
 
-Response make_response(const Request& request, bhttp::status status, std::string body,
+Response make_response(unsigned version, bool keep_alive, bhttp::status status, std::string body,
                        std::string_view content_type = kJson) {
-  Response res(status, request.version());
+  Response res(status, version);
   res.set(bhttp::field::content_type, content_type);
-  res.keep_alive(request.keep_alive());
+  res.keep_alive(keep_alive);
   res.body() = std::move(body);
   res.prepare_payload();
   return res;
+}
+
+Response make_response(const Request& request, bhttp::status status, std::string body,
+                       std::string_view content_type = kJson) {
+  return make_response(request.version(), request.keep_alive(), status, std::move(body), content_type);
 }
 
 Response json_response(const Request& request, bhttp::status status, const json::value& body) {
@@ -64,6 +74,20 @@ Response error_response(const Request& request, bhttp::status status, std::strin
   json::object body;
   body["error"] = message;
   return json_response(request, status, body);
+}
+
+Response error_response(unsigned version, bool keep_alive, bhttp::status status, std::string_view message) {
+  json::object body;
+  body["error"] = message;
+  return make_response(version, keep_alive, status, json::serialize(body));
+}
+
+// The batch queue cannot take the request now: 503 with Retry-After (RFC
+// 9110 15.6.4), in seconds, so that well-behaved clients back off.
+Response overloaded(unsigned version, bool keep_alive, std::string_view message) {
+  Response res = error_response(version, keep_alive, bhttp::status::service_unavailable, message);
+  res.set(bhttp::field::retry_after, "1");
+  return res;
 }
 
 Response method_not_allowed(const Request& request, std::string_view allow) {
@@ -128,6 +152,71 @@ bool flatten(const json::array& data, std::vector<float>& out, std::string& erro
 
 }  // namespace
 
+namespace detail {
+
+// One valid infer request, parsed on the network thread, on its way to a
+// forward pass.
+struct InferJob {
+  const models::ModelEntry* entry = nullptr;
+  size_t slot = 0;  // the entry's index (metrics)
+  std::vector<float> input;  // rows * input_width, row-major
+  int64_t rows = 0;
+  std::string id;
+  bool has_id = false;
+  unsigned version = 11;
+  bool keep_alive = true;
+  InferenceApi::Respond respond;
+};
+
+}  // namespace detail
+
+namespace {
+
+// The v2 infer response for `job` with its computed rows. The response DOM
+// lives in this thread's arena; doubles hold every float exactly, so clients
+// that read them back as float get the computed values bit for bit.
+Response infer_response(const detail::InferJob& job, const float* output) {
+  const models::Model& model = *job.entry->model;
+  const int64_t out_width = model.output_width();
+  json::monotonic_resource arena(scratch().arena.data(), scratch().arena.size());
+  json::object body(&arena);
+  body["model_name"] = job.entry->config.name;
+  body["model_version"] = kModelVersion;
+  if (job.has_id) body["id"] = job.id;
+  json::object out(&arena);
+  out["name"] = model.outputs().front().name;
+  out["datatype"] = "FP32";
+  out["shape"] = json::array{job.rows, out_width};
+  json::array data(&arena);
+  const auto n = static_cast<size_t>(job.rows * out_width);
+  data.reserve(n);
+  for (size_t i = 0; i < n; ++i) data.emplace_back(static_cast<double>(output[i]));
+  out["data"] = std::move(data);
+  json::array outputs(&arena);
+  outputs.emplace_back(std::move(out));
+  body["outputs"] = std::move(outputs);
+  return make_response(job.version, job.keep_alive, bhttp::status::ok, json::serialize(body));
+}
+
+batch::BatchConfig merged_config(batch::BatchConfig c, const models::BatchingOverrides& o) {
+  if (o.max_batch_size) c.max_batch_size = *o.max_batch_size;
+  if (o.max_queue_delay) c.max_queue_delay = *o.max_queue_delay;
+  if (o.preferred_batch_sizes) c.preferred_batch_sizes = *o.preferred_batch_sizes;
+  if (o.max_queue_size) c.max_queue_size = static_cast<size_t>(*o.max_queue_size);
+  if (o.queue_timeout) c.queue_timeout = *o.queue_timeout;
+  if (o.adaptive) c.adaptive = *o.adaptive;
+  if (o.target_batch_time) c.target_batch_time = *o.target_batch_time;
+  if (o.preserve_ordering) c.preserve_ordering = *o.preserve_ordering;
+  return c;
+}
+
+}  // namespace
+
+struct InferenceApi::ModelBatcher {
+  batch::BatchConfig config;
+  std::unique_ptr<batch::RequestBatcher> batcher;
+};
+
 InferenceApi::InferenceApi(const models::ModelRepository& repository, ApiOptions options)
     : repository_(repository),
       options_(std::move(options)),
@@ -135,7 +224,8 @@ InferenceApi::InferenceApi(const models::ModelRepository& repository, ApiOptions
         std::vector<std::string> names;
         for (const auto& entry : repository.entries()) names.push_back(entry.config.name);
         return names;
-      }()) {
+      }()),
+      pool_(std::make_unique<batch::ComputePool>(options_.compute_threads)) {
   if (options_.server_version.empty()) options_.server_version = SERVELAB_VERSION;
   const auto& entries = repository_.entries();
   for (size_t i = 0; i < entries.size(); ++i) metrics_.set_model_ready(i, entries[i].model != nullptr);
@@ -143,23 +233,86 @@ InferenceApi::InferenceApi(const models::ModelRepository& repository, ApiOptions
     const auto first = std::chrono::steady_clock::now() + options_.stall_every;
     next_stall_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(first.time_since_epoch()).count());
   }
+  batchers_.resize(entries.size());
+  if (!options_.batching) return;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (!entries[i].model) continue;
+    auto mb = std::make_unique<ModelBatcher>();
+    mb->config = merged_config(options_.batch, entries[i].config.batching);
+    mb->config.max_in_flight = pool_->threads();
+    batch::RequestBatcher::Options o;
+    o.config = mb->config;
+    std::shared_ptr<const models::Model> model = entries[i].model;
+    o.input_width = model->input_width();
+    o.output_width = model->output_width();
+    o.execute = [this, model](const float* input, int64_t rows, float* output) -> Status {
+      compute_pass([&] { model->infer(input, rows, output); });
+      return Ok{};
+    };
+    batch::ComputePool* pool = pool_.get();
+    o.post = [pool](std::function<void()> task) { pool->post(std::move(task)); };
+    mb->batcher = std::make_unique<batch::RequestBatcher>(std::move(o));
+    const batch::RequestBatcher* b = mb->batcher.get();
+    metrics_.set_batch_source(i, [b] { return b->stats(); });
+    batchers_[i] = std::move(mb);
+  }
+}
+
+InferenceApi::~InferenceApi() { shutdown(); }
+
+void InferenceApi::shutdown() {
+  if (shut_down_.exchange(true)) return;
+  // Batchers first: draining them still needs the compute threads.
+  for (auto& mb : batchers_) {
+    if (mb) mb->batcher->shutdown();
+  }
+  pool_->join();
+}
+
+const batch::BatchConfig* InferenceApi::batch_config(size_t model) const {
+  return model < batchers_.size() && batchers_[model] ? &batchers_[model]->config : nullptr;
+}
+
+void InferenceApi::handle_async(Request&& request, Respond respond) {
+  metrics_.request_started();
+  Route route = Route::other;
+  std::optional<Response> res;
+  std::shared_ptr<detail::InferJob> job;
+  try {
+    res = dispatch(request, route, job);
+  } catch (const std::exception&) {  // e.g. bad_alloc on a huge tensor: answer, keep serving
+    res = make_response(request, bhttp::status::internal_server_error, std::string(R"({"error":"internal error"})"));
+  }
+  if (res) {
+    metrics_.request_finished(route, res->result_int());
+    respond(std::move(*res));
+    return;
+  }
+  // Every answer from here on is counted when it is sent, on whichever thread.
+  job->respond = [this, respond = std::move(respond)](Response&& r) {
+    metrics_.request_finished(Route::infer, r.result_int());
+    respond(std::move(r));
+  };
+  if (shut_down_.load(std::memory_order_relaxed)) {
+    job->respond(overloaded(job->version, job->keep_alive, "server is shutting down"));
+    return;
+  }
+  if (batchers_[job->slot]) {
+    submit_batched(std::move(job));
+  } else {
+    pool_->post([this, job] { run_single(*job); });
+  }
 }
 
 Response InferenceApi::handle(Request&& request) {
-  metrics_.request_started();
-  Route route = Route::other;
-  Response res;
-  try {
-    res = dispatch(request, route);
-  } catch (const std::exception&) {  // e.g. bad_alloc on a huge tensor: answer, keep serving
-    res = make_response(request, bhttp::status::internal_server_error,
-                        std::string(R"({"error":"internal error"})"));
-  }
-  metrics_.request_finished(route, res.result_int());
-  return res;
+  std::promise<Response> answer;
+  std::future<Response> future = answer.get_future();
+  handle_async(std::move(request), [&answer](Response&& r) { answer.set_value(std::move(r)); });
+  return future.get();
 }
 
-Response InferenceApi::dispatch(const Request& request, Route& route) {
+std::optional<Response> InferenceApi::dispatch(const Request& request, Route& route,
+                                               std::shared_ptr<detail::InferJob>& job) {
   std::array<std::string_view, kMaxSegments> seg;
   const size_t n = split_path(request.target(), seg);
   const bool get = request.method() == bhttp::verb::get;
@@ -250,10 +403,16 @@ Response InferenceApi::dispatch(const Request& request, Route& route) {
     body["outputs"] = tensor_specs(entry->model->outputs());
     return json_response(request, bhttp::status::ok, body);
   }
-  return infer(request, *entry);
+  job = std::make_shared<detail::InferJob>();
+  job->entry = entry;
+  job->slot = static_cast<size_t>(entry - repository_.entries().data());
+  job->version = request.version();
+  job->keep_alive = request.keep_alive();
+  return parse_infer(request, *entry, *job);
 }
 
-Response InferenceApi::infer(const Request& request, const models::ModelEntry& entry) {
+std::optional<Response> InferenceApi::parse_infer(const Request& request, const models::ModelEntry& entry,
+                                                  detail::InferJob& job) {
   const models::Model& model = *entry.model;
   auto bad = [&](std::string_view message) {
     return error_response(request, bhttp::status::bad_request, message);
@@ -273,12 +432,10 @@ Response InferenceApi::infer(const Request& request, const models::ModelEntry& e
   const json::object* root = doc.if_object();
   if (!root) return bad("request body must be a JSON object with 'inputs'");
 
-  std::string id;
-  bool has_id = false;
   if (const json::value* v = root->if_contains("id")) {
     if (!v->is_string()) return bad("'id' must be a string");
-    id = v->get_string();
-    has_id = true;
+    job.id = v->get_string();
+    job.has_id = true;
   }
 
   const json::value* inputs_v = root->if_contains("inputs");
@@ -328,12 +485,11 @@ Response InferenceApi::infer(const Request& request, const models::ModelEntry& e
   const json::value* data_v = input->if_contains("data");
   if (!data_v || !data_v->is_array()) return bad("missing input 'data' (expected an array of numbers)");
   const size_t expected = static_cast<size_t>(rows * width);
-  s.input.clear();
-  s.input.reserve(expected);
+  job.input.reserve(expected);
   std::string error;
-  if (!flatten(data_v->get_array(), s.input, error)) return bad(error);
-  if (s.input.size() != expected) {
-    return bad("input 'data' has " + std::to_string(s.input.size()) + " elements, expected " +
+  if (!flatten(data_v->get_array(), job.input, error)) return bad(error);
+  if (job.input.size() != expected) {
+    return bad("input 'data' has " + std::to_string(job.input.size()) + " elements, expected " +
                std::to_string(expected) + " for shape [" + std::to_string(rows) + ", " + std::to_string(width) + "]");
   }
 
@@ -350,34 +506,72 @@ Response InferenceApi::infer(const Request& request, const models::ModelEntry& e
     }
   }
 
-  if (should_stall()) std::this_thread::sleep_for(options_.stall_for);
+  job.rows = rows;
+  return std::nullopt;
+}
 
-  const int64_t out_width = model.output_width();
-  s.output.resize(static_cast<size_t>(rows * out_width));
+void InferenceApi::run_single(detail::InferJob& job) {
+  const models::Model& model = *job.entry->model;
+  ThreadScratch& s = scratch();
+  s.output.resize(static_cast<size_t>(job.rows * model.output_width()));
   const auto start = std::chrono::steady_clock::now();
-  model.infer(s.input.data(), rows, s.output.data());
+  compute_pass([&] { model.infer(job.input.data(), job.rows, s.output.data()); });
   const auto elapsed = std::chrono::steady_clock::now() - start;
-  const auto slot = static_cast<size_t>(&entry - repository_.entries().data());
-  metrics_.record_inference(slot, rows, std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed));
+  metrics_.record_inference(job.slot, job.rows, std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed));
+  job.respond(infer_response(job, s.output.data()));
+}
 
-  // The response DOM uses the same arena; doubles hold every float exactly,
-  // so clients that read them back as float get the computed values bit for bit.
-  json::object body(&arena);
-  body["model_name"] = entry.config.name;
-  body["model_version"] = kModelVersion;
-  if (has_id) body["id"] = id;
-  json::object out(&arena);
-  out["name"] = output_name;
-  out["datatype"] = "FP32";
-  out["shape"] = json::array{rows, out_width};
-  json::array data(&arena);
-  data.reserve(s.output.size());
-  for (float f : s.output) data.emplace_back(static_cast<double>(f));
-  out["data"] = std::move(data);
-  json::array outputs(&arena);
-  outputs.emplace_back(std::move(out));
-  body["outputs"] = std::move(outputs);
-  return make_response(request, bhttp::status::ok, json::serialize(body));
+void InferenceApi::submit_batched(std::shared_ptr<detail::InferJob> job) {
+  batch::BatchRequest request;
+  request.input = std::move(job->input);
+  request.rows = job->rows;
+  request.done = [this, job](const batch::BatchOutcome& outcome) {
+    if (outcome.ok()) {
+      // Each request is counted with its batch's forward-pass time.
+      metrics_.record_inference(job->slot, job->rows, outcome.execute_time);
+      job->respond(infer_response(*job, outcome.output));
+    } else if (outcome.rejection == batch::Rejection::queue_timeout) {
+      job->respond(overloaded(job->version, job->keep_alive,
+                              "model '" + job->entry->config.name + "': " + outcome.error));
+    } else {
+      job->respond(error_response(job->version, job->keep_alive, bhttp::status::internal_server_error,
+                                  "model '" + job->entry->config.name + "': inference failed: " + outcome.error));
+    }
+  };
+  const auto refused = batchers_[job->slot]->batcher->submit(std::move(request));
+  if (!refused) return;
+  const std::string& name = job->entry->config.name;
+  switch (*refused) {
+    case batch::SubmitError::queue_full:
+      job->respond(overloaded(job->version, job->keep_alive,
+                              "model '" + name + "': batch queue is full (" +
+                                  std::to_string(batchers_[job->slot]->config.max_queue_size) + " requests)"));
+      break;
+    case batch::SubmitError::shutdown:
+      job->respond(overloaded(job->version, job->keep_alive, "server is shutting down"));
+      break;
+    case batch::SubmitError::invalid:  // parse_infer validated it: a bug if reached
+      job->respond(error_response(job->version, job->keep_alive, bhttp::status::internal_server_error,
+                                  "model '" + name + "': request rejected by the batcher"));
+      break;
+  }
+}
+
+// With the stall aid on, a stall is stop-the-world like a GC pause: the
+// stalling pass holds stall_mu_ exclusively, every other pass takes it
+// shared, so no compute thread gets past it, however many there are.
+template <class Pass>
+void InferenceApi::compute_pass(Pass&& pass) {
+  if (options_.stall_every.count() <= 0 || options_.stall_for.count() <= 0) {
+    pass();
+    return;
+  }
+  if (should_stall()) {
+    std::unique_lock stop_the_world(stall_mu_);
+    std::this_thread::sleep_for(options_.stall_for);
+  }
+  std::shared_lock lock(stall_mu_);
+  pass();
 }
 
 // The first request past the due time claims the stall and moves the due

@@ -23,14 +23,17 @@ ReferenceServer::ReferenceServer(ReferenceServerConfig config, models::ModelRepo
   // The API holds a reference to repository_, which no longer moves.
   api_ = std::make_unique<InferenceApi>(repository_, config_.api);
   InferenceApi* api = api_.get();
-  server_ = std::make_unique<http::HttpServer>(config_.http,
-                                               [api](http::Request&& request) { return api->handle(std::move(request)); });
+  server_ = std::make_unique<http::HttpServer>(
+      config_.http, http::AsyncHandler([api](http::Request&& request, http::Responder respond) {
+        api->handle_async(std::move(request), std::move(respond));
+      }));
   api_->metrics().set_connection_stats(&server_->stats());
 }
 
 ReferenceServer::~ReferenceServer() {
   server_->stop();
-  server_->join();
+  server_->join();  // waits for answers still being computed
+  api_->shutdown();
 }
 
 Status ReferenceServer::start() { return server_->start(); }
@@ -43,7 +46,8 @@ void ReferenceServer::run_until_stopped() {
   signals.cancel(ec);
   api_->set_draining(true);
   server_->stop();
-  server_->join();
+  server_->join();  // in-flight requests (queued in batchers too) are computed and answered
+  api_->shutdown();
 }
 
 void ReferenceServer::request_stop() {

@@ -20,7 +20,7 @@ namespace servelab::serve {
 struct ReferenceServerConfig {
   http::ServerConfig http;  // address, threads, limits, timeouts
   std::string models_dir;   // model repository folder
-  ApiOptions api;           // row limit, stall test aid
+  ApiOptions api;           // row limit, stall test aid, batching, compute threads
 };
 
 class ReferenceServer {

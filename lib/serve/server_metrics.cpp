@@ -85,6 +85,7 @@ ServerMetrics::ServerMetrics(std::vector<std::string> model_names, size_t shards
   lines_per_shard_ = (cells + 7) / 8;
   lines_ = std::make_unique<Line[]>(shards_ * lines_per_shard_);
   model_ready_ = std::make_unique<std::atomic<uint8_t>[]>(model_names_.size());
+  batch_sources_.resize(model_names_.size());
   model_labels_.reserve(model_names_.size());
   for (const auto& name : model_names_) model_labels_.push_back(escape_label(name));
 }
@@ -141,6 +142,10 @@ void ServerMetrics::set_connection_stats(const http::ConnectionStats* stats) noe
   connections_.store(stats, std::memory_order_release);
 }
 
+void ServerMetrics::set_batch_source(size_t model, std::function<batch::BatchStats()> source) {
+  batch_sources_[model] = std::move(source);
+}
+
 uint64_t ServerMetrics::requests(Route route, unsigned status) const noexcept {
   return sum(static_cast<size_t>(route) * kStatusCount + status_index(status));
 }
@@ -152,6 +157,93 @@ uint64_t ServerMetrics::inference_requests(size_t model) const noexcept {
 }
 
 uint64_t ServerMetrics::inference_rows(size_t model) const noexcept { return sum(model_base(model) + kModelRows); }
+
+// The dynamic batchers' series (docs/BATCHING.md), one set per model; a model
+// without a batcher (batching off, or failed to load) reads 0.
+void ServerMetrics::render_batch(std::string& out) const {
+  auto it = std::back_inserter(out);
+  auto header = [&](std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(it, "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  std::vector<batch::BatchStats> stats(model_names_.size());
+  for (size_t m = 0; m < stats.size(); ++m) {
+    if (batch_sources_[m]) stats[m] = batch_sources_[m]();
+  }
+  const auto each = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
+    header(name, type, help);
+    for (size_t m = 0; m < stats.size(); ++m) {
+      fmt::format_to(it, "{}{{model=\"{}\"}} {}\n", name, model_labels_[m], value(stats[m]));
+    }
+  };
+  header("servelab_batch_enabled", "gauge", "1 when the model's requests go through a dynamic batcher, else 0.");
+  for (size_t m = 0; m < stats.size(); ++m) {
+    fmt::format_to(it, "servelab_batch_enabled{{model=\"{}\"}} {}\n", model_labels_[m], batch_sources_[m] ? 1 : 0);
+  }
+  each("servelab_batch_batches_total", "counter", "Batches dispatched by the dynamic batcher.",
+       [](const batch::BatchStats& s) { return s.batches; });
+  each("servelab_batch_requests_total", "counter", "Requests dispatched in batches.",
+       [](const batch::BatchStats& s) { return s.requests; });
+  each("servelab_batch_rows_total", "counter", "Rows dispatched in batches.",
+       [](const batch::BatchStats& s) { return s.rows; });
+  each("servelab_batch_failed_total", "counter", "Batches whose execution failed (each request answered 500).",
+       [](const batch::BatchStats& s) { return s.failed_batches; });
+  each("servelab_batch_queue_depth", "gauge", "Requests waiting in the batch queue now.",
+       [](const batch::BatchStats& s) { return s.queue_depth; });
+  each("servelab_batch_size_limit", "gauge", "Current batch size limit in rows (adaptive, else max_batch_size).",
+       [](const batch::BatchStats& s) { return s.size_limit; });
+
+  header("servelab_batch_size", "histogram", "Rows per dispatched batch.");
+  for (size_t m = 0; m < stats.size(); ++m) {
+    uint64_t cumulative = 0;
+    const auto& bounds = batch::BatchStats::kSizeBuckets;
+    for (size_t b = 0; b <= bounds.size(); ++b) {
+      cumulative += stats[m].size_counts[b];
+      if (b < bounds.size()) {
+        fmt::format_to(it, "servelab_batch_size_bucket{{model=\"{}\",le=\"{}\"}} {}\n", model_labels_[m], bounds[b],
+                       cumulative);
+      } else {
+        fmt::format_to(it, "servelab_batch_size_bucket{{model=\"{}\",le=\"+Inf\"}} {}\n", model_labels_[m], cumulative);
+      }
+    }
+    fmt::format_to(it, "servelab_batch_size_sum{{model=\"{}\"}} {}\n", model_labels_[m], stats[m].rows);
+    fmt::format_to(it, "servelab_batch_size_count{{model=\"{}\"}} {}\n", model_labels_[m], cumulative);
+  }
+  header("servelab_batch_queue_delay_seconds", "histogram",
+         "Time a request waited in the batch queue before its batch was dispatched.");
+  for (size_t m = 0; m < stats.size(); ++m) {
+    uint64_t cumulative = 0;
+    const auto& bounds = batch::BatchStats::kDelayBuckets;
+    for (size_t b = 0; b <= bounds.size(); ++b) {
+      cumulative += stats[m].delay_counts[b];
+      if (b < bounds.size()) {
+        fmt::format_to(it, "servelab_batch_queue_delay_seconds_bucket{{model=\"{}\",le=\"{}\"}} {}\n",
+                       model_labels_[m], bounds[b], cumulative);
+      } else {
+        fmt::format_to(it, "servelab_batch_queue_delay_seconds_bucket{{model=\"{}\",le=\"+Inf\"}} {}\n",
+                       model_labels_[m], cumulative);
+      }
+    }
+    fmt::format_to(it, "servelab_batch_queue_delay_seconds_sum{{model=\"{}\"}} {}\n", model_labels_[m],
+                   static_cast<double>(stats[m].delay_sum_ns) / 1e9);
+    fmt::format_to(it, "servelab_batch_queue_delay_seconds_count{{model=\"{}\"}} {}\n", model_labels_[m], cumulative);
+  }
+  header("servelab_batch_dispatches_total", "counter",
+         "Batches dispatched, by trigger: size (limit reached), delay (max_queue_delay passed), drain (shutdown).");
+  for (size_t m = 0; m < stats.size(); ++m) {
+    for (size_t t = 0; t < batch::kTriggerCount; ++t) {
+      fmt::format_to(it, "servelab_batch_dispatches_total{{model=\"{}\",trigger=\"{}\"}} {}\n", model_labels_[m],
+                     batch::to_string(static_cast<batch::Trigger>(t)), stats[m].dispatches[t]);
+    }
+  }
+  header("servelab_batch_rejections_total", "counter",
+         "Requests refused or dropped by the batcher, by reason (all answered 503 with Retry-After).");
+  for (size_t m = 0; m < stats.size(); ++m) {
+    for (size_t r = 0; r < batch::kRejectionCount; ++r) {
+      fmt::format_to(it, "servelab_batch_rejections_total{{model=\"{}\",reason=\"{}\"}} {}\n", model_labels_[m],
+                     batch::to_string(static_cast<batch::Rejection>(r)), stats[m].rejections[r]);
+    }
+  }
+}
 
 std::string ServerMetrics::render() const {
   std::string out;
@@ -206,6 +298,8 @@ std::string ServerMetrics::render() const {
     fmt::format_to(it, "servelab_model_ready{{model=\"{}\"}} {}\n", model_labels_[m],
                    model_ready_[m].load(std::memory_order_relaxed));
   }
+
+  render_batch(out);
 
   const http::ConnectionStats* c = connections_.load(std::memory_order_acquire);
   auto read = [&](const std::atomic<uint64_t> http::ConnectionStats::*field) -> uint64_t {

@@ -11,11 +11,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "batch/batch_stats.h"
 #include "http/http_server.h"
 
 namespace servelab::serve {
@@ -52,6 +54,11 @@ class ServerMetrics {
   // The HTTP server's connection counters, read by render(). Null: the
   // connection metrics read 0. REQUIRES: outlives this object or is reset.
   void set_connection_stats(const http::ConnectionStats* stats) noexcept;
+  // Where render() reads model `model`'s servelab_batch_* series (its
+  // RequestBatcher); without one they read 0. REQUIRES: called before the
+  // server serves (not concurrently with render()); `source` outlives this
+  // object's use. REQUIRES: model < model_count()
+  void set_batch_source(size_t model, std::function<batch::BatchStats()> source);
 
   size_t model_count() const noexcept { return model_names_.size(); }
 
@@ -75,6 +82,7 @@ class ServerMetrics {
   uint64_t sum(size_t index) const noexcept;
   size_t my_shard() const noexcept;
   size_t model_base(size_t model) const noexcept;
+  void render_batch(std::string& out) const;  // appends the servelab_batch_* series
 
   std::vector<std::string> model_names_;
   std::vector<std::string> model_labels_;  // escaped for the label value
@@ -83,6 +91,7 @@ class ServerMetrics {
   std::unique_ptr<Line[]> lines_;  // shards_ * lines_per_shard_
   std::unique_ptr<std::atomic<uint8_t>[]> model_ready_;
   std::atomic<const http::ConnectionStats*> connections_{nullptr};
+  std::vector<std::function<batch::BatchStats()>> batch_sources_;  // per model; empty: no batcher
 };
 
 }  // namespace servelab::serve

@@ -173,6 +173,46 @@ TEST(Engine, OpenLoopSendsRateTimesDuration) {
   EXPECT_GE(stats->latency.max(), stats->uncorrected.max());
 }
 
+TEST(Engine, OpenLoopStagesSendTheIntegratedRate) {
+  CountingServer srv;
+  ASSERT_TRUE(srv.server().started()) << srv.server().error();
+  scenario::LoadConfig load = closed(8, 2, 1s);
+  load.mode = scenario::LoadMode::open;
+  load.rate = 0;
+  // 0 → 400/s over 0.5 s (100 arrivals), then 400/s for 0.5 s (200 more).
+  load.stages = {{500ms, 400, 0}, {500ms, 400, 0}};
+  const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, load);
+  std::atomic<bool> stop{false};
+  auto stats = run(plan, stop, kNoProgress);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  const Counters& c = stats->counters;
+  EXPECT_GE(c.requests + c.unfinished, 295u);
+  EXPECT_LE(c.requests + c.unfinished, 301u);
+  // The ramp shows in the timeline: fewer in the first half second than in the second.
+  ASSERT_GE(stats->timeline.size(), 1u);
+  EXPECT_EQ(c.error_total(), 0u);
+}
+
+TEST(Engine, ClosedLoopStagesProvideSlotsForThePeakAndParkTheRest) {
+  CountingServer srv;
+  ASSERT_TRUE(srv.server().started()) << srv.server().error();
+  scenario::LoadConfig load = closed(1, 2, 600ms);
+  // From 1 connection to 6 and back to 0: slots for 6, nothing in flight at the end.
+  load.stages = {{300ms, 0, 6}, {300ms, 0, 0}};
+  const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, load);
+  std::atomic<bool> stop{false};
+  auto stats = run(plan, stop, kNoProgress);
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_EQ(stats->connections, 6);
+  EXPECT_EQ(stats->threads, 2);
+  EXPECT_GT(stats->counters.requests, 0u);
+  EXPECT_EQ(stats->counters.error_total(), 0u);
+  // With pooling, a parked connection is kept, not reopened: at most one per slot.
+  EXPECT_LE(stats->counters.connections_opened, 6u);
+  // The ramp ends at 0 connections: at most the few still running at the very end.
+  EXPECT_LE(stats->counters.unfinished, 2u);
+}
+
 TEST(Engine, OpenLoopPoissonArrivalsAlsoMeetTheRate) {
   CountingServer srv;
   ASSERT_TRUE(srv.server().started()) << srv.server().error();

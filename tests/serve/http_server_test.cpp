@@ -6,6 +6,8 @@
 #include <future>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -248,6 +250,78 @@ TEST(HttpServer, StopFinishesInFlightRequestAndClosesIdleConnections) {
 
   TestClient late;
   EXPECT_TRUE(late.connect(server.port()));  // no longer accepting
+}
+
+
+// Answers from a thread of its own, after the handler has returned.
+class LaterThread {
+ public:
+  ~LaterThread() {
+    for (auto& t : threads_) t.join();
+  }
+  void answer(Request&& request, Responder respond) {
+    std::lock_guard lock(mu_);
+    threads_.emplace_back([r = std::move(request), respond]() mutable { respond(echo(std::move(r))); });
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+};
+
+TEST(HttpServer, AsyncHandlerAnswersFromAnotherThreadOnAKeptAliveConnection) {
+  LaterThread later;
+  HttpServer server(small_config(), AsyncHandler([&](Request&& r, Responder respond) {
+                      later.answer(std::move(r), std::move(respond));
+                    }));
+  ASSERT_TRUE(server.start().ok());
+  TestClient client;
+  ASSERT_FALSE(client.connect(server.port()));
+  for (int i = 0; i < 3; ++i) {
+    Response res = client.roundtrip(make_request(bhttp::verb::get, "/n" + std::to_string(i)));
+    EXPECT_EQ(res.result_int(), 200u);
+    EXPECT_EQ(res.body(), "/n" + std::to_string(i) + ":");
+  }
+  EXPECT_EQ(server.stats().opened.load(), 1u);
+}
+
+TEST(HttpServer, OnlyTheFirstAnswerIsSentAndADroppedResponderGets500) {
+  HttpServer server(small_config(), AsyncHandler([](Request&& r, Responder respond) {
+                      if (r.target() == "/drop") return;  // every copy dies unanswered
+                      Responder copy = respond;
+                      respond(echo(std::move(r)));
+                      Response second(bhttp::status::bad_request, 11);
+                      copy(std::move(second));  // ignored
+                    }));
+  ASSERT_TRUE(server.start().ok());
+  TestClient client;
+  ASSERT_FALSE(client.connect(server.port()));
+  EXPECT_EQ(client.roundtrip(make_request(bhttp::verb::get, "/drop")).result_int(), 500u);
+  EXPECT_EQ(client.roundtrip(make_request(bhttp::verb::get, "/twice")).result_int(), 200u);
+  EXPECT_EQ(client.roundtrip(make_request(bhttp::verb::get, "/after")).body(), "/after:");
+}
+
+TEST(HttpServer, JoinWaitsForAPendingAsyncAnswer) {
+  std::promise<Responder> pending;
+  auto pending_future = pending.get_future();
+  HttpServer server(small_config(), AsyncHandler([&](Request&&, Responder respond) { pending.set_value(respond); }));
+  ASSERT_TRUE(server.start().ok());
+  TestClient client;
+  ASSERT_FALSE(client.connect(server.port()));
+  Request req = make_request(bhttp::verb::get, "/later");
+  ASSERT_FALSE(client.send(req));
+  Responder respond = pending_future.get();
+  server.stop();
+  std::thread answer([&] {
+    Response res(bhttp::status::ok, 11);
+    res.body() = "late";
+    respond(std::move(res));
+  });
+  Response res;
+  ASSERT_FALSE(client.read(res));  // the network threads were still there to send it
+  EXPECT_EQ(res.body(), "late");
+  answer.join();
+  server.join();
 }
 
 }  // namespace

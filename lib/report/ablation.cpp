@@ -1,0 +1,79 @@
+#include "report/ablation.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "report/summary.h"
+
+namespace servelab::report {
+namespace {
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+// Applies `f` to each field of the three RunMetrics at once.
+template <class F>
+void each_field(RunMetrics& a, RunMetrics& b, RunMetrics& c, F f) {
+  f(a.rps, b.rps, c.rps, &RunMetrics::rps);
+  f(a.error_rate, b.error_rate, c.error_rate, &RunMetrics::error_rate);
+  f(a.requests, b.requests, c.requests, &RunMetrics::requests);
+  f(a.errors, b.errors, c.errors, &RunMetrics::errors);
+  f(a.p50_us, b.p50_us, c.p50_us, &RunMetrics::p50_us);
+  f(a.p90_us, b.p90_us, c.p90_us, &RunMetrics::p90_us);
+  f(a.p99_us, b.p99_us, c.p99_us, &RunMetrics::p99_us);
+  f(a.p999_us, b.p999_us, c.p999_us, &RunMetrics::p999_us);
+  f(a.max_us, b.max_us, c.max_us, &RunMetrics::max_us);
+  f(a.mean_us, b.mean_us, c.mean_us, &RunMetrics::mean_us);
+}
+
+}  // namespace
+
+AblationTable make_ablation(const std::vector<RunRecord>& records, std::vector<FailedRun> failed) {
+  AblationTable t;
+  t.failed = std::move(failed);
+  for (const RunRecord& r : records) {
+    const std::string label = toggles_label(r.scenario.toggles);
+    auto it = std::find_if(t.rows.begin(), t.rows.end(), [&](const AblationRow& row) { return row.label == label; });
+    if (it == t.rows.end()) {
+      t.rows.push_back({label, r.scenario.toggles, {}, 0, false, {}, {}, {}, {}});
+      it = t.rows.end() - 1;
+    }
+    it->records.push_back(&r);
+    it->partial = it->partial || r.stats.partial;
+    for (const InertToggle& i : r.inert_toggles) {
+      if (std::none_of(it->inert.begin(), it->inert.end(), [&](const InertToggle& x) { return x.toggle == i.toggle; }))
+        it->inert.push_back(i);
+    }
+  }
+  for (size_t i = 0; i < t.rows.size(); ++i) {
+    AblationRow& row = t.rows[i];
+    row.runs = static_cast<int>(row.records.size());
+    std::vector<RunMetrics> ms;
+    for (const RunRecord* r : row.records) ms.push_back(metrics_of(*r));
+    each_field(row.median, row.low, row.high, [&](double& med, double& lo, double& hi, double RunMetrics::*field) {
+      std::vector<double> v;
+      for (const RunMetrics& m : ms) v.push_back(m.*field);
+      med = median_of(v);
+      lo = *std::min_element(v.begin(), v.end());
+      hi = *std::max_element(v.begin(), v.end());
+    });
+    if (row.label == "all-off") t.baseline = static_cast<int>(i);
+  }
+  return t;
+}
+
+std::string change_text(double value, double base) {
+  if (base == 0) return "";
+  return fmt::format("{:+.1f}%", (value - base) / base * 100.0);
+}
+
+std::string spread_text(double median, double low, double high, int runs) {
+  if (runs < 2 || median == 0) return "";
+  return fmt::format("±{:.1f}%", (high - low) / 2.0 / median * 100.0);
+}
+
+}  // namespace servelab::report

@@ -1,0 +1,43 @@
+#include "report/run_metrics.h"
+
+#include <algorithm>
+
+namespace servelab::report {
+
+RunMetrics metrics_of(const RunRecord& r) {
+  const auto& st = r.stats;
+  const auto& h = st.latency;
+  RunMetrics m;
+  m.rps = st.rps();
+  m.requests = static_cast<double>(st.counters.requests);
+  m.errors = static_cast<double>(st.counters.error_total());
+  m.error_rate = st.counters.requests ? m.errors / m.requests : 0.0;
+  m.max_us = static_cast<double>(h.max());
+  // A percentile is its bucket's highest equivalent value, which can lie
+  // above the exact maximum: never report a percentile above the max.
+  auto pct = [&](double p) { return std::min(m.max_us, static_cast<double>(h.value_at_percentile(p))); };
+  m.p50_us = pct(50);
+  m.p90_us = pct(90);
+  m.p99_us = pct(99);
+  m.p999_us = pct(99.9);
+  m.mean_us = h.mean();
+  return m;
+}
+
+bool metric_value(const RunMetrics& m, std::string_view name, double* out) {
+  const std::pair<std::string_view, double> table[] = {
+      {"rps", m.rps},       {"error_rate", m.error_rate}, {"p50", m.p50_us}, {"p90", m.p90_us},
+      {"p99", m.p99_us},    {"p99.9", m.p999_us},         {"max", m.max_us}, {"mean", m.mean_us},
+      {"requests", m.requests}, {"errors", m.errors}};
+  for (const auto& [n, v] : table) {
+    if (n == name) {
+      *out = v;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool higher_is_better(std::string_view name) { return name == "rps" || name == "requests"; }
+
+}  // namespace servelab::report

@@ -1,0 +1,159 @@
+// matrix, report, compare and gate end to end: the real `servelab` against
+// the real embedded server, with very short runs and tiny models.
+
+#include <gtest/gtest.h>
+
+#include <boost/property_tree/ptree.hpp>
+#include <boost/property_tree/xml_parser.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "fixture.h"
+#include "report/matrix_file.h"
+#include "report/result_json.h"
+
+namespace servelab::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+const char* kTiny = R"(name = "tiny"
+thresholds = ["error_rate<50%"]
+[load]
+connections = 4
+duration = "300ms"
+[server]
+dims = [32, 32, 8]
+[[requests]]
+kind = "infer"
+model = "mlp-0"
+)";
+
+// One matrix run shared by the tests below (4 combinations × 300 ms).
+class MatrixCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir("matrix");
+    write(dir_->path() / "tiny.toml", kTiny);
+    matrix_ = new ProcessOutput(run_cli({"matrix", (dir_->path() / "tiny.toml").string(), "--toggles",
+                                         "pooling,streaming", "--quiet", "--out", (dir_->path() / "m").string(),
+                                         "--results", (dir_->path() / "results").string()}));
+  }
+  static void TearDownTestSuite() {
+    delete matrix_;
+    delete dir_;
+  }
+  static fs::path out() { return dir_->path() / "m"; }
+  static std::string result(const std::string& toggles) { return (out() / toggles / "result.json").string(); }
+
+  static TempDir* dir_;
+  static ProcessOutput* matrix_;
+};
+TempDir* MatrixCli::dir_ = nullptr;
+ProcessOutput* MatrixCli::matrix_ = nullptr;
+
+TEST_F(MatrixCli, RunsEachCombinationWithItsOwnFilesAndTheAblationTable) {
+  ASSERT_EQ(matrix_->exit_code, 0) << matrix_->err << matrix_->out;
+  auto m = report::parse_matrix_json(read(out() / "matrix.json"));
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(m->results.size(), 4u);
+  for (const char* t : {"all-off", "pooling", "streaming", "pooling+streaming"}) {
+    for (const char* f : {"result.json", "report.md", "report.csv", "report.html", "latency.hgrm", "server.log"})
+      EXPECT_TRUE(fs::exists(out() / t / f)) << t << "/" << f;
+    auto r = report::read_result_file(result(t));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_GT(r->stats.counters.requests, 0u) << t;
+    EXPECT_EQ(r->threshold_results.size(), 1u);
+  }
+  // Each combination ran its own server: pooling is off exactly where asked.
+  EXPECT_FALSE(report::read_result_file(result("all-off"))->scenario.toggles.pooling);
+  EXPECT_TRUE(report::read_result_file(result("pooling"))->scenario.toggles.pooling);
+  const std::string table = read(out() / "ablation.md");
+  EXPECT_NE(table.find("| all-off | 1 |"), std::string::npos) << table;
+  EXPECT_NE(table.find("streaming: no effect"), std::string::npos) << table;
+  EXPECT_NE(matrix_->out.find("| pooling | 1 |"), std::string::npos) << matrix_->out;
+  for (const char* f : {"ablation.csv", "ablation.html"}) EXPECT_TRUE(fs::exists(out() / f)) << f;
+}
+
+TEST_F(MatrixCli, ReportRendersAMatrixAsCsvAndHtml) {
+  ASSERT_EQ(matrix_->exit_code, 0) << matrix_->err;
+  auto csv = run_cli({"report", (out() / "matrix.json").string(), "--format", "csv"});
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 5);  // header + 4 runs
+  const auto html = dir_->path() / "r.html";
+  auto h = run_cli({"report", result("pooling"), result("all-off"), "--format", "html", "--out", html.string()});
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  EXPECT_NE(read(html).find("id=\"ablation-plot\""), std::string::npos);
+  auto hgrm = run_cli({"report", result("pooling"), "--format", "hgrm"});
+  ASSERT_EQ(hgrm.exit_code, 0);
+  EXPECT_NE(hgrm.out.find("#[Mean"), std::string::npos);
+  EXPECT_EQ(run_cli({"report", result("pooling"), "--format", "pdf"}).exit_code, 2);
+}
+
+TEST_F(MatrixCli, CompareShowsBothSidesAndTheChange) {
+  ASSERT_EQ(matrix_->exit_code, 0) << matrix_->err;
+  auto c = run_cli({"compare", result("all-off"), result("pooling")});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_NE(c.out.find("all-off vs pooling"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("| req/s |"), std::string::npos) << c.out;
+}
+
+TEST_F(MatrixCli, GateExitCodesPassFailBadExpressionAndFailedRun) {
+  ASSERT_EQ(matrix_->exit_code, 0) << matrix_->err;
+  const std::string r = result("pooling");
+  const auto junit = dir_->path() / "junit.xml";
+  auto pass = run_cli({"gate", r, "--threshold", "rps>0", "--junit", junit.string()});
+  EXPECT_EQ(pass.exit_code, 0) << pass.err << pass.out;
+  boost::property_tree::ptree tree;
+  std::ifstream in(junit);
+  ASSERT_NO_THROW(boost::property_tree::read_xml(in, tree));
+  EXPECT_EQ(tree.get<int>("testsuites.<xmlattr>.tests"), 2);  // the scenario's + the given one
+
+  auto fail = run_cli({"gate", r, "--threshold", "p(99)<1us"});
+  EXPECT_EQ(fail.exit_code, 1);
+  EXPECT_NE(fail.err.find("FAIL p(99)<1us: measured"), std::string::npos) << fail.err;
+
+  auto regress = run_cli({"gate", r, "--baseline", r, "--max-regression", "rps=5%,p99=10%"});
+  EXPECT_EQ(regress.exit_code, 0) << regress.err;
+
+  auto bad = run_cli({"gate", r, "--threshold", "p(99)<10"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("time unit"), std::string::npos) << bad.err;
+
+  const std::string partial = std::string(SERVELAB_SOURCE_DIR) + "/tests/report/golden/partial_result.json";
+  auto failed_run = run_cli({"gate", partial, "--threshold", "rps>0"});
+  EXPECT_EQ(failed_run.exit_code, 3);
+  EXPECT_NE(failed_run.err.find("partial"), std::string::npos) << failed_run.err;
+}
+
+TEST(RunCli, AFailedScenarioThresholdExitsOneAndABadOneTwo) {
+  TempDir dir;
+  std::string failing = kTiny;
+  failing.replace(failing.find("error_rate<50%"), 14, "p(99)<1us");
+  write(dir.path() / "f.toml", failing);
+  auto p = run_cli({"run", (dir.path() / "f.toml").string(), "--quiet", "--out", (dir.path() / "o").string(),
+                    "--results", (dir.path() / "results").string()});
+  EXPECT_EQ(p.exit_code, 1) << p.err;
+  EXPECT_NE(p.err.find("FAIL p(99)<1us"), std::string::npos) << p.err;
+  EXPECT_TRUE(fs::exists(dir.path() / "o" / "report.html"));
+
+  std::string bad = kTiny;
+  bad.replace(bad.find("error_rate<50%"), 14, "p(99)<1");
+  write(dir.path() / "b.toml", bad);
+  auto v = run_cli({"validate", (dir.path() / "b.toml").string()});
+  EXPECT_EQ(v.exit_code, 2);
+  EXPECT_NE(v.err.find("b.toml: thresholds: threshold \"p(99)<1\""), std::string::npos) << v.err;
+}
+
+}  // namespace
+}  // namespace servelab::testing

@@ -1,0 +1,130 @@
+// CSV and Markdown of a fixed result file match golden files; the HTML page
+// is well-formed markup with the three plots; a partial result says so.
+// Regenerate the goldens after an intended format change with
+// SERVELAB_UPDATE_GOLDEN=1 and review the diff.
+
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <boost/property_tree/ptree.hpp>
+#include <boost/property_tree/xml_parser.hpp>
+#include <gtest/gtest.h>
+
+#include "report/csv_report.h"
+#include "report/html_report.h"
+#include "report/markdown_report.h"
+#include "report/result_json.h"
+#include "report_fixture.h"
+
+namespace servelab::report {
+namespace {
+
+using testing::golden_path;
+using testing::golden_record;
+using testing::read_text;
+
+void expect_golden(const std::string& name, const std::string& actual) {
+  if (std::getenv("SERVELAB_UPDATE_GOLDEN") != nullptr) std::ofstream(golden_path(name), std::ios::binary) << actual;
+  EXPECT_EQ(actual, read_text(golden_path(name))) << "golden " << name << " differs";
+}
+
+// Parses XHTML-compatible markup (the DOCTYPE line removed) as XML.
+boost::property_tree::ptree parse_markup(const std::string& html) {
+  std::istringstream in(html.substr(html.find("<html")));
+  boost::property_tree::ptree tree;
+  boost::property_tree::read_xml(in, tree);
+  return tree;
+}
+
+int count_svg(const boost::property_tree::ptree& node, const std::string& id) {
+  int n = 0;
+  for (const auto& [name, child] : node) {
+    if (name == "svg" && child.get<std::string>("<xmlattr>.id", "") == id) ++n;
+    n += count_svg(child, id);
+  }
+  return n;
+}
+
+TEST(Render, CsvOfAFixedResultMatchesGolden) {
+  const std::string csv = csv_report({golden_record()});
+  expect_golden("result.csv", csv);
+  // The header is the documented, stable column list.
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "scenario,toggles,inert_toggles,partial,mode,connections,threads,rate,"
+                                            "duration_s,requests,ok,errors,error_rate,rps,p50_ms,p90_ms,p99_ms,p99_9_ms,"
+                                            "max_ms,mean_ms,late,unfinished,connections_opened,connection_reuse_rate,"
+                                            "client_cpu_s,started_at,git_commit");
+}
+
+TEST(Render, MarkdownOfAFixedResultMatchesGolden) {
+  const std::string md = markdown_report({golden_record()});
+  expect_golden("result.md", md);
+  EXPECT_NE(md.find("| latency (ms) | p50 |"), std::string::npos);
+}
+
+TEST(Render, MarkdownOfSeveralResultsIsAnAblationTableShowingInertToggles) {
+  RunRecord off = golden_record();
+  off.scenario.toggles = {};
+  off.scenario.toggles.pooling = false;
+  off.inert_toggles.clear();
+  const std::string md = markdown_report({off, golden_record()});
+  expect_golden("ablation.md", md);
+  EXPECT_NE(md.find("| all-off | 1 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("streaming: no effect"), std::string::npos) << md;
+}
+
+TEST(Render, HtmlIsWellFormedSelfContainedAndHasTheThreePlots) {
+  const std::string html = html_report({golden_record(), golden_record("partial_result.json")});
+  boost::property_tree::ptree tree;
+  ASSERT_NO_THROW(tree = parse_markup(html)) << html.substr(0, 2000);
+  EXPECT_EQ(count_svg(tree, "percentile-plot"), 1);
+  EXPECT_EQ(count_svg(tree, "timeline-plot"), 1);
+  EXPECT_EQ(count_svg(tree, "ablation-plot"), 1);
+  // Self-contained: no scripts, nothing loaded from elsewhere.
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_EQ(html.find("src="), std::string::npos);
+  EXPECT_EQ(html.find("<link"), std::string::npos);
+  EXPECT_NE(html.find("PARTIAL"), std::string::npos);
+}
+
+TEST(Render, APartialResultIsMarkedPartialEverywhere) {
+  const RunRecord r = golden_record("partial_result.json");
+  EXPECT_TRUE(r.stats.partial);
+  EXPECT_NE(markdown_report({r}).find("**PARTIAL**"), std::string::npos);
+  const std::string csv = csv_report({r});
+  EXPECT_NE(csv.find(",true,"), std::string::npos) << csv;
+  EXPECT_NE(html_report({r}).find("PARTIAL"), std::string::npos);
+}
+
+TEST(ResultJson, ReadsBackEverythingAReportNeeds) {
+  const RunRecord r = golden_record();
+  EXPECT_EQ(r.scenario.load.connections, 100);
+  EXPECT_EQ(r.scenario.requests.size(), 1u);
+  EXPECT_EQ(r.scenario.requests[0].model, "mlp-0");
+  EXPECT_FALSE(r.scenario.thresholds.empty());
+  EXPECT_FALSE(r.environment.cpu_model.empty());
+  EXPECT_FALSE(r.warnings.empty());
+  ASSERT_EQ(r.inert_toggles.size(), 1u);
+  EXPECT_EQ(r.inert_toggles[0].toggle, "streaming");
+  EXPECT_FALSE(r.stats.status_codes.empty());
+  EXPECT_FALSE(r.stats.mix.empty());
+  // A second round trip changes nothing.
+  auto again = parse_result_json(to_json_text(r));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(to_json_text(*again), to_json_text(r));
+}
+
+TEST(ResultJson, StagesRoundTrip) {
+  RunRecord r = golden_record();
+  r.scenario.load.mode = scenario::LoadMode::open;
+  r.scenario.load.stages = {{std::chrono::seconds(2), 100, 0}, {std::chrono::seconds(3), 500, 0}};
+  auto back = parse_result_json(to_json_text(r));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  ASSERT_EQ(back->scenario.load.stages.size(), 2u);
+  EXPECT_EQ(back->scenario.load.stages[1].duration, std::chrono::seconds(3));
+  EXPECT_DOUBLE_EQ(back->scenario.load.stages[1].rate, 500);
+}
+
+}  // namespace
+}  // namespace servelab::report

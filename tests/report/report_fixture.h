@@ -1,0 +1,33 @@
+#pragma once
+// The fixed result files under tests/report/golden/ (a real 1 s baseline run
+// with streaming on, so it carries an inert toggle and a warning).
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "report/result_json.h"
+
+namespace servelab::report::testing {
+
+inline std::string golden_path(const std::string& name) {
+  return std::string(SERVELAB_SOURCE_DIR) + "/tests/report/golden/" + name;
+}
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline RunRecord golden_record(const std::string& name = "result.json") {
+  auto r = read_result_file(golden_path(name));
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+  if (!r.ok()) return RunRecord();
+  return std::move(r).value();
+}
+
+}  // namespace servelab::report::testing
