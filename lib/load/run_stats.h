@@ -27,9 +27,10 @@ struct Counters {
   uint64_t requests = 0;       // completed attempts (ok + errors) in the measured phase
   uint64_t ok = 0;             // 2xx/3xx responses
   std::array<uint64_t, static_cast<size_t>(ErrorClass::kCount)> errors{};
-  // Open loop: requests whose actual send was later than intended because
-  // every connection was busy (start delay > 1 ms). They are sent and
-  // measured from the intended time; this counts how many were late.
+  // Open loop: requests whose actual send was more than 1 ms after their
+  // intended time, whatever the cause: every connection busy, or the worker's
+  // loop waking late (epoll's 1 ms timeout resolution, descheduling). They
+  // are sent and measured from the intended time; this counts how many.
   uint64_t late = 0;
   // Requests in flight (both modes) or due but unsent (open loop) when the
   // measured phase ended (not completed, so not in `requests`; reported,
