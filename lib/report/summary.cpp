@@ -31,6 +31,17 @@ std::string conditions_line(const RunRecord& r) {
                                  l.connections, l.threads);
   if (l.mode == scenario::LoadMode::open)
     load += fmt::format(" rate={}/s arrival={}", l.rate, scenario::to_string(l.arrival));
+  // A staged run ramps from the base value above through each stage's target.
+  if (!l.stages.empty()) {
+    load += " stages=";
+    for (size_t i = 0; i < l.stages.size(); ++i) {
+      const auto& st = l.stages[i];
+      if (i) load += ',';
+      load += l.mode == scenario::LoadMode::open ? fmt::format("{}/s", st.rate)
+                                                 : fmt::format("{}conn", st.connections);
+      load += fmt::format("@{}", scenario::format_duration(st.duration));
+    }
+  }
   return fmt::format("{} duration={} warmup={} toggles={} target={} | {} cores, {}", load,
                      scenario::format_duration(l.duration), scenario::format_duration(l.warmup),
                      toggles_label(r.scenario.toggles), r.server.url, r.environment.cores,
