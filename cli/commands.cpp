@@ -31,6 +31,15 @@
 namespace servelab::cli {
 namespace {
 
+// A scenario parsed and its threshold expressions checked: everything a
+// user must fix before anything runs (exit 2).
+Result<scenario::Scenario> load_scenario(const std::string& path, const std::vector<std::string>& sets) {
+  auto s = scenario::parse_scenario_file(path, sets);
+  if (!s) return s;
+  if (auto t = runner::check_thresholds(*s); !t) return t.error();
+  return s;
+}
+
 std::string self_dir() {
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -222,12 +231,9 @@ void Commands::add_to(CLI::App& app) {
 int Commands::validate_command() {
   int rc = kExitOk;
   for (const auto& f : validate_.files) {
-    auto s = scenario::parse_scenario_file(f, validate_.sets);
+    auto s = load_scenario(f, validate_.sets);
     if (!s) {
       std::fprintf(stderr, "%s\n", s.error().message.c_str());
-      rc = kExitUsage;
-    } else if (auto t = runner::check_thresholds(*s); !t) {
-      std::fprintf(stderr, "%s\n", t.error().message.c_str());
       rc = kExitUsage;
     } else {
       std::printf("%s: ok (%s, %zu request kinds)\n", f.c_str(), s->name.c_str(), s->requests.size());
@@ -258,16 +264,12 @@ int Commands::models_make_command() {
 }
 
 int Commands::run_command() {
-  auto parsed = scenario::parse_scenario_file(run_.scenario, run_.sets);
+  auto parsed = load_scenario(run_.scenario, run_.sets);
   if (!parsed) {
     std::fprintf(stderr, "%s\n", parsed.error().message.c_str());
     return kExitUsage;
   }
   const scenario::Scenario& s = *parsed;
-  if (auto t = runner::check_thresholds(s); !t) {
-    std::fprintf(stderr, "%s\n", t.error().message.c_str());
-    return kExitUsage;
-  }
   runner::RunOptions options;
   options.results_root = run_.results_root;
   options.out_dir = run_.out_dir;
@@ -305,16 +307,12 @@ int Commands::run_command() {
 namespace servelab::cli {
 
 int Commands::matrix_command() {
-  auto parsed = scenario::parse_scenario_file(matrix_.scenario, matrix_.sets);
+  auto parsed = load_scenario(matrix_.scenario, matrix_.sets);
   if (!parsed) {
     std::fprintf(stderr, "%s\n", parsed.error().message.c_str());
     return kExitUsage;
   }
   const scenario::Scenario& s = *parsed;
-  if (auto t = runner::check_thresholds(s); !t) {
-    std::fprintf(stderr, "%s\n", t.error().message.c_str());
-    return kExitUsage;
-  }
   runner::MatrixOptions m;
   m.toggles = split_commas(matrix_.toggles);
   m.mode = matrix_.mode == "full" ? runner::MatrixMode::full : runner::MatrixMode::one_at_a_time;

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "batch/compute_pool.h"
+#include "support/wait_until.h"
 
 namespace servelab::batch {
 namespace {
@@ -55,16 +56,7 @@ class ManualPool {
   std::vector<std::function<void()>> tasks_;
 };
 
-// Polls `pred` until it holds or the deadline passes.
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds deadline = 5000ms) {
-  const auto end = std::chrono::steady_clock::now() + deadline;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
+using servelab::testing::wait_until;
 
 // Model of width 2 → 1: output = first + second element of the row.
 constexpr int64_t kIn = 2;

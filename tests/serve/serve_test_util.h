@@ -23,6 +23,7 @@
 #include "http/http_server.h"
 #include "models/model_repository.h"
 #include "support/temp_dir.h"
+#include "support/wait_until.h"
 
 namespace servelab::test {
 
@@ -31,16 +32,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 
-// Polls `pred` until it holds or `deadline` passes; true when it held.
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds deadline = 5000ms) {
-  const auto end = std::chrono::steady_clock::now() + deadline;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
+using servelab::testing::wait_until;
 
 using servelab::testing::TempDir;
 
