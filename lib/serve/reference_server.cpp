@@ -36,14 +36,18 @@ ReferenceServer::~ReferenceServer() {
   api_->shutdown();
 }
 
-Status ReferenceServer::start() { return server_->start(); }
+Status ReferenceServer::start() {
+  signals_ = std::make_unique<boost::asio::signal_set>(signal_ioc_, SIGINT, SIGTERM);
+  signals_->async_wait([this](const boost::system::error_code&, int) { signal_ioc_.stop(); });
+  return server_->start();
+}
 
 void ReferenceServer::run_until_stopped() {
-  boost::asio::signal_set signals(signal_ioc_, SIGINT, SIGTERM);
-  signals.async_wait([this](const boost::system::error_code&, int) { signal_ioc_.stop(); });
   signal_ioc_.run();
-  boost::system::error_code ec;
-  signals.cancel(ec);
+  if (signals_) {
+    boost::system::error_code ec;
+    signals_->cancel(ec);
+  }
   api_->set_draining(true);
   server_->stop();
   server_->join();  // in-flight requests (queued in batchers too) are computed and answered

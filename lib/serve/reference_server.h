@@ -9,6 +9,7 @@
 #include <string>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 
 #include "common/result.h"
 #include "http/http_server.h"
@@ -55,6 +56,10 @@ class ReferenceServer {
   std::unique_ptr<InferenceApi> api_;
   std::unique_ptr<http::HttpServer> server_;
   boost::asio::io_context signal_ioc_;  // runs only inside run_until_stopped()
+  // Installed by start(), before the server announces that it listens: a
+  // launcher may send SIGTERM as soon as it has read the address, and that
+  // signal must drain the server, not kill it.
+  std::unique_ptr<boost::asio::signal_set> signals_;
 };
 
 // Raises the soft open-file limit to the hard one so that the server can hold
