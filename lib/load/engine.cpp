@@ -15,6 +15,8 @@
 
 #include "load/curl_global.h"
 #include "load/recorder.h"
+#include "load/native_worker.h"
+#include "scenario/scenario_parser.h"
 #include "load/worker.h"
 
 namespace servelab::load {
@@ -94,6 +96,21 @@ class RateWindow {
 
 }  // namespace
 
+Result<scenario::EngineKind> choose_engine(const Plan& plan) {
+  switch (plan.load.engine) {
+    case scenario::EngineKind::curl:
+      return scenario::EngineKind::curl;
+    case scenario::EngineKind::native:
+      if (auto why = native_unsupported(plan)) {
+        return make_error(fmt::format("load.engine = \"native\" cannot run this scenario: {}", *why));
+      }
+      return scenario::EngineKind::native;
+    case scenario::EngineKind::auto_:
+      break;
+  }
+  return native_unsupported(plan) ? scenario::EngineKind::curl : scenario::EngineKind::native;
+}
+
 Result<RunStats> run(const Plan& plan, const std::atomic<bool>& stop, const ProgressFn& progress) {
   if (auto st = validate(plan.load, plan.requests.size()); !st) return st.error();
   if (plan.cumulative_weights.size() != plan.requests.size()) {
@@ -108,11 +125,18 @@ Result<RunStats> run(const Plan& plan, const std::atomic<bool>& stop, const Prog
   // A thread without a connection would have nothing to do.
   const int threads = std::min(load.threads, connections);
   auto slots = std::make_unique<ProgressSlot[]>(static_cast<size_t>(threads));
-  std::vector<std::unique_ptr<Worker>> workers;
+  auto engine = choose_engine(plan);
+  if (!engine) return engine.error();
+  std::vector<std::unique_ptr<LoopCore>> workers;
   for (int i = 0; i < threads; ++i) {
     // Connections split evenly, the remainder to the first threads.
     const int conns = connections / threads + (i < connections % threads ? 1 : 0);
-    workers.push_back(std::make_unique<Worker>(plan, i, threads, conns, slots[static_cast<size_t>(i)]));
+    ProgressSlot& slot = slots[static_cast<size_t>(i)];
+    if (*engine == scenario::EngineKind::native) {
+      workers.push_back(std::make_unique<NativeWorker>(plan, i, threads, conns, slot));
+    } else {
+      workers.push_back(std::make_unique<Worker>(plan, i, threads, conns, slot));
+    }
   }
 
   std::latch ready(threads);
@@ -130,7 +154,7 @@ Result<RunStats> run(const Plan& plan, const std::atomic<bool>& stop, const Prog
     pool.emplace_back([&, i] {
       // Named for top/perf: "load-0", "load-1", ...
       pthread_setname_np(pthread_self(), fmt::format("load-{}", i).c_str());
-      Worker& w = *workers[static_cast<size_t>(i)];
+      LoopCore& w = *workers[static_cast<size_t>(i)];
       Status st = w.setup();
       const bool ok = st.ok();
       setup[static_cast<size_t>(i)] = std::move(st);
@@ -225,6 +249,7 @@ Result<RunStats> run(const Plan& plan, const std::atomic<bool>& stop, const Prog
   if (!stats) return stats.error();
   stats->partial = partial;
   stats->threads = threads;
+  stats->engine = std::string(scenario::to_string(*engine));
   stats->connections = connections;
   stats->client_cpu_seconds = cpu_started ? std::max(0.0, cpu_end - cpu_start) : 0.0;
   return stats;

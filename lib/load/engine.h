@@ -26,6 +26,11 @@ struct Progress {                   // a live snapshot, published by workers abo
 };
 using ProgressFn = std::function<void(const Progress&)>;  // called on the caller's thread
 
+// The engine that runs `plan`: load.engine, with "auto" resolved to native
+// when native_unsupported() finds nothing (plain http://, one origin), else
+// curl. An error when "native" is asked for and cannot run the plan.
+Result<scenario::EngineKind> choose_engine(const Plan& plan);
+
 // Runs the plan: `load.threads` worker threads, each with its own libcurl
 // multi handle driven by its own epoll loop, its own Recorder; merged after
 // join. `stop` (set from a signal handler thread) ends the run early: the

@@ -79,6 +79,7 @@ struct RunStats {
   bool partial = false;                   // interrupted before the planned end
   int threads = 0;
   int connections = 0;
+  std::string engine;        // the transport that ran: "curl" or "native" (load.engine resolved)
 
   double rps() const;  // completed requests per second of the measured phase
   double connection_reuse_rate() const;  // 1 - connections_opened / requests (0 when none)

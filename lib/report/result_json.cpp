@@ -19,6 +19,7 @@ json::object scenario_json(const scenario::Scenario& s) {
       {"threads", s.load.threads},
       {"rate", s.load.rate},
       {"arrival", scenario::to_string(s.load.arrival)},
+      {"engine", scenario::to_string(s.load.engine)},
       {"duration", scenario::format_duration(s.load.duration)},
       {"warmup", scenario::format_duration(s.load.warmup)},
       {"timeout", scenario::format_duration(s.load.timeout)},
@@ -162,7 +163,7 @@ json::value to_json(const RunRecord& r) {
         {"git_commit", e.git_commit},
         {"libcurl", e.libcurl_version},
         {"started_at", e.started_at}}},
-      {"run", {{"threads", st.threads}, {"connections", st.connections}}},
+      {"run", {{"threads", st.threads}, {"connections", st.connections}, {"engine", st.engine}}},
       {"server",
        {{"embedded", r.server.embedded},
         {"url", r.server.url},
@@ -244,6 +245,9 @@ Status parse_scenario_details(const json::object& so, scenario::Scenario& s) {
       l.mode = *v == "open" ? scenario::LoadMode::open : scenario::LoadMode::closed;
     if (auto v = field<std::string>(lo, "arrival", "scenario.load"))
       l.arrival = *v == "poisson" ? scenario::Arrival::poisson : scenario::Arrival::constant;
+    if (auto v = field<std::string>(lo, "engine", "scenario.load"))
+      l.engine = *v == "curl" ? scenario::EngineKind::curl
+                 : *v == "native" ? scenario::EngineKind::native : scenario::EngineKind::auto_;
     if (auto v = field<int>(lo, "connections", "scenario.load")) l.connections = *v;
     if (auto v = field<int>(lo, "threads", "scenario.load")) l.threads = *v;
     if (auto v = field<double>(lo, "rate", "scenario.load")) l.rate = *v;
@@ -466,6 +470,8 @@ Result<RunRecord> parse_result_json(const std::string& text) {
   if (const auto* run = root->if_contains("run"); run && run->is_object()) {
     if (auto v = field<int>(run->as_object(), "threads", "run")) r.stats.threads = *v;
     if (auto v = field<int>(run->as_object(), "connections", "run")) r.stats.connections = *v;
+    if (const auto* e = run->as_object().if_contains("engine"); e && e->is_string())
+      r.stats.engine = std::string(e->as_string());
   }
   return r;
 }

@@ -16,6 +16,9 @@ using Micros = std::chrono::microseconds;
 enum class LoadMode { closed, open };
 enum class Arrival { constant, poisson };
 enum class RequestKind { http, infer };
+// The generator's transport: libcurl multi, the native epoll HTTP/1.1
+// client, or native when the scenario allows it (plain http://, one origin).
+enum class EngineKind { curl, native, auto_ };
 
 // One [[load.stages]] entry, as in k6's ramping executors: over `duration`
 // the load moves linearly from the previous stage's target (for the first
@@ -41,6 +44,7 @@ struct LoadConfig {
   // file or --set also gives load.duration, the stages are scaled to it),
   // `rate`/`connections` are the starting values, held during warmup.
   std::vector<Stage> stages;
+  EngineKind engine = EngineKind::auto_;  // load.engine
 };
 
 // Connections the engine must provide: load.connections, or in closed loop

@@ -22,7 +22,7 @@ constexpr std::string_view kTopKeys[] = {"name",   "description", "target", "thr
 constexpr std::string_view kLoadKeys[] = {"mode",     "connections", "threads",
                                           "rate",     "arrival",     "duration",
                                           "warmup",   "timeout",     "think_time",
-                                          "stages"};
+                                          "stages",   "engine"};
 constexpr std::string_view kStageKeys[] = {"duration", "rate", "connections"};
 constexpr std::string_view kToggleKeys[] = {"pooling", "batching", "streaming", "async_loading"};
 constexpr std::string_view kServerKeys[] = {"threads", "model_repository", "model_count", "dims",
@@ -35,6 +35,8 @@ constexpr std::string_view kInferOnlyKeys[] = {"model", "rows", "seed"};
 constexpr Choice<LoadMode> kModes[] = {{"closed", LoadMode::closed}, {"open", LoadMode::open}};
 constexpr Choice<Arrival> kArrivals[] = {{"constant", Arrival::constant},
                                          {"poisson", Arrival::poisson}};
+constexpr Choice<EngineKind> kEngines[] = {
+    {"curl", EngineKind::curl}, {"native", EngineKind::native}, {"auto", EngineKind::auto_}};
 constexpr Choice<RequestKind> kKinds[] = {{"http", RequestKind::http},
                                           {"infer", RequestKind::infer}};
 constexpr Choice<std::string_view> kMethods[] = {
@@ -141,6 +143,7 @@ void read_load(TableReader& r, LoadConfig& load, Diagnostics& diagnostics) {
   }
   r.read_number("rate", load.rate, /*allow_zero=*/true);
   r.read_choice<Arrival>("arrival", load.arrival, kArrivals);
+  r.read_choice<EngineKind>("engine", load.engine, kEngines);
   r.read_duration("duration", load.duration, /*allow_zero=*/false);
   r.read_duration("warmup", load.warmup, /*allow_zero=*/true);
   r.read_duration("timeout", load.timeout, /*allow_zero=*/false);
@@ -407,6 +410,9 @@ Result<Scenario> parse_scenario_text(std::string_view text, const std::string& s
 
 std::string_view to_string(LoadMode m) { return m == LoadMode::closed ? "closed" : "open"; }
 std::string_view to_string(Arrival a) { return a == Arrival::constant ? "constant" : "poisson"; }
+std::string_view to_string(EngineKind e) {
+  return e == EngineKind::curl ? "curl" : e == EngineKind::native ? "native" : "auto";
+}
 std::string_view to_string(RequestKind k) { return k == RequestKind::http ? "http" : "infer"; }
 
 }  // namespace servelab::scenario

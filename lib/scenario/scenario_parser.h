@@ -26,6 +26,7 @@ std::string format_duration(std::chrono::microseconds d);
 
 std::string_view to_string(LoadMode m);
 std::string_view to_string(Arrival a);
+std::string_view to_string(EngineKind e);
 std::string_view to_string(RequestKind k);
 
 }  // namespace servelab::scenario

@@ -1,0 +1,83 @@
+#pragma once
+// The native transport of a load-generator worker thread (engine = "native"):
+// non-blocking HTTP/1.1 connections on the LoopCore's epoll loop (edge-
+// triggered, registered once per connection), requests serialized once per
+// mix entry before the run, responses parsed by a Beast basic_parser that
+// stores nothing and only counts. Per request: one send(2), usually one
+// recv(2) (two when the response does not fit in one read), no allocation.
+// What it cannot do (https, several origins) is refused by
+// native_unsupported() before the run; libcurl does those.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "load/loop_core.h"
+
+namespace servelab::load {
+
+// Why the native engine cannot run this plan, or nullopt when it can.
+std::optional<std::string> native_unsupported(const Plan& plan);
+
+// Where a plain http:// URL points. Returns nullopt for anything else.
+struct HttpTarget {
+  std::string host;  // as written (brackets removed from an IPv6 literal)
+  std::string port;  // "80" when absent
+  std::string path;  // origin-form request target, "/" when absent
+};
+std::optional<HttpTarget> parse_http_url(const std::string& url);
+
+// The request bytes the native engine sends for `r` (request line, Host,
+// the request's headers, Content-Length when there is a body or the method
+// is POST/PUT/PATCH, `Connection: close` when pooling is off).
+std::string serialize_request(const PreparedRequest& r, const HttpTarget& t, bool pooling);
+
+class NativeWorker final : public LoopCore {
+ public:
+  NativeWorker(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress);
+  ~NativeWorker() override;
+
+ protected:
+  // Resolves the target, serializes the requests, allocates every
+  // connection's buffers.
+  Status setup_transport() override;
+  // Closes every connection.
+  void cleanup_transport() noexcept override;
+  void begin(uint32_t slot, uint32_t mix, long timeout_ms) noexcept override;
+  void on_event(const ::epoll_event& ev) noexcept override;
+  void on_turn() noexcept override;
+  Clock::time_point next_deadline() const noexcept override { return scan_at_; }
+
+ private:
+  struct Conn;
+  class Parser;
+
+  bool connect(Conn& c) noexcept;        // false: failed at once (c.err set)
+  void send_request(Conn& c) noexcept;   // writes what is left of the request
+  void receive(Conn& c) noexcept;        // reads and parses until EAGAIN or done
+  void close_conn(Conn& c) noexcept;
+  // Ends the transfer on `c`: a response (error_class < 0) or an error.
+  void done(Conn& c, int error_class) noexcept;
+  // A reused connection that the server had closed before it sent a byte
+  // of our request's answer: open a fresh one and resend (as libcurl does).
+  bool retry_fresh(Conn& c) noexcept;
+  void expire() noexcept;
+
+  std::vector<Conn> conns_;
+  // Slots whose connect failed inside begin(), reported by on_turn (two
+  // lists, swapped: reporting one can refill the other). Preallocated.
+  std::vector<uint32_t> failed_, failed_now_;
+  std::vector<std::string> wire_;  // serialized request per mix entry
+  sockaddr_storage addr_{};
+  socklen_t addr_len_ = 0;
+  // Timeouts: the earliest deadline of a busy connection, found by a scan
+  // of all connections only when it is reached (a fast run scans about once
+  // per load.timeout); begin() lowers it when a new deadline is earlier.
+  Clock::time_point scan_at_ = Clock::time_point::max();
+};
+
+}  // namespace servelab::load
