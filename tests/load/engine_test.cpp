@@ -68,12 +68,31 @@ class CountingServer {
 
 const ProgressFn kNoProgress;
 
-TEST(Engine, ClosedLoopCountsEveryRequestTheServerAnswered) {
+// Every engine test runs on both transports (load.engine = curl, native):
+// they share LoopCore and must give the same results.
+scenario::EngineKind g_engine = scenario::EngineKind::curl;
+
+class Engine : public ::testing::TestWithParam<scenario::EngineKind> {
+ protected:
+  void SetUp() override { g_engine = GetParam(); }
+};
+
+Result<RunStats> run_on(const Plan& plan, const std::atomic<bool>& stop, const ProgressFn& progress) {
+  Plan p = plan;
+  p.load.engine = g_engine;
+  auto stats = run(p, stop, progress);
+  if (stats) {
+    EXPECT_EQ(stats->engine, g_engine == scenario::EngineKind::curl ? "curl" : "native");
+  }
+  return stats;
+}
+
+TEST_P(Engine, ClosedLoopCountsEveryRequestTheServerAnswered) {
   CountingServer srv;
   ASSERT_TRUE(srv.server().started()) << srv.server().error();
   const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, closed(4, 2, 400ms));
   std::atomic<bool> stop{false};
-  auto stats = run(plan, stop, kNoProgress);
+  auto stats = run_on(plan, stop, kNoProgress);
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   const Counters& c = stats->counters;
   EXPECT_GT(c.requests, 10u);
@@ -100,12 +119,12 @@ TEST(Engine, ClosedLoopCountsEveryRequestTheServerAnswered) {
   EXPECT_GT(stats->rps(), 0);
 }
 
-TEST(Engine, ErrorsAreClassifiedByStatus) {
+TEST_P(Engine, ErrorsAreClassifiedByStatus) {
   CountingServer srv;
   ASSERT_TRUE(srv.server().started()) << srv.server().error();
   const Plan plan = http_plan(srv.server().base_url(), {{"/404", 1}, {"/500", 1}}, closed(2, 1, 300ms));
   std::atomic<bool> stop{false};
-  auto stats = run(plan, stop, kNoProgress);
+  auto stats = run_on(plan, stop, kNoProgress);
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   const Counters& c = stats->counters;
   ASSERT_GT(c.requests, 10u);
@@ -121,12 +140,12 @@ TEST(Engine, ErrorsAreClassifiedByStatus) {
   EXPECT_EQ(stats->timeline.at(0).errors, c.requests);
 }
 
-TEST(Engine, PoolingOnOpensAtMostOneConnectionPerSlot) {
+TEST_P(Engine, PoolingOnOpensAtMostOneConnectionPerSlot) {
   CountingServer srv;
   ASSERT_TRUE(srv.server().started()) << srv.server().error();
   const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, closed(4, 2, 300ms), true);
   std::atomic<bool> stop{false};
-  auto stats = run(plan, stop, kNoProgress);
+  auto stats = run_on(plan, stop, kNoProgress);
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   EXPECT_GT(stats->counters.requests, 20u);
   EXPECT_GE(stats->counters.connections_opened, 1u);
@@ -135,12 +154,12 @@ TEST(Engine, PoolingOnOpensAtMostOneConnectionPerSlot) {
   EXPECT_GT(stats->connection_reuse_rate(), 0.8);
 }
 
-TEST(Engine, PoolingOffOpensOneConnectionPerRequest) {
+TEST_P(Engine, PoolingOffOpensOneConnectionPerRequest) {
   CountingServer srv;
   ASSERT_TRUE(srv.server().started()) << srv.server().error();
   const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, closed(2, 1, 300ms), false);
   std::atomic<bool> stop{false};
-  auto stats = run(plan, stop, kNoProgress);
+  auto stats = run_on(plan, stop, kNoProgress);
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   const Counters& c = stats->counters;
   EXPECT_GT(c.requests, 5u);
@@ -150,7 +169,7 @@ TEST(Engine, PoolingOffOpensOneConnectionPerRequest) {
   EXPECT_EQ(stats->connection_reuse_rate(), 0.0);
 }
 
-TEST(Engine, OpenLoopSendsRateTimesDuration) {
+TEST_P(Engine, OpenLoopSendsRateTimesDuration) {
   CountingServer srv;
   ASSERT_TRUE(srv.server().started()) << srv.server().error();
   scenario::LoadConfig load = closed(8, 2, 1s);
@@ -158,7 +177,7 @@ TEST(Engine, OpenLoopSendsRateTimesDuration) {
   load.rate = 200;
   const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, load);
   std::atomic<bool> stop{false};
-  auto stats = run(plan, stop, kNoProgress);
+  auto stats = run_on(plan, stop, kNoProgress);
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   const Counters& c = stats->counters;
   // 200 arrivals are scheduled in the measured second; all but the few in
@@ -173,7 +192,7 @@ TEST(Engine, OpenLoopSendsRateTimesDuration) {
   EXPECT_GE(stats->latency.max(), stats->uncorrected.max());
 }
 
-TEST(Engine, OpenLoopStagesSendTheIntegratedRate) {
+TEST_P(Engine, OpenLoopStagesSendTheIntegratedRate) {
   CountingServer srv;
   ASSERT_TRUE(srv.server().started()) << srv.server().error();
   scenario::LoadConfig load = closed(8, 2, 1s);
@@ -183,7 +202,7 @@ TEST(Engine, OpenLoopStagesSendTheIntegratedRate) {
   load.stages = {{500ms, 400, 0}, {500ms, 400, 0}};
   const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, load);
   std::atomic<bool> stop{false};
-  auto stats = run(plan, stop, kNoProgress);
+  auto stats = run_on(plan, stop, kNoProgress);
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   const Counters& c = stats->counters;
   EXPECT_GE(c.requests + c.unfinished, 295u);
@@ -193,7 +212,7 @@ TEST(Engine, OpenLoopStagesSendTheIntegratedRate) {
   EXPECT_EQ(c.error_total(), 0u);
 }
 
-TEST(Engine, ClosedLoopStagesProvideSlotsForThePeakAndParkTheRest) {
+TEST_P(Engine, ClosedLoopStagesProvideSlotsForThePeakAndParkTheRest) {
   CountingServer srv;
   ASSERT_TRUE(srv.server().started()) << srv.server().error();
   scenario::LoadConfig load = closed(1, 2, 600ms);
@@ -201,7 +220,7 @@ TEST(Engine, ClosedLoopStagesProvideSlotsForThePeakAndParkTheRest) {
   load.stages = {{300ms, 0, 6}, {300ms, 0, 0}};
   const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, load);
   std::atomic<bool> stop{false};
-  auto stats = run(plan, stop, kNoProgress);
+  auto stats = run_on(plan, stop, kNoProgress);
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   EXPECT_EQ(stats->connections, 6);
   EXPECT_EQ(stats->threads, 2);
@@ -213,7 +232,7 @@ TEST(Engine, ClosedLoopStagesProvideSlotsForThePeakAndParkTheRest) {
   EXPECT_LE(stats->counters.unfinished, 2u);
 }
 
-TEST(Engine, OpenLoopPoissonArrivalsAlsoMeetTheRate) {
+TEST_P(Engine, OpenLoopPoissonArrivalsAlsoMeetTheRate) {
   CountingServer srv;
   ASSERT_TRUE(srv.server().started()) << srv.server().error();
   scenario::LoadConfig load = closed(8, 1, 500ms);
@@ -222,7 +241,7 @@ TEST(Engine, OpenLoopPoissonArrivalsAlsoMeetTheRate) {
   load.rate = 600;
   const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, load);
   std::atomic<bool> stop{false};
-  auto stats = run(plan, stop, kNoProgress);
+  auto stats = run_on(plan, stop, kNoProgress);
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   const uint64_t sent = stats->counters.requests + stats->counters.unfinished;
   // Poisson count over 0.5 s at 600/s: mean 300, sd ~17.
@@ -230,14 +249,14 @@ TEST(Engine, OpenLoopPoissonArrivalsAlsoMeetTheRate) {
   EXPECT_LE(sent, 380u);
 }
 
-TEST(Engine, ThinkTimePacesEachConnection) {
+TEST_P(Engine, ThinkTimePacesEachConnection) {
   CountingServer srv;
   ASSERT_TRUE(srv.server().started()) << srv.server().error();
   scenario::LoadConfig load = closed(2, 1, 400ms);
   load.think_time = 50ms;
   const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, load);
   std::atomic<bool> stop{false};
-  auto stats = run(plan, stop, kNoProgress);
+  auto stats = run_on(plan, stop, kNoProgress);
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   // Each connection sends at most one request per 50 ms: 2 × 400/50 = 16
   // (the first ones go at once); without the pause it would be thousands.
@@ -246,7 +265,7 @@ TEST(Engine, ThinkTimePacesEachConnection) {
   EXPECT_EQ(stats->counters.error_total(), 0u);
 }
 
-TEST(Engine, MixedMethodsSendTheirOwnBodies) {
+TEST_P(Engine, MixedMethodsSendTheirOwnBodies) {
   std::atomic<uint64_t> gets{0}, posts{0}, wrong{0};
   TestServer server([&](http::Request&& req) {
     if (req.method() == bhttp::verb::post && req.target() == "/post" && req.body() == "hello") {
@@ -271,7 +290,7 @@ TEST(Engine, MixedMethodsSendTheirOwnBodies) {
   auto plan = make_plan(s, server.base_url());
   ASSERT_TRUE(plan.ok()) << plan.error().message;
   std::atomic<bool> stop{false};
-  auto stats = run(*plan, stop, kNoProgress);
+  auto stats = run_on(*plan, stop, kNoProgress);
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   EXPECT_EQ(wrong.load(), 0u);
   ASSERT_EQ(stats->mix.size(), 2u);
@@ -281,7 +300,7 @@ TEST(Engine, MixedMethodsSendTheirOwnBodies) {
   EXPECT_LE(stats->mix[1].requests, posts.load());
 }
 
-TEST(Engine, StopFlagEndsTheRunEarlyAndMarksItPartial) {
+TEST_P(Engine, StopFlagEndsTheRunEarlyAndMarksItPartial) {
   CountingServer srv;
   ASSERT_TRUE(srv.server().started()) << srv.server().error();
   const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, closed(2, 2, 60s));
@@ -290,7 +309,7 @@ TEST(Engine, StopFlagEndsTheRunEarlyAndMarksItPartial) {
   Progress last;
   // The progress callback runs on this thread about every 500 ms: the first
   // one raises the flag, as a signal-handling thread would.
-  auto stats = run(plan, stop, [&](const Progress& p) {
+  auto stats = run_on(plan, stop, [&](const Progress& p) {
     ++calls;
     last = p;
     stop.store(true);
@@ -309,14 +328,14 @@ TEST(Engine, StopFlagEndsTheRunEarlyAndMarksItPartial) {
   EXPECT_GE(stats->client_cpu_seconds, 0);
 }
 
-TEST(Engine, WarmupIsExcludedFromResults) {
+TEST_P(Engine, WarmupIsExcludedFromResults) {
   CountingServer srv;
   ASSERT_TRUE(srv.server().started()) << srv.server().error();
   scenario::LoadConfig load = closed(2, 1, 300ms);
   load.warmup = 300ms;
   const Plan plan = http_plan(srv.server().base_url(), {{"/", 1}}, load);
   std::atomic<bool> stop{false};
-  auto stats = run(plan, stop, kNoProgress);
+  auto stats = run_on(plan, stop, kNoProgress);
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   const Counters& c = stats->counters;
   EXPECT_GT(c.requests, 0u);
@@ -326,7 +345,7 @@ TEST(Engine, WarmupIsExcludedFromResults) {
   EXPECT_EQ(stats->latency.count(), c.requests);
 }
 
-TEST(Engine, RequestsOverTheTimeoutAreTimeoutErrors) {
+TEST_P(Engine, RequestsOverTheTimeoutAreTimeoutErrors) {
   std::mutex mu;
   std::condition_variable cv;
   bool released = false;
@@ -344,7 +363,7 @@ TEST(Engine, RequestsOverTheTimeoutAreTimeoutErrors) {
     load.timeout = 100ms;
     const Plan plan = http_plan(server.base_url(), {{"/", 1}}, load);
     std::atomic<bool> stop{false};
-    auto stats = run(plan, stop, kNoProgress);
+    auto stats = run_on(plan, stop, kNoProgress);
     {
       std::lock_guard lk(mu);
       released = true;
@@ -374,11 +393,11 @@ uint16_t closed_port() {
   return ntohs(addr.sin_port);
 }
 
-TEST(Engine, ClosedPortGivesConnectErrors) {
+TEST_P(Engine, ClosedPortGivesConnectErrors) {
   const std::string base = "http://127.0.0.1:" + std::to_string(closed_port());
   const Plan plan = http_plan(base, {{"/", 1}}, closed(2, 1, 200ms));
   std::atomic<bool> stop{false};
-  auto stats = run(plan, stop, kNoProgress);
+  auto stats = run_on(plan, stop, kNoProgress);
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   const Counters& c = stats->counters;
   EXPECT_GT(c.requests, 0u);
@@ -387,16 +406,23 @@ TEST(Engine, ClosedPortGivesConnectErrors) {
   EXPECT_TRUE(stats->status_codes.empty());
 }
 
-TEST(Engine, InvalidLoadIsAnError) {
+TEST_P(Engine, InvalidLoadIsAnError) {
   Plan plan = http_plan("http://127.0.0.1:1", {{"/", 1}}, closed(1, 1, 100ms));
   plan.load.mode = scenario::LoadMode::open;
   plan.load.rate = 0;
   std::atomic<bool> stop{false};
-  EXPECT_FALSE(run(plan, stop, kNoProgress).ok());
+  EXPECT_FALSE(run_on(plan, stop, kNoProgress).ok());
   plan.load.mode = scenario::LoadMode::closed;
   plan.load.connections = 0;
-  EXPECT_FALSE(run(plan, stop, kNoProgress).ok());
+  EXPECT_FALSE(run_on(plan, stop, kNoProgress).ok());
 }
+
+INSTANTIATE_TEST_SUITE_P(Transports, Engine,
+                         ::testing::Values(scenario::EngineKind::curl, scenario::EngineKind::native),
+                         [](const ::testing::TestParamInfo<scenario::EngineKind>& p) {
+                           return p.param == scenario::EngineKind::curl ? std::string("curl")
+                                                                           : std::string("native");
+                         });
 
 }  // namespace
 }  // namespace servelab::load
