@@ -294,7 +294,7 @@ bool NativeWorker::retry_fresh(Conn& c) noexcept {
   return true;
 }
 
-void NativeWorker::receive(Conn& c) noexcept {
+void NativeWorker::receive(Conn& c, bool peer_closed) noexcept {
   for (;;) {
     const size_t space = kBufSize - c.have;
     const ssize_t n = ::recv(c.fd, c.buf.get() + c.have, space, 0);
@@ -332,8 +332,9 @@ void NativeWorker::receive(Conn& c) noexcept {
         return;
       }
       // Edge-triggered: a short read emptied the socket; the next byte
-      // brings a new event. A full read may have left more.
-      if (static_cast<size_t>(n) < space) return;
+      // brings a new event. A full read may have left more, and an end of
+      // stream that arrived with the data brings no new edge: read it now.
+      if (static_cast<size_t>(n) < space && !peer_closed) return;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -404,11 +405,13 @@ void NativeWorker::on_event(const epoll_event& ev) noexcept {
       // A server may answer (an error) before it read the whole request.
       if (c.busy && c.state == Conn::State::sending && (ev.events & EPOLLIN)) {
         c.state = Conn::State::receiving;
-        receive(c);
+        receive(c, (ev.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
       }
       return;
     case Conn::State::receiving:
-      if (ev.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) receive(c);
+      if (ev.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        receive(c, (ev.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
+      }
       return;
     case Conn::State::idle:
     case Conn::State::failed:

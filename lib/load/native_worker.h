@@ -58,7 +58,9 @@ class NativeWorker final : public LoopCore {
 
   bool connect(Conn& c) noexcept;        // false: failed at once (c.err set)
   void send_request(Conn& c) noexcept;   // writes what is left of the request
-  void receive(Conn& c) noexcept;        // reads and parses until EAGAIN or done
+  // Reads and parses until the socket is drained or the response done.
+  // `peer_closed`: the event said the peer shut down (read to the end).
+  void receive(Conn& c, bool peer_closed) noexcept;
   void close_conn(Conn& c) noexcept;
   // Ends the transfer on `c`: a response (error_class < 0) or an error.
   void done(Conn& c, int error_class) noexcept;
