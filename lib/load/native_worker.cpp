@@ -183,6 +183,8 @@ Status NativeWorker::setup_transport() {
   freeaddrinfo(res);
 
   wire_.clear();
+  head_.clear();
+  for (const PreparedRequest& r : plan_.requests) head_.push_back(r.method == "HEAD" ? 1 : 0);
   for (const PreparedRequest& r : plan_.requests) {
     wire_.push_back(serialize_request(r, *parse_http_url(r.url), plan_.toggles.pooling));
   }
@@ -247,8 +249,7 @@ void NativeWorker::begin(uint32_t idx, uint32_t mix, long timeout_ms) noexcept {
   c.retried = false;
   c.deadline = now() + std::chrono::milliseconds(timeout_ms);
   scan_at_ = std::min(scan_at_, c.deadline);
-  c.parser.emplace(plan_.requests[mix].method == "HEAD");
-  c.parser->header_limit(static_cast<uint32_t>(kBufSize / 2));
+  reset_parser(c);
   if (c.fd >= 0 && plan_.toggles.pooling) {
     c.reused = true;
     c.state = Conn::State::sending;
@@ -262,6 +263,11 @@ void NativeWorker::begin(uint32_t idx, uint32_t mix, long timeout_ms) noexcept {
     c.state = Conn::State::failed;
     failed_.push_back(idx);
   }
+}
+
+void NativeWorker::reset_parser(Conn& c) noexcept {
+  c.parser.emplace(head_[c.mix] != 0);  // in place: no allocation
+  c.parser->header_limit(static_cast<uint32_t>(kBufSize / 2));
 }
 
 void NativeWorker::send_request(Conn& c) noexcept {
@@ -286,8 +292,7 @@ bool NativeWorker::retry_fresh(Conn& c) noexcept {
   c.retried = true;
   c.reused = false;
   c.out_off = 0;
-  c.parser.emplace(plan_.requests[c.mix].method == "HEAD");
-  c.parser->header_limit(static_cast<uint32_t>(kBufSize / 2));
+  reset_parser(c);
   if (!connect(c)) {
     done(c, as_int(ErrorClass::connect));
   }

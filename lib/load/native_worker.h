@@ -62,6 +62,7 @@ class NativeWorker final : public LoopCore {
   // `peer_closed`: the event said the peer shut down (read to the end).
   void receive(Conn& c, bool peer_closed) noexcept;
   void close_conn(Conn& c) noexcept;
+  void reset_parser(Conn& c) noexcept;  // a fresh parser for c.mix's response
   // Ends the transfer on `c`: a response (error_class < 0) or an error.
   void done(Conn& c, int error_class) noexcept;
   // A reused connection that the server had closed before it sent a byte
@@ -74,6 +75,7 @@ class NativeWorker final : public LoopCore {
   // lists, swapped: reporting one can refill the other). Preallocated.
   std::vector<uint32_t> failed_, failed_now_;
   std::vector<std::string> wire_;  // serialized request per mix entry
+  std::vector<uint8_t> head_;      // per mix entry: a HEAD request (no response body)
   sockaddr_storage addr_{};
   socklen_t addr_len_ = 0;
   // Timeouts: the earliest deadline of a busy connection, found by a scan
