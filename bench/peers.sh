@@ -10,7 +10,8 @@
 #   servelab engine=curl, servelab engine=native (threads=1 and threads=2),
 #   wrk -t1, h2load --h1 -t1, hey, ab -k.
 # Each client runs under GNU time (user+sys CPU and peak RSS of the whole
-# client process). Printed per target and connection count: median RPS,
+# client process; for servelab also the CPU of the measured phase alone,
+# from result.json, without start-up and report writing). Printed per target and connection count: median RPS,
 # median requests per client CPU-second, its ratio to wrk, median peak RSS.
 #
 # usage: bench/peers.sh [DURATION_S=5] [ROUNDS=3] [CONNECTION_COUNTS="50 1000"]
@@ -41,6 +42,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM  # still runs the EXIT cleanup
 
 wait_ready() {  # url
   for _ in $(seq 200); do
@@ -89,7 +91,7 @@ stop_target() {
 run_tool() {
   local tool=$1 c=$2 out="$tmp/out" tf="$tmp/time"
   local timed=(/usr/bin/time -f '%U %S %M' -o "$tf" taskset -c "$client_core")
-  local req rps err=0
+  local req rps err=0 run_cpu=""
   case $tool in
     servelab-*)
       local engine=${tool#servelab-} threads=1
@@ -112,6 +114,8 @@ TOML
       req=$(jq '.summary.requests' "$tmp/sl/result.json")
       rps=$(jq '.summary.rps' "$tmp/sl/result.json")
       err=$(jq '.summary.errors' "$tmp/sl/result.json")
+      # CPU of the measured phase only (no start-up, plan, report writing)
+      run_cpu=$(jq '.summary.client_cpu_seconds' "$tmp/sl/result.json")
       ;;
     wrk)
       "${timed[@]}" wrk -t1 -c"$c" -d"${duration}s" "$url" >"$out"
@@ -139,7 +143,9 @@ TOML
       ;;
   esac
   read -r u s m <"$tf"
-  echo "${req:-0} ${rps:-0} $(awk -v u="$u" -v s="$s" 'BEGIN {print u + s}') ${m:-0} ${err:-0}"
+  local cpu
+  cpu=$(awk -v u="$u" -v s="$s" 'BEGIN {print u + s}')
+  echo "${req:-0} ${rps:-0} $cpu ${m:-0} ${err:-0} ${run_cpu:-$cpu}"
 }
 
 results="$tmp/results.tsv"
@@ -152,9 +158,9 @@ for target in $targets; do
   for c in $conn_list; do
     for round in $(seq "$rounds"); do
       for tool in $tools; do
-        read -r req rps cpu rss err < <(run_tool "$tool" "$c")
+        read -r req rps cpu rss err run_cpu < <(run_tool "$tool" "$c")
         [ "$err" = "0" ] || echo "warning: $tool saw $err errors ($target, $c connections, round $round)" >&2
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$c" "$tool" "$req" "$rps" "$cpu" "$rss" >>"$results"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$c" "$tool" "$req" "$rps" "$cpu" "$rss" "$run_cpu" >>"$results"
         echo "$target c=$c round $round: $tool $rps req/s, $req requests in $cpu CPU-s, ${rss} KB" >&2
       done
     done
@@ -166,7 +172,8 @@ echo "# peers.sh: ${duration}s x $rounds rounds, server on core $server_core, cl
   "$(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(date -u +%Y-%m-%d)"
 awk -F'\t' -v order="$tools" '
   { k = $1 "|" $2; keys[k] = 1; tk = k "|" $3
-    rps[tk] = rps[tk] " " $5; eff[tk] = eff[tk] " " ($6 > 0 ? $4 / $6 : 0); rss[tk] = rss[tk] " " $7 }
+    rps[tk] = rps[tk] " " $5; eff[tk] = eff[tk] " " ($6 > 0 ? $4 / $6 : 0); rss[tk] = rss[tk] " " $7
+    run[tk] = run[tk] " " ($8 > 0 ? $4 / $8 : 0) }
   function median(list,   a, n, i, j, t) {
     n = split(list, a, " ")
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -176,13 +183,14 @@ awk -F'\t' -v order="$tools" '
     nt = split(order, tl, " ")
     for (k in keys) {
       split(k, kp, "|")
-      printf "\n%s, %s connections\n\n| client | req/s | req per client CPU-s | vs wrk | peak RSS (MB) |\n|---|---:|---:|---:|---:|\n", kp[1], kp[2]
+      printf "\n%s, %s connections\n\n| client | req/s | req per client CPU-s | vs wrk | same, measured phase only | peak RSS (MB) |\n|---|---:|---:|---:|---:|---:|\n", kp[1], kp[2]
       w = median(eff[k "|wrk"])
       for (i = 1; i <= nt; i++) {
         tk = k "|" tl[i]
         if (!(tk in rps)) continue
         e = median(eff[tk])
-        printf "| %s | %.0f | %.0f | %.2fx | %.1f |\n", tl[i], median(rps[tk]), e, (w > 0 ? e / w : 0), median(rss[tk]) / 1024
+        r = median(run[tk])
+        printf "| %s | %.0f | %.0f | %.2fx | %.0f (%.2fx) | %.1f |\n", tl[i], median(rps[tk]), e, (w > 0 ? e / w : 0), r, (w > 0 ? r / w : 0), median(rss[tk]) / 1024
       }
     }
   }' "$results"
