@@ -4,6 +4,9 @@
 #include <filesystem>
 #include <string>
 #include <vector>
+#include <utility>
+
+#include <fmt/format.h>
 
 #include "scenario/scenario_parser.h"
 
@@ -309,6 +312,33 @@ TEST(Scenario, ToStringNamesMatchTheFileValues) {
   EXPECT_EQ(to_string(Arrival::poisson), "poisson");
   EXPECT_EQ(to_string(RequestKind::http), "http");
   EXPECT_EQ(to_string(RequestKind::infer), "infer");
+}
+
+}  // namespace
+}  // namespace servelab::scenario
+
+namespace servelab::scenario {
+namespace {
+
+TEST(ScenarioEngine, EngineDefaultsToAutoAndReadsEachChoice) {
+  Result<Scenario> d = parse_scenario_text("name = \"t\"\n[[requests]]\nkind = \"http\"\n", "test.toml");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->load.engine, EngineKind::auto_);
+  for (auto [text, kind] : {std::pair{"curl", EngineKind::curl}, {"native", EngineKind::native},
+                            {"auto", EngineKind::auto_}}) {
+    Result<Scenario> r = parse_scenario_text(
+        fmt::format("name = \"t\"\n[load]\nengine = \"{}\"\n[[requests]]\nkind = \"http\"\n", text), "test.toml");
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->load.engine, kind) << text;
+    EXPECT_EQ(to_string(r->load.engine), text);
+  }
+}
+
+TEST(ScenarioEngine, UnknownEngineNamesTheChoices) {
+  Result<Scenario> r =
+      parse_scenario_text("name = \"t\"\n[load]\nengine = \"wrk\"\n[[requests]]\nkind = \"http\"\n", "test.toml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "test.toml:3:10: load.engine: expected one of \"curl\", \"native\", \"auto\", got \"wrk\"");
 }
 
 }  // namespace
