@@ -59,7 +59,10 @@ Worker::Worker(const Plan& plan, int index, int threads, int slots, ProgressSlot
       connections_(static_cast<double>(plan.load.connections),
                    std::chrono::duration_cast<StageSchedule::Nanos>(plan.load.warmup), plan.load.stages,
                    scenario::LoadMode::closed, 1.0),
-      staged_closed_(!open_loop_ && !plan.load.stages.empty()) {}
+      staged_closed_(!open_loop_ && !plan.load.stages.empty()),
+      pool_(pool::thread_settings(plan.pool, plan.tls, plan.http, plan.toggles.pooling, plan.base_url,
+                                  scenario::peak_connections(plan.load), threads, index),
+            timeline_seconds(plan.load)) {}
 
 Worker::~Worker() { cleanup(); }
 
@@ -69,15 +72,14 @@ Status Worker::setup() {
   fds_.resize(1024);
   multi_ = curl_multi_init();
   if (!multi_) return make_error("curl_multi_init failed");
-  const long n = static_cast<long>(slots_.size());
   curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Worker::on_socket);
   curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
   curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Worker::on_timer);
   curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
-  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, n);
-  if (plan_.toggles.pooling) {
-    // The cache keeps exactly this thread's connections alive between requests.
-    curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, n);
+  // Pool limits (CURLMOPT_MAX_HOST_CONNECTIONS, CURLMOPT_MAXCONNECTS), HTTP/2
+  // multiplexing and the pool's own check handles: lib/pool/curl_pool.h.
+  if (auto st = pool_.setup(multi_, &Worker::on_open_socket, &Worker::on_close_socket, this); !st) {
+    return st;
   }
 
   // Header lists are built once per request kind; the easy handles point at them.
@@ -122,8 +124,10 @@ Status Worker::setup() {
       curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
       curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     }
+    pool_.configure_easy(e);  // idle/age limits, HTTP/2, TLS
     configure(slot, 0);
   }
+  preconnect();
 
   if (open_loop_) {
     free_.reserve(slots_.size());
@@ -207,12 +211,15 @@ curl_socket_t Worker::on_open_socket(void* userp, curlsocktype purpose, curl_soc
   FdState& st = self->fd_state(fd);
   st = FdState{};
   st.lazy = purpose == CURLSOCKTYPE_IPCXN;
+  if (st.lazy) self->pool_.tracker().opened(self->now_);
   return fd;
 }
 
 int Worker::on_close_socket(void* userp, curl_socket_t s) {
   auto* self = static_cast<Worker*>(userp);
-  self->fd_state(s) = FdState{};  // close(2) takes it out of the epoll set
+  FdState& st = self->fd_state(s);
+  if (st.lazy) self->pool_.tracker().closed(self->now_);
+  st = FdState{};  // close(2) takes it out of the epoll set
   return close(s);
 }
 
@@ -257,6 +264,10 @@ void Worker::drain_completions() noexcept {
     char* priv = nullptr;
     curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
     curl_multi_remove_handle(multi_, e);
+    if (pool_.owns(priv)) {
+      pool_.complete(e, rc);  // a pre-connect or health check, not a request
+      continue;
+    }
     complete(*static_cast<Slot*>(static_cast<void*>(priv)), rc);
   }
 }
@@ -285,6 +296,11 @@ void Worker::complete(Slot& slot, CURLcode rc) noexcept {
   s.bytes_out = static_cast<uint64_t>(std::max(request_bytes, 0L));
   s.connects = static_cast<uint32_t>(std::max(connects, 0L));
   recorder_.record(s);
+  if (pool::is_connect_failure(rc)) {
+    pool_.tracker().connect_failed();
+  } else {
+    pool_.tracker().transfer(connects == 0);
+  }
   ++completed_total_;
 
   slot.busy = false;
@@ -363,6 +379,7 @@ int Worker::wait_events(epoll_event* events, int max_events) noexcept {
   // A ramp up is followed at this granularity (10 ms is below any stage).
   if (staged_closed_ && !parked_.empty()) wake = std::min(wake, now_ + kStageTick);
   if (ring_size_ > 0) wake = std::min(wake, ring_ready_[ring_head_]);
+  wake = std::min(wake, pool_.next_check());
   const auto ns = std::max<int64_t>(
       0, std::chrono::duration_cast<std::chrono::nanoseconds>(wake - now_).count());
   if (!epoll_pwait2_missing_) {
@@ -382,6 +399,7 @@ void Worker::run(const RunClock& clock, const std::atomic<bool>& stop, const std
   now_ = Clock::now();
   next_publish_ = now_ + kPublishEvery;
   measuring_ = now_ >= clock_.measure_start;
+  if (measuring_) pool_.tracker().start_measuring(clock_.measure_start);
   if (open_loop_) {
     // Each thread runs 1/threads of the rate (ramps included). Constant
     // schedules are staggered by index/threads of an arrival, so that they
@@ -412,6 +430,7 @@ void Worker::run(const RunClock& clock, const std::atomic<bool>& stop, const std
     }
     if (!measuring_ && now_ >= clock_.measure_start) {
       recorder_.reset();  // warmup results are discarded
+      pool_.tracker().start_measuring(clock_.measure_start);
       measuring_ = true;
     }
     for (int i = 0; i < n; ++i) {
@@ -438,6 +457,8 @@ void Worker::run(const RunClock& clock, const std::atomic<bool>& stop, const std
       drain_completions();
       start_due();
     }
+    // Pool health checks: one per idle connection, each interval.
+    if (now_ >= pool_.next_check()) pool_.start_checks(now_, idle_connections());
     if (now_ >= next_publish_) {
       publish();
       next_publish_ = now_ + kPublishEvery;
@@ -445,6 +466,7 @@ void Worker::run(const RunClock& clock, const std::atomic<bool>& stop, const std
   }
 
   exit_time_ = now_;
+  pool_stats_ = pool_.tracker().finish(std::min(now_, clock_.end));
   if (!measuring_) {
     recorder_.reset();  // ended during warmup: nothing was measured
   } else {
@@ -457,12 +479,57 @@ void Worker::run(const RunClock& clock, const std::atomic<bool>& stop, const std
   publish();
 }
 
+uint64_t Worker::idle_connections() const noexcept {
+  const uint64_t busy = in_flight_ + pool_.in_flight();
+  const uint64_t open = pool_.tracker().size();
+  return open > busy ? open - busy : 0;
+}
+
+void Worker::preconnect() noexcept {
+  if (pool_.start_preconnect() == 0) return;
+  // Before the run: the same dispatch as run()'s loop, until every
+  // pre-connect finished or load.timeout passed.
+  now_ = Clock::now();
+  const Clock::time_point deadline = now_ + plan_.load.timeout;
+  epoll_event events[kMaxEvents];
+  int running = 0;
+  curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+  for (int turn = 0; pool_.in_flight() > 0 && turn < 1'000'000; ++turn) {
+    now_ = Clock::now();
+    if (now_ >= deadline) break;
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(std::min(deadline, curl_deadline_) - now_);
+    const int n = epoll_wait(epfd_, events, kMaxEvents, static_cast<int>(std::max<int64_t>(wait.count(), 0)));
+    now_ = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      FdState& st = fd_state(fd);
+      if (!st.owned) {  // an idle pooled socket: see on_socket
+        if (st.in_epoll) epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+        st.in_epoll = false;
+        continue;
+      }
+      const uint32_t ev = events[i].events;
+      const int flags = ((ev & EPOLLIN) ? CURL_CSELECT_IN : 0) | ((ev & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                        ((ev & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+      curl_multi_socket_action(multi_, fd, flags, &running);
+    }
+    if (curl_deadline_ <= now_) {
+      curl_deadline_ = Clock::time_point::max();
+      curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+    drain_completions();
+  }
+  pool_.remove_all();  // those still connecting at the deadline are abandoned
+  pool_.tracker().preconnect_done();
+}
+
 void Worker::cleanup() noexcept {
   for (Slot& slot : slots_) {
     if (slot.easy && slot.busy && multi_) curl_multi_remove_handle(multi_, slot.easy);
     slot.busy = false;
   }
   in_flight_ = 0;
+  pool_.remove_all();
   // The multi handle closes cached connections (socket callbacks need epfd_).
   if (multi_) curl_multi_cleanup(multi_);
   multi_ = nullptr;

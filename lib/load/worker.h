@@ -17,6 +17,7 @@
 #include "load/plan.h"
 #include "load/recorder.h"
 #include "load/stage_schedule.h"
+#include "pool/curl_pool.h"
 
 struct epoll_event;  // <sys/epoll.h>
 
@@ -63,6 +64,8 @@ class Worker {
   const Recorder& recorder() const noexcept { return recorder_; }
   Clock::time_point exit_time() const noexcept { return exit_time_; }
   bool stopped_early() const noexcept { return stopped_early_; }
+  // The pool's counters of the measured phase (valid after run()).
+  const pool::PoolStats& pool_stats() const noexcept { return pool_stats_; }
 
  private:
   struct Slot {
@@ -98,6 +101,11 @@ class Worker {
   uint32_t connection_target() const noexcept;
   void publish() noexcept;
   int wait_events(::epoll_event* events, int max_events) noexcept;
+  // Pool: opens pool.min connections before the run (drives the multi
+  // handle until they are made or load.timeout passes).
+  void preconnect() noexcept;
+  // Connections open but carrying no transfer now.
+  uint64_t idle_connections() const noexcept;
 
   const Plan& plan_;
   const int index_;
@@ -137,6 +145,9 @@ class Worker {
   std::vector<Clock::time_point> ring_ready_;
   size_t ring_head_ = 0, ring_size_ = 0;
   bool epoll_pwait2_missing_ = false;
+
+  pool::CurlPool pool_;
+  pool::PoolStats pool_stats_;
 
   Clock::time_point exit_time_{};
   bool stopped_early_ = false;

@@ -3,6 +3,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <functional>
+#include <utility>
 
 namespace servelab::pool {
 namespace {

@@ -95,6 +95,31 @@ json::object latency_json(const measure::Histogram& h) {
 
 }  // namespace
 
+namespace {
+
+// The connection pool's counters (docs/POOL.md, docs/RESULTS.md).
+json::object pool_json(const pool::PoolStats& p) {
+  json::array sizes;
+  for (uint64_t n : p.size_timeline) sizes.push_back(n);
+  return json::object{
+      {"preconnected", p.preconnected},
+      {"created", p.created},
+      {"closed", p.closed},
+      {"failed", p.failed},
+      {"reused", p.reused},
+      {"fresh", p.fresh},
+      {"reuse_rate", p.reuse_rate()},
+      {"health_checks_passed", p.health_checks_passed},
+      {"health_checks_failed", p.health_checks_failed},
+      {"peak_size", p.peak_size},
+      {"final_size", p.final_size},
+      {"max", p.max},
+      {"size_timeline", std::move(sizes)},
+  };
+}
+
+}  // namespace
+
 json::value to_json(const RunRecord& r) {
   const auto& st = r.stats;
   const auto& c = st.counters;
@@ -121,6 +146,7 @@ json::value to_json(const RunRecord& r) {
       {"connection_reuse_rate", st.connection_reuse_rate()},
       {"client_cpu_seconds", cpu},
       {"requests_per_client_cpu_second", cpu > 0 ? static_cast<double>(c.requests) / cpu : 0.0},
+      {"client_peak_rss_kb", st.client_peak_rss_kb},
       {"latency_us", latency_json(st.latency)},
       {"uncorrected_latency_us", latency_json(st.uncorrected)},
   };
@@ -173,6 +199,7 @@ json::value to_json(const RunRecord& r) {
       {"mix", std::move(mix)},
       {"histograms", {{"unit", "us"}, {"latency", st.latency.encode()}, {"uncorrected", st.uncorrected.encode()}}},
       {"timeline", std::move(timeline)},
+      {"pool", pool_json(st.pool)},
       {"warnings", std::move(warnings)},
       {"inert_toggles", std::move(inert)},
       {"thresholds_evaluated", std::move(checks)},
@@ -461,6 +488,28 @@ Result<RunRecord> parse_result_json(const std::string& text) {
       if (auto v = field<int64_t>(po, "p99_us", "timeline[]")) t.p99_us = *v;
       if (auto v = field<int64_t>(po, "max_us", "timeline[]")) t.max_us = *v;
       r.stats.timeline.push_back(t);
+    }
+  }
+  if (auto rss = field<uint64_t>(so, "client_peak_rss_kb", "summary")) r.stats.client_peak_rss_kb = *rss;
+  // "pool" is absent from results written before the pool existed.
+  if (const auto* pv = root->if_contains("pool"); pv && pv->is_object()) {
+    const auto& po = pv->as_object();
+    auto& p = r.stats.pool;
+    for (auto [key, dst] : {std::pair{"preconnected", &p.preconnected}, {"created", &p.created},
+                            {"closed", &p.closed}, {"failed", &p.failed}, {"reused", &p.reused},
+                            {"fresh", &p.fresh}, {"health_checks_passed", &p.health_checks_passed},
+                            {"health_checks_failed", &p.health_checks_failed},
+                            {"peak_size", &p.peak_size}, {"final_size", &p.final_size}, {"max", &p.max}}) {
+      auto v = field<uint64_t>(po, key, "pool");
+      if (!v) return v.error();
+      *dst = *v;
+    }
+    if (const auto* tl = po.if_contains("size_timeline"); tl && tl->is_array()) {
+      for (const auto& n : tl->as_array()) {
+        auto v = json::try_value_to<uint64_t>(n);
+        if (!v) return make_error("result: pool.size_timeline holds a non-integer");
+        p.size_timeline.push_back(*v);
+      }
     }
   }
   if (const auto* run = root->if_contains("run"); run && run->is_object()) {
