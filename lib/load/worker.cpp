@@ -265,7 +265,15 @@ void Worker::drain_completions() noexcept {
     curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
     curl_multi_remove_handle(multi_, e);
     if (pool_.owns(priv)) {
-      pool_.complete(e, rc);  // a pre-connect or health check, not a request
+      // A pre-connect or health check, not a request. A connection that
+      // failed its check is shut down (rare: the scan asks the kernel per socket).
+      if (const long port = pool_.complete(e, rc); port > 0) {
+        std::vector<int> sockets;
+        for (size_t fd = 0; fd < fds_.size(); ++fd) {
+          if (fds_[fd].lazy) sockets.push_back(static_cast<int>(fd));
+        }
+        pool::shutdown_connection(sockets, port);
+      }
       continue;
     }
     complete(*static_cast<Slot*>(static_cast<void*>(priv)), rc);

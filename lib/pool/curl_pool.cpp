@@ -1,5 +1,6 @@
 #include "pool/curl_pool.h"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -192,7 +193,7 @@ bool CurlPool::owns(const void* priv) const noexcept {
          std::less<const Check*>()(p, checks_.data() + checks_.size());
 }
 
-void CurlPool::complete(CURL* e, CURLcode rc) noexcept {
+long CurlPool::complete(CURL* e, CURLcode rc) noexcept {
   char* priv = nullptr;
   curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
   Check& c = *static_cast<Check*>(static_cast<void*>(priv));
@@ -204,35 +205,53 @@ void CurlPool::complete(CURL* e, CURLcode rc) noexcept {
       allow_new_ = false;
       tracker_.preconnect_done();
     }
-    return;
+    return 0;
   }
   long status = 0, connects = 0;
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
-  if (rc == CURLE_COULDNT_CONNECT && connects == 0) return;  // no idle connection to check
+  if (rc == CURLE_COULDNT_CONNECT && connects == 0) return 0;  // no idle connection to check
   if (rc != CURLE_OK) {
     tracker_.health_check(false);  // libcurl closed the failed connection
-    return;
+    return 0;
   }
   if (status >= 200 && status < 300) {
     tracker_.health_check(true);
-    return;
+    return 0;
   }
   tracker_.health_check(false);
-  // The connection answered but not healthily: shut it down, so that
-  // libcurl's liveness check finds it dead and closes it instead of reusing it.
-  curl_socket_t fd = CURL_SOCKET_BAD;
-  if (curl_easy_getinfo(e, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd != CURL_SOCKET_BAD) {
-    shutdown(fd, SHUT_RDWR);
+  // The connection answered but not healthily: the caller shuts it down, so
+  // that libcurl's liveness check finds it dead and closes it instead of
+  // reusing it.
+  long port = 0;
+  if (curl_easy_getinfo(e, CURLINFO_LOCAL_PORT, &port) != CURLE_OK) return 0;
+  return port;
+}
+
+void shutdown_connection(std::span<const int> sockets, long local_port) noexcept {
+  for (const int fd : sockets) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) continue;
+    uint16_t port = 0;
+    if (addr.ss_family == AF_INET) port = ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
+    if (addr.ss_family == AF_INET6) port = ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
+    if (port == local_port) {
+      shutdown(fd, SHUT_RDWR);
+      return;
+    }
   }
 }
 
 void CurlPool::remove_all() noexcept {
   for (Check& c : checks_) {
     if (c.busy && multi_) curl_multi_remove_handle(multi_, c.easy);
+    if (c.preconnect && c.easy) curl_easy_setopt(c.easy, CURLOPT_FRESH_CONNECT, 0L);
     c.busy = false;
+    c.preconnect = false;
   }
   in_flight_ = 0;
+  allow_new_ = false;
 }
 
 }  // namespace servelab::pool

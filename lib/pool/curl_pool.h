@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,11 @@ CurlPoolSettings thread_settings(const scenario::PoolConfig& pool, const scenari
 // Did this transfer fail to get a connection at all (connect, DNS, TLS handshake)?
 bool is_connect_failure(CURLcode rc) noexcept;
 
+// Shuts down the one of `sockets` (connection sockets) bound to local TCP
+// port `local_port`: libcurl then finds that connection dead and closes it.
+// Called only after a failed health check (it asks the kernel per socket).
+void shutdown_connection(std::span<const int> sockets, long local_port) noexcept;
+
 class CurlPool {
  public:
   using Clock = std::chrono::steady_clock;
@@ -91,7 +97,10 @@ class CurlPool {
   // Is `priv` (CURLINFO_PRIVATE of a finished transfer) one of our handles?
   bool owns(const void* priv) const noexcept;
   // A check handle finished (already removed from the multi handle).
-  void complete(CURL* easy, CURLcode rc) noexcept;
+  // Returns the local TCP port of a connection that answered the check but
+  // not healthily (non-2xx), which the caller must shut down (libcurl does
+  // not expose a kept connection's socket); 0 otherwise.
+  long complete(CURL* easy, CURLcode rc) noexcept;
   // Removes check handles still in flight (before curl_multi_cleanup).
   void remove_all() noexcept;
 

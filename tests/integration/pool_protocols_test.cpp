@@ -24,11 +24,11 @@ using namespace std::chrono_literals;
 load::RunStats run_plan(const scenario::Scenario& s, const std::string& url) {
   auto plan = load::make_plan(s, url);
   EXPECT_TRUE(plan.ok()) << (plan.ok() ? "" : plan.error().message);
-  if (!plan.ok()) return {};
+  if (!plan.ok()) return load::RunStats();
   std::atomic<bool> stop{false};
   auto stats = load::run(*plan, stop, {});
   EXPECT_TRUE(stats.ok()) << (stats.ok() ? "" : stats.error().message);
-  return stats.ok() ? std::move(stats).value() : load::RunStats{};
+  return stats.ok() ? std::move(stats).value() : load::RunStats();
 }
 
 scenario::Scenario get_scenario(const std::string& path, int connections, std::chrono::milliseconds duration) {

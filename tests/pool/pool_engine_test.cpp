@@ -66,7 +66,7 @@ load::RunStats run(const scenario::Scenario& s, const std::string& url) {
   std::atomic<bool> stop{false};
   auto stats = load::run(*plan, stop, {});
   EXPECT_TRUE(stats.ok()) << (stats.ok() ? "" : stats.error().message);
-  return stats.ok() ? std::move(stats).value() : load::RunStats{};
+  return stats.ok() ? std::move(stats).value() : load::RunStats();
 }
 
 TEST(PoolEngine, KeepAliveConnectionsAreReused) {
