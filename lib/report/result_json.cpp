@@ -73,6 +73,15 @@ json::object scenario_json(const scenario::Scenario& s) {
         {"model_count", s.server.model_count},
         {"dims", std::move(dims)},
         {"model_seed", s.server.model_seed}}},
+      {"pool",
+       {{"min", s.pool.min},
+        {"max", s.pool.max},
+        {"idle_timeout", scenario::format_duration(s.pool.idle_timeout)},
+        {"max_age", scenario::format_duration(s.pool.max_age)},
+        {"health_check_interval", scenario::format_duration(s.pool.health_check_interval)},
+        {"health_check_path", s.pool.health_check_path}}},
+      {"tls", {{"insecure", s.tls.insecure}, {"ca_file", s.tls.ca_file}}},
+      {"http", {{"http2", s.http.http2}, {"streams_per_connection", s.http.streams_per_connection}}},
       {"thresholds", std::move(thresholds)},
   };
 }
@@ -325,6 +334,30 @@ Status parse_scenario_details(const json::object& so, scenario::Scenario& s) {
     if (auto v = field<int>(o, "model_count", "scenario.server")) s.server.model_count = *v;
     if (auto v = field<uint64_t>(o, "model_seed", "scenario.server")) s.server.model_seed = *v;
     if (auto v = field<std::vector<int>>(o, "dims", "scenario.server")) s.server.dims = *v;
+  }
+  // [pool], [tls], [http]: absent from results written before they existed.
+  if (const auto* pv = so.if_contains("pool"); pv && pv->is_object()) {
+    const auto& o = pv->as_object();
+    if (auto v = field<int>(o, "min", "scenario.pool")) s.pool.min = *v;
+    if (auto v = field<int>(o, "max", "scenario.pool")) s.pool.max = *v;
+    if (auto v = field<std::string>(o, "health_check_path", "scenario.pool")) s.pool.health_check_path = *v;
+    for (auto [key, dst] : {std::pair{"idle_timeout", &s.pool.idle_timeout}, {"max_age", &s.pool.max_age},
+                            {"health_check_interval", &s.pool.health_check_interval}}) {
+      auto text = field<std::string>(o, key, "scenario.pool");
+      if (!text) continue;
+      auto d = scenario::parse_duration(*text);
+      if (!d) return make_error(fmt::format("result: scenario.pool.{}: {}", key, d.error().message));
+      *dst = *d;
+    }
+  }
+  if (const auto* tv = so.if_contains("tls"); tv && tv->is_object()) {
+    if (auto v = field<bool>(tv->as_object(), "insecure", "scenario.tls")) s.tls.insecure = *v;
+    if (auto v = field<std::string>(tv->as_object(), "ca_file", "scenario.tls")) s.tls.ca_file = *v;
+  }
+  if (const auto* hv = so.if_contains("http"); hv && hv->is_object()) {
+    if (auto v = field<bool>(hv->as_object(), "http2", "scenario.http")) s.http.http2 = *v;
+    if (auto v = field<int>(hv->as_object(), "streams_per_connection", "scenario.http"))
+      s.http.streams_per_connection = *v;
   }
   return Ok{};
 }

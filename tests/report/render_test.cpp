@@ -130,6 +130,12 @@ TEST(ResultJson, PoolStatsAndPeakRssRoundTrip) {
   r.stats.pool.health_checks_passed = 7;
   r.stats.pool.health_checks_failed = 2;
   r.stats.pool.size_timeline = {4, 10, 8};
+  r.scenario.pool.min = 3;
+  r.scenario.pool.idle_timeout = std::chrono::seconds(5);
+  r.scenario.pool.health_check_path = "/healthz";
+  r.scenario.tls.insecure = true;
+  r.scenario.http.http2 = true;
+  r.scenario.http.streams_per_connection = 8;
   auto back = parse_result_json(to_json_text(r));
   ASSERT_TRUE(back.ok()) << back.error().message;
   const pool::PoolStats& p = back->stats.pool;
@@ -141,13 +147,19 @@ TEST(ResultJson, PoolStatsAndPeakRssRoundTrip) {
   EXPECT_EQ(p.health_checks_failed, 2u);
   EXPECT_EQ(p.size_timeline, (std::vector<uint64_t>{4, 10, 8}));
   EXPECT_EQ(p.max, 100u);
+  EXPECT_EQ(back->scenario.pool.min, 3);
+  EXPECT_EQ(back->scenario.pool.idle_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(back->scenario.pool.health_check_path, "/healthz");
+  EXPECT_TRUE(back->scenario.tls.insecure);
+  EXPECT_TRUE(back->scenario.http.http2);
+  EXPECT_EQ(back->scenario.http.streams_per_connection, 8);
 }
 
 TEST(ResultJson, ResultWithoutPoolBlockStillParses) {
   std::string text = to_json_text(golden_record());
-  const size_t at = text.find("  \"pool\": {");
+  const size_t at = text.find("\n  \"pool\": {");  // the top-level block, not scenario.pool
   ASSERT_NE(at, std::string::npos);
-  text.erase(at, text.find("},\n", at) + 3 - at);
+  text.erase(at, text.find("\n  },", at) + 5 - at);
   auto back = parse_result_json(text);
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ(back->stats.pool.created, 0u);
