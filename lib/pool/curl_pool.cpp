@@ -69,6 +69,13 @@ bool is_connect_failure(CURLcode rc) noexcept {
 CurlPool::CurlPool(CurlPoolSettings settings, size_t timeline_seconds)
     : settings_(std::move(settings)), tracker_(timeline_seconds) {
   tracker_.set_max(settings_.max);
+  constexpr unsigned kCurl8 = 0x080000;  // CURLVERSION_NOW's version_num layout
+  h2c_reuse_fix_ = settings_.http2 && !settings_.https && settings_.pooling &&
+                   curl_version_info(CURLVERSION_NOW)->version_num < kCurl8;
+  if (h2c_reuse_fix_) {
+    const uint64_t streams = static_cast<uint64_t>(std::max(settings_.streams_per_connection, 1L));
+    settings_.min = std::min(settings_.max, std::max(settings_.min, (settings_.max + streams - 1) / streams));
+  }
 }
 
 CurlPool::~CurlPool() {
@@ -118,6 +125,10 @@ Status CurlPool::setup(CURLM* multi, OpenSocketFn open, CloseSocketFn close, voi
     // A check answers fast or the connection is not healthy.
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5'000L);
     configure_easy(e);
+    // Pre-connects make the h2c connections with prior knowledge (see needs_h2c_reuse_fix).
+    if (h2c_reuse_fix_) {
+      curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE));
+    }
   }
   if (checks) next_check_ = Clock::now() + settings_.health_check_interval;
   return Ok{};
@@ -135,8 +146,9 @@ void CurlPool::configure_easy(CURL* e) const noexcept {
   }
   if (settings_.http2) {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                     static_cast<long>(settings_.https ? CURL_HTTP_VERSION_2TLS
-                                                       : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE));
+                     static_cast<long>(settings_.https          ? CURL_HTTP_VERSION_2TLS
+                                       : h2c_reuse_fix_ ? CURL_HTTP_VERSION_2_0
+                                                        : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE));
     // Wait for a connection that can multiplex rather than open another.
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   }
@@ -201,6 +213,9 @@ long CurlPool::complete(CURL* e, CURLcode rc) noexcept {
   --in_flight_;
   if (c.preconnect) {
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 0L);
+    // From now on this handle checks existing connections: it must not ask
+    // for prior knowledge on reuse (see needs_h2c_reuse_fix).
+    if (h2c_reuse_fix_) curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2_0));
     if (in_flight_ == 0) {
       allow_new_ = false;
       tracker_.preconnect_done();

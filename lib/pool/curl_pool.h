@@ -101,6 +101,16 @@ class CurlPool {
   // not healthily (non-2xx), which the caller must shut down (libcurl does
   // not expose a kept connection's socket); 0 otherwise.
   long complete(CURL* easy, CURLcode rc) noexcept;
+  // libcurl before 8.0.0 fails a transfer that asks for h2c prior knowledge
+  // and REUSES a connection (CURLE_HTTP2, and the connection is broken for
+  // every stream after it: curl issue #10634, fixed by PR #10643; Debian 12
+  // ships 7.88.1). The workaround, active only with such a libcurl on http://:
+  // connections are made only by the pre-connect, with prior knowledge, at
+  // least ceil(max / streams_per_connection) of them; request handles ask for
+  // CURL_HTTP_VERSION_2_0, which reuses an h2 connection correctly (a
+  // connection it had to open itself would start with an HTTP/1.1 Upgrade).
+  bool needs_h2c_reuse_fix() const noexcept { return h2c_reuse_fix_; }
+
   // Removes check handles still in flight (before curl_multi_cleanup).
   void remove_all() noexcept;
 
@@ -120,7 +130,8 @@ class CurlPool {
   void* socket_data_ = nullptr;
   std::vector<Check> checks_;
   size_t in_flight_ = 0;
-  bool allow_new_ = false;  // check handles may open connections (pre-connect only)
+  bool allow_new_ = false;
+  bool h2c_reuse_fix_ = false;  // check handles may open connections (pre-connect only)
   Clock::time_point next_check_ = Clock::time_point::max();
 };
 
