@@ -61,6 +61,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--idle-timeout", idle_timeout, "Keep-alive connection closed after idling this long")
       ->capture_default_str();
+  app.add_option("--max-requests-per-connection", config.http.max_requests_per_connection,
+                 "Close a keep-alive connection after this many responses (Connection: close); 0: never")
+      ->capture_default_str();
   app.add_option("--max-rows", config.api.max_rows, "Rows accepted in one infer request")->capture_default_str();
   app.add_option("--stall-every", stall_every,
                  "Test aid: every DURATION, the next infer request stalls its thread (needs --stall-for)");

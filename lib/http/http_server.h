@@ -54,6 +54,10 @@ struct ServerConfig {
   uint64_t max_body_bytes = 16 * 1024 * 1024;   // larger bodies: 413
   std::chrono::milliseconds request_timeout{30'000};  // to read one whole request
   std::chrono::milliseconds idle_timeout{60'000};     // keep-alive connection with no request
+  // After this many responses on one connection the server answers with
+  // "Connection: close" and closes it (0: unlimited), like nginx's
+  // keepalive_requests: clients must detect and replace closed connections.
+  uint64_t max_requests_per_connection = 0;
   int backlog = 1024;              // listen(2) backlog
 };
 
@@ -63,6 +67,7 @@ struct ConnectionStats {
   std::atomic<uint64_t> closed{0};
   std::atomic<uint64_t> requests{0};       // requests read and answered
   std::atomic<uint64_t> idle_timeouts{0};  // keep-alive connections closed for idling
+  std::atomic<uint64_t> max_requests_closes{0};  // closed after max_requests_per_connection responses
   std::atomic<uint64_t> rejected{0};       // 4xx sent for limits (header/body size, bad request)
 };
 

@@ -208,7 +208,13 @@ void HttpSession::respond(Response&& response) {
 void HttpSession::on_response(Response&& response) {
   response_ = std::move(response);
   response_.version(version_);
-  write_response(keep_alive_ && !stopping_);
+  bool keep_alive = keep_alive_ && !stopping_;
+  const uint64_t limit = context_.config.max_requests_per_connection;
+  if (++responses_ >= limit && limit > 0 && keep_alive) {
+    keep_alive = false;  // "Connection: close" on the Nth response
+    context_.stats.max_requests_closes.fetch_add(1, std::memory_order_relaxed);
+  }
+  write_response(keep_alive);
 }
 
 void HttpSession::send_error(bhttp::status status, const char* json_body) {

@@ -85,6 +85,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool linger_ = false;    // an error response ends the connection with a lingering close
   bool keep_alive_ = false;    // of the request being handled
   unsigned version_ = 11;      // of the request being handled
+  uint64_t responses_ = 0;     // answered on this connection (max_requests_per_connection)
 };
 
 }  // namespace servelab::http

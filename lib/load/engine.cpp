@@ -35,6 +35,13 @@ double cpu_seconds() {
   return sec(ru.ru_utime) + sec(ru.ru_stime);
 }
 
+// The process's peak resident set so far, in KiB (Linux ru_maxrss unit).
+uint64_t peak_rss_kb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<uint64_t>(std::max<long>(ru.ru_maxrss, 0));
+}
+
 Status validate(const scenario::LoadConfig& load, size_t requests) {
   if (requests == 0) return make_error("plan has no requests");
   if (load.connections < 1) return make_error("load.connections must be >= 1");
@@ -252,6 +259,8 @@ Result<RunStats> run(const Plan& plan, const std::atomic<bool>& stop, const Prog
   stats->engine = std::string(scenario::to_string(*engine));
   stats->connections = connections;
   stats->client_cpu_seconds = cpu_started ? std::max(0.0, cpu_end - cpu_start) : 0.0;
+  for (const auto& w : workers) stats->pool.add(w->pool_stats());
+  stats->client_peak_rss_kb = peak_rss_kb();
   return stats;
 }
 

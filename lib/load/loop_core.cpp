@@ -11,6 +11,11 @@
 #include <fmt/format.h>
 
 namespace servelab::load {
+size_t timeline_seconds(const scenario::LoadConfig& load) {
+  const auto us = std::max<int64_t>(load.duration.count(), 0);
+  return static_cast<size_t>((us + 999'999) / 1'000'000);
+}
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -20,11 +25,6 @@ constexpr auto kPublishEvery = 100ms;
 constexpr auto kLateAfter = 1ms;
 constexpr int kMaxEvents = 256;
 constexpr auto kStageTick = 10ms;
-
-size_t timeline_seconds(const scenario::LoadConfig& load) {
-  const auto us = std::max<int64_t>(load.duration.count(), 0);
-  return static_cast<size_t>((us + 999'999) / 1'000'000);
-}
 
 long to_ms(std::chrono::microseconds d) {
   return static_cast<long>(std::max<int64_t>(1, (d.count() + 999) / 1000));
@@ -199,6 +199,7 @@ void LoopCore::run(const RunClock& clock, const std::atomic<bool>& stop, const s
   now_ = Clock::now();
   next_publish_ = now_ + kPublishEvery;
   measuring_ = now_ >= clock_.measure_start;
+  if (measuring_) on_measure_start(clock_.measure_start);
   if (open_loop_) {
     // Each thread runs 1/threads of the rate (ramps included). Constant
     // schedules are staggered by index/threads of an arrival, so that they
@@ -229,6 +230,7 @@ void LoopCore::run(const RunClock& clock, const std::atomic<bool>& stop, const s
     if (!measuring_ && now_ >= clock_.measure_start) {
       recorder_.reset();  // warmup results are discarded
       measuring_ = true;
+      on_measure_start(clock_.measure_start);
     }
     for (int i = 0; i < n; ++i) on_event(events[i]);
     // Two passes: the second sends the requests that the first started
@@ -244,6 +246,7 @@ void LoopCore::run(const RunClock& clock, const std::atomic<bool>& stop, const s
   }
 
   exit_time_ = now_;
+  on_run_end(std::min(now_, clock_.end));
   if (!measuring_) {
     recorder_.reset();  // ended during warmup: nothing was measured
   } else {

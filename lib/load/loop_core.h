@@ -20,6 +20,7 @@
 #include "load/plan.h"
 #include "load/recorder.h"
 #include "load/stage_schedule.h"
+#include "pool/pool_stats.h"
 
 struct epoll_event;  // <sys/epoll.h>
 
@@ -44,6 +45,9 @@ struct RunClock {
   Clock::time_point end;            // measured phase ends
 };
 
+// Whole seconds of the measured phase, rounded up: the timelines' length.
+size_t timeline_seconds(const scenario::LoadConfig& load);
+
 class LoopCore {
  public:
   // `slots`: this thread's connections (>= 1; in closed loop with stages,
@@ -64,6 +68,8 @@ class LoopCore {
   void cleanup() noexcept;
 
   const Recorder& recorder() const noexcept { return recorder_; }
+  // The connection pool's counters of the measured phase (valid after run()).
+  virtual const pool::PoolStats& pool_stats() const noexcept = 0;
   Clock::time_point exit_time() const noexcept { return exit_time_; }
   bool stopped_early() const noexcept { return stopped_early_; }
 
@@ -82,6 +88,10 @@ class LoopCore {
   virtual void on_turn() noexcept = 0;
   // The transport's next timer (timeouts); time_point::max() when none.
   virtual Clock::time_point next_deadline() const noexcept = 0;
+  // The measured phase begins at `at` (warmup results were just discarded).
+  virtual void on_measure_start(Clock::time_point /*at*/) noexcept {}
+  // The loop has ended; `end` is min(exit time, planned end).
+  virtual void on_run_end(Clock::time_point /*end*/) noexcept {}
 
   // A transfer on `slot` ended. The transport fills status, failed, error,
   // bytes and connects; the core adds the times and mix index, records it
@@ -93,6 +103,10 @@ class LoopCore {
   int epfd() const noexcept { return epfd_; }
   // The loop's clock, read once per loop turn (after epoll returns).
   Clock::time_point now() const noexcept { return now_; }
+  // Reads the clock outside the loop (a transport's own set-up phase).
+  void tick() noexcept { now_ = Clock::now(); }
+  // Requests in flight now.
+  uint32_t in_flight() const noexcept { return in_flight_; }
 
   const Plan& plan_;
   const long timeout_ms_;  // load.timeout in ms

@@ -131,6 +131,16 @@ std::optional<HttpTarget> parse_http_url(const std::string& url) {
 }
 
 std::optional<std::string> native_unsupported(const Plan& plan) {
+  // What only the libcurl engine does (docs/POOL.md, docs/SCENARIOS.md).
+  if (plan.http.http2) return std::string("http.http2 = true needs engine = \"curl\"");
+  const scenario::PoolConfig& p = plan.pool;
+  if (plan.toggles.pooling && (p.min > 0 || (p.max > 0 && p.max < scenario::peak_connections(plan.load)) ||
+                               p.idle_timeout.count() > 0 || p.max_age.count() > 0 ||
+                               p.health_check_interval.count() > 0)) {
+    return std::string(
+        "[pool] min, max below load.connections, idle_timeout, max_age and health_check_interval "
+        "need engine = \"curl\"");
+  }
   std::optional<HttpTarget> first;
   for (const PreparedRequest& r : plan.requests) {
     auto t = parse_http_url(r.url);
@@ -164,7 +174,11 @@ std::string serialize_request(const PreparedRequest& r, const HttpTarget& t, boo
 }
 
 NativeWorker::NativeWorker(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress)
-    : LoopCore(plan, index, threads, slots, progress), conns_(static_cast<size_t>(slots)) {}
+    : LoopCore(plan, index, threads, slots, progress),
+      conns_(static_cast<size_t>(slots)),
+      tracker_(timeline_seconds(plan.load)) {
+  tracker_.set_max(static_cast<uint64_t>(slots));
+}
 
 NativeWorker::~NativeWorker() { cleanup_transport(); }
 
@@ -202,7 +216,10 @@ void NativeWorker::cleanup_transport() noexcept {
 }
 
 void NativeWorker::close_conn(Conn& c) noexcept {
-  if (c.fd >= 0) close(c.fd);  // close(2) also takes it out of the epoll set
+  if (c.fd >= 0) {
+    close(c.fd);  // close(2) also takes it out of the epoll set
+    tracker_.closed(now());
+  }
   c.fd = -1;
   c.have = 0;
   c.state = Conn::State::idle;
@@ -235,6 +252,7 @@ bool NativeWorker::connect(Conn& c) noexcept {
     return false;
   }
   c.fd = fd;
+  tracker_.opened(now());
   c.state = Conn::State::connecting;  // EPOLLOUT says when it is done
   return true;
 }
@@ -374,6 +392,11 @@ void NativeWorker::done(Conn& c, int error_class) noexcept {
   s.bytes_in = c.bytes_in;
   s.bytes_out = c.out_off;
   s.connects = c.connects;
+  if (s.failed && s.error == ErrorClass::connect) {
+    tracker_.connect_failed();
+  } else {
+    tracker_.transfer(c.connects == 0);
+  }
   c.busy = false;
   if (c.state != Conn::State::idle) c.state = Conn::State::idle;
   finish(idx, s);

@@ -114,6 +114,9 @@ Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url)
   Plan plan;
   plan.load = s.load;
   plan.toggles = s.toggles;
+  plan.pool = s.pool;
+  plan.tls = s.tls;
+  plan.http = s.http;
   plan.base_url = base_url;
   while (!plan.base_url.empty() && plan.base_url.back() == '/') plan.base_url.pop_back();
 

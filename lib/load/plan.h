@@ -23,6 +23,9 @@ struct PreparedRequest {            // built before the run; nothing is built pe
 struct Plan {
   scenario::LoadConfig load;        // copy of the scenario's load section
   scenario::Toggles toggles;
+  scenario::PoolConfig pool;        // [pool], [tls], [http]: applied by pool::CurlPool
+  scenario::TlsConfig tls;
+  scenario::HttpConfig http;
   std::string base_url;             // "http://127.0.0.1:PORT"
   std::vector<PreparedRequest> requests;
   // cumulative_weights[i] = sum of weights of requests[0..i], normalized so

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "measure/histogram.h"
+#include "pool/pool_stats.h"
 
 namespace servelab::load {
 
@@ -80,6 +81,8 @@ struct RunStats {
   int threads = 0;
   int connections = 0;
   std::string engine;        // the transport that ran: "curl" or "native" (load.engine resolved)
+  pool::PoolStats pool;                   // the connection pool (docs/POOL.md)
+  uint64_t client_peak_rss_kb = 0;        // the generator's peak resident memory (getrusage ru_maxrss), KiB
 
   double rps() const;  // completed requests per second of the measured phase
   double connection_reuse_rate() const;  // 1 - connections_opened / requests (0 when none)

@@ -29,7 +29,11 @@ bool has_header(const std::vector<std::string>& lines, std::string_view name) {
 }  // namespace
 
 Worker::Worker(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress)
-    : LoopCore(plan, index, threads, slots, progress), slots_(static_cast<size_t>(slots)) {}
+    : LoopCore(plan, index, threads, slots, progress),
+      slots_(static_cast<size_t>(slots)),
+      pool_(pool::thread_settings(plan.pool, plan.tls, plan.http, plan.toggles.pooling, plan.base_url,
+                                  scenario::peak_connections(plan.load), threads, index),
+            timeline_seconds(plan.load)) {}
 
 Worker::~Worker() { cleanup_transport(); }
 
@@ -37,15 +41,14 @@ Status Worker::setup_transport() {
   fds_.resize(1024);
   multi_ = curl_multi_init();
   if (!multi_) return make_error("curl_multi_init failed");
-  const long n = static_cast<long>(slots_.size());
   curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Worker::on_socket);
   curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
   curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Worker::on_timer);
   curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
-  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, n);
-  if (plan_.toggles.pooling) {
-    // The cache keeps exactly this thread's connections alive between requests.
-    curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, n);
+  // Pool limits (CURLMOPT_MAX_HOST_CONNECTIONS, CURLMOPT_MAXCONNECTS), HTTP/2
+  // multiplexing and the pool's own check handles: lib/pool/curl_pool.h.
+  if (auto st = pool_.setup(multi_, &Worker::on_open_socket, &Worker::on_close_socket, this); !st) {
+    return st;
   }
 
   // Header lists are built once per request kind; the easy handles point at them.
@@ -91,9 +94,10 @@ Status Worker::setup_transport() {
       curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
       curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     }
+    pool_.configure_easy(e);  // idle/age limits, HTTP/2, TLS
     configure(slot, 0);
   }
-
+  preconnect();
   return Ok{};
 }
 
@@ -168,12 +172,15 @@ curl_socket_t Worker::on_open_socket(void* userp, curlsocktype purpose, curl_soc
   FdState& st = self->fd_state(fd);
   st = FdState{};
   st.lazy = purpose == CURLSOCKTYPE_IPCXN;
+  if (st.lazy) self->pool_.tracker().opened(self->now());
   return fd;
 }
 
 int Worker::on_close_socket(void* userp, curl_socket_t s) {
   auto* self = static_cast<Worker*>(userp);
-  self->fd_state(s) = FdState{};  // close(2) takes it out of the epoll set
+  FdState& st = self->fd_state(s);
+  if (st.lazy) self->pool_.tracker().closed(self->now());
+  st = FdState{};  // close(2) takes it out of the epoll set
   return close(s);
 }
 
@@ -218,6 +225,41 @@ void Worker::on_turn() noexcept {
     curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
   }
   drain_completions();
+  // Pool health checks: one per idle connection, each interval.
+  if (now() >= pool_.next_check()) pool_.start_checks(now(), idle_connections());
+}
+
+uint64_t Worker::idle_connections() const noexcept {
+  const uint64_t busy_now = in_flight() + pool_.in_flight();
+  const uint64_t open = pool_.tracker().size();
+  return open > busy_now ? open - busy_now : 0;
+}
+
+void Worker::preconnect() noexcept {
+  if (pool_.start_preconnect() == 0) return;
+  // Before the run: the same dispatch as the loop's, until every
+  // pre-connect finished or load.timeout passed.
+  tick();
+  const Clock::time_point deadline = now() + plan_.load.timeout;
+  constexpr int kMaxEvents = 64;
+  epoll_event events[kMaxEvents];
+  int running = 0;
+  curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+  for (int turn = 0; pool_.in_flight() > 0 && turn < 1'000'000; ++turn) {
+    tick();
+    if (now() >= deadline) break;
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(std::min(deadline, curl_deadline_) - now());
+    const int n = epoll_wait(epfd(), events, kMaxEvents, static_cast<int>(std::max<int64_t>(wait.count(), 0)));
+    tick();
+    for (int i = 0; i < n; ++i) on_event(events[i]);
+    if (curl_deadline_ <= now()) {
+      curl_deadline_ = Clock::time_point::max();
+      curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+    drain_completions();
+  }
+  pool_.remove_all();  // those still connecting at the deadline are abandoned
+  pool_.tracker().preconnect_done();
 }
 
 void Worker::drain_completions() noexcept {
@@ -229,6 +271,18 @@ void Worker::drain_completions() noexcept {
     char* priv = nullptr;
     curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
     curl_multi_remove_handle(multi_, e);
+    if (pool_.owns(priv)) {
+      // A pre-connect or health check, not a request. A connection that
+      // failed its check is shut down (rare: the scan asks the kernel per socket).
+      if (const long port = pool_.complete(e, rc); port > 0) {
+        std::vector<int> sockets;
+        for (size_t fd = 0; fd < fds_.size(); ++fd) {
+          if (fds_[fd].lazy) sockets.push_back(static_cast<int>(fd));
+        }
+        pool::shutdown_connection(sockets, port);
+      }
+      continue;
+    }
     complete(static_cast<uint32_t>(reinterpret_cast<uintptr_t>(priv)), rc);
   }
 }
@@ -252,6 +306,11 @@ void Worker::complete(uint32_t idx, CURLcode rc) noexcept {
   // the POSTFIELDS body.
   s.bytes_out = static_cast<uint64_t>(std::max(request_bytes, 0L));
   s.connects = static_cast<uint32_t>(std::max(connects, 0L));
+  if (pool::is_connect_failure(rc)) {
+    pool_.tracker().connect_failed();
+  } else {
+    pool_.tracker().transfer(connects == 0);
+  }
   finish(idx, s);
 }
 
@@ -259,6 +318,7 @@ void Worker::cleanup_transport() noexcept {
   for (size_t i = 0; i < slots_.size(); ++i) {
     if (slots_[i].easy && busy(static_cast<uint32_t>(i)) && multi_) curl_multi_remove_handle(multi_, slots_[i].easy);
   }
+  pool_.remove_all();
   // The multi handle closes cached connections (socket callbacks need epfd()).
   if (multi_) curl_multi_cleanup(multi_);
   multi_ = nullptr;

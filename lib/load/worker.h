@@ -5,12 +5,14 @@
 // what to send is decided by LoopCore (shared with the native engine).
 // Nothing here is shared with other workers except the ProgressSlot.
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include <curl/curl.h>
 
 #include "load/loop_core.h"
+#include "pool/curl_pool.h"
 
 namespace servelab::load {
 
@@ -27,7 +29,15 @@ class Worker final : public LoopCore {
   void begin(uint32_t slot, uint32_t mix, long timeout_ms) noexcept override;
   void on_event(const ::epoll_event& ev) noexcept override;
   void on_turn() noexcept override;
-  Clock::time_point next_deadline() const noexcept override { return curl_deadline_; }
+  Clock::time_point next_deadline() const noexcept override {
+    return std::min(curl_deadline_, pool_.next_check());
+  }
+  void on_measure_start(Clock::time_point at) noexcept override { pool_.tracker().start_measuring(at); }
+  void on_run_end(Clock::time_point end) noexcept override { pool_stats_ = pool_.tracker().finish(end); }
+
+ public:
+  // The pool's counters of the measured phase (valid after run()).
+  const pool::PoolStats& pool_stats() const noexcept override { return pool_stats_; }
 
  private:
   struct Slot {
@@ -53,12 +63,19 @@ class Worker final : public LoopCore {
   void configure(Slot& slot, uint32_t mix) noexcept;
   void drain_completions() noexcept;
   void complete(uint32_t slot, CURLcode rc) noexcept;
+  // Pool: opens pool.min connections before the run (drives the multi
+  // handle until they are made or load.timeout passes).
+  void preconnect() noexcept;
+  // Connections open but carrying no transfer now.
+  uint64_t idle_connections() const noexcept;
 
   CURLM* multi_ = nullptr;
   std::vector<Slot> slots_;
   std::vector<FdState> fds_;          // indexed by fd; grows only on a new highest fd
   std::vector<curl_slist*> headers_;  // one list per PreparedRequest
   Clock::time_point curl_deadline_ = Clock::time_point::max();
+  pool::CurlPool pool_;
+  pool::PoolStats pool_stats_;
 };
 
 }  // namespace servelab::load

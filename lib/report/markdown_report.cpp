@@ -30,6 +30,13 @@ std::string run_section(const RunRecord& r) {
   out += fmt::format("| {} | {} | {} | {:.3f}% | {:.1f} | {} | {} | {} | {:.1f}% |\n\n", c.requests, c.ok,
                      c.error_total(), m.error_rate * 100.0, m.rps, c.late, c.unfinished,
                      c.connections_opened, r.stats.connection_reuse_rate() * 100.0);
+  const auto& ps = r.stats.pool;
+  out += "| pool | created | reused | reuse rate | failed | closed | pre-connected | peak size | max | health ok | health failed | client peak RSS |\n";
+  out += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  out += fmt::format("| connections | {} | {} | {:.1f}% | {} | {} | {} | {} | {} | {} | {} | {:.1f} MiB |\n\n", ps.created,
+                     ps.reused, ps.reuse_rate() * 100.0, ps.failed, ps.closed, ps.preconnected, ps.peak_size, ps.max,
+                     ps.health_checks_passed, ps.health_checks_failed,
+                     static_cast<double>(r.stats.client_peak_rss_kb) / 1024.0);
   out += "| latency (ms) | p50 | p90 | p99 | p99.9 | max | mean |\n|---|---:|---:|---:|---:|---:|---:|\n";
   auto row = [&](const char* label, const measure::Histogram& h) {
     // Percentiles capped at the exact max, as in metrics_of().

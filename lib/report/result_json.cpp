@@ -74,6 +74,15 @@ json::object scenario_json(const scenario::Scenario& s) {
         {"model_count", s.server.model_count},
         {"dims", std::move(dims)},
         {"model_seed", s.server.model_seed}}},
+      {"pool",
+       {{"min", s.pool.min},
+        {"max", s.pool.max},
+        {"idle_timeout", scenario::format_duration(s.pool.idle_timeout)},
+        {"max_age", scenario::format_duration(s.pool.max_age)},
+        {"health_check_interval", scenario::format_duration(s.pool.health_check_interval)},
+        {"health_check_path", s.pool.health_check_path}}},
+      {"tls", {{"insecure", s.tls.insecure}, {"ca_file", s.tls.ca_file}}},
+      {"http", {{"http2", s.http.http2}, {"streams_per_connection", s.http.streams_per_connection}}},
       {"thresholds", std::move(thresholds)},
   };
 }
@@ -91,6 +100,31 @@ json::object latency_json(const measure::Histogram& h) {
       {"p99_99", h.value_at_percentile(99.99)},
       {"max", h.max()},
       {"overflow", h.overflow_count()},
+  };
+}
+
+}  // namespace
+
+namespace {
+
+// The connection pool's counters (docs/POOL.md, docs/RESULTS.md).
+json::object pool_json(const pool::PoolStats& p) {
+  json::array sizes;
+  for (uint64_t n : p.size_timeline) sizes.push_back(n);
+  return json::object{
+      {"preconnected", p.preconnected},
+      {"created", p.created},
+      {"closed", p.closed},
+      {"failed", p.failed},
+      {"reused", p.reused},
+      {"fresh", p.fresh},
+      {"reuse_rate", p.reuse_rate()},
+      {"health_checks_passed", p.health_checks_passed},
+      {"health_checks_failed", p.health_checks_failed},
+      {"peak_size", p.peak_size},
+      {"final_size", p.final_size},
+      {"max", p.max},
+      {"size_timeline", std::move(sizes)},
   };
 }
 
@@ -122,6 +156,7 @@ json::value to_json(const RunRecord& r) {
       {"connection_reuse_rate", st.connection_reuse_rate()},
       {"client_cpu_seconds", cpu},
       {"requests_per_client_cpu_second", cpu > 0 ? static_cast<double>(c.requests) / cpu : 0.0},
+      {"client_peak_rss_kb", st.client_peak_rss_kb},
       {"latency_us", latency_json(st.latency)},
       {"uncorrected_latency_us", latency_json(st.uncorrected)},
   };
@@ -174,6 +209,7 @@ json::value to_json(const RunRecord& r) {
       {"mix", std::move(mix)},
       {"histograms", {{"unit", "us"}, {"latency", st.latency.encode()}, {"uncorrected", st.uncorrected.encode()}}},
       {"timeline", std::move(timeline)},
+      {"pool", pool_json(st.pool)},
       {"warnings", std::move(warnings)},
       {"inert_toggles", std::move(inert)},
       {"thresholds_evaluated", std::move(checks)},
@@ -302,6 +338,30 @@ Status parse_scenario_details(const json::object& so, scenario::Scenario& s) {
     if (auto v = field<int>(o, "model_count", "scenario.server")) s.server.model_count = *v;
     if (auto v = field<uint64_t>(o, "model_seed", "scenario.server")) s.server.model_seed = *v;
     if (auto v = field<std::vector<int>>(o, "dims", "scenario.server")) s.server.dims = *v;
+  }
+  // [pool], [tls], [http]: absent from results written before they existed.
+  if (const auto* pv = so.if_contains("pool"); pv && pv->is_object()) {
+    const auto& o = pv->as_object();
+    if (auto v = field<int>(o, "min", "scenario.pool")) s.pool.min = *v;
+    if (auto v = field<int>(o, "max", "scenario.pool")) s.pool.max = *v;
+    if (auto v = field<std::string>(o, "health_check_path", "scenario.pool")) s.pool.health_check_path = *v;
+    for (auto [key, dst] : {std::pair{"idle_timeout", &s.pool.idle_timeout}, {"max_age", &s.pool.max_age},
+                            {"health_check_interval", &s.pool.health_check_interval}}) {
+      auto text = field<std::string>(o, key, "scenario.pool");
+      if (!text) continue;
+      auto d = scenario::parse_duration(*text);
+      if (!d) return make_error(fmt::format("result: scenario.pool.{}: {}", key, d.error().message));
+      *dst = *d;
+    }
+  }
+  if (const auto* tv = so.if_contains("tls"); tv && tv->is_object()) {
+    if (auto v = field<bool>(tv->as_object(), "insecure", "scenario.tls")) s.tls.insecure = *v;
+    if (auto v = field<std::string>(tv->as_object(), "ca_file", "scenario.tls")) s.tls.ca_file = *v;
+  }
+  if (const auto* hv = so.if_contains("http"); hv && hv->is_object()) {
+    if (auto v = field<bool>(hv->as_object(), "http2", "scenario.http")) s.http.http2 = *v;
+    if (auto v = field<int>(hv->as_object(), "streams_per_connection", "scenario.http"))
+      s.http.streams_per_connection = *v;
   }
   return Ok{};
 }
@@ -465,6 +525,28 @@ Result<RunRecord> parse_result_json(const std::string& text) {
       if (auto v = field<int64_t>(po, "p99_us", "timeline[]")) t.p99_us = *v;
       if (auto v = field<int64_t>(po, "max_us", "timeline[]")) t.max_us = *v;
       r.stats.timeline.push_back(t);
+    }
+  }
+  if (auto rss = field<uint64_t>(so, "client_peak_rss_kb", "summary")) r.stats.client_peak_rss_kb = *rss;
+  // "pool" is absent from results written before the pool existed.
+  if (const auto* pv = root->if_contains("pool"); pv && pv->is_object()) {
+    const auto& po = pv->as_object();
+    auto& p = r.stats.pool;
+    for (auto [key, dst] : {std::pair{"preconnected", &p.preconnected}, {"created", &p.created},
+                            {"closed", &p.closed}, {"failed", &p.failed}, {"reused", &p.reused},
+                            {"fresh", &p.fresh}, {"health_checks_passed", &p.health_checks_passed},
+                            {"health_checks_failed", &p.health_checks_failed},
+                            {"peak_size", &p.peak_size}, {"final_size", &p.final_size}, {"max", &p.max}}) {
+      auto v = field<uint64_t>(po, key, "pool");
+      if (!v) return v.error();
+      *dst = *v;
+    }
+    if (const auto* tl = po.if_contains("size_timeline"); tl && tl->is_array()) {
+      for (const auto& n : tl->as_array()) {
+        auto v = json::try_value_to<uint64_t>(n);
+        if (!v) return make_error("result: pool.size_timeline holds a non-integer");
+        p.size_timeline.push_back(*v);
+      }
     }
   }
   if (const auto* run = root->if_contains("run"); run && run->is_object()) {

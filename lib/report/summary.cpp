@@ -83,6 +83,12 @@ std::string summary_text(const RunRecord& r) {
       "  connections opened {}{}  reuse {:.1f}%  bytes in {} out {}  client CPU {:.2f}s ({:.0f} req/CPU-s)\n",
       c.connections_opened, r.scenario.load.warmup.count() > 0 ? " (after warm-up)" : "", st.connection_reuse_rate() * 100.0, c.bytes_in, c.bytes_out, cpu,
       cpu > 0 ? static_cast<double>(c.requests) / cpu : 0.0);
+  const auto& p = st.pool;
+  out += fmt::format(
+      "  pool  created {}  reused {} ({:.1f}%)  failed {}  closed {}  pre-connected {}  peak {} of max {}"
+      "  health checks {} ok {} failed  client peak RSS {:.1f} MiB\n",
+      p.created, p.reused, p.reuse_rate() * 100.0, p.failed, p.closed, p.preconnected, p.peak_size, p.max,
+      p.health_checks_passed, p.health_checks_failed, static_cast<double>(st.client_peak_rss_kb) / 1024.0);
   if (r.server.embedded) out += fmt::format("  embedded server {}\n", r.server.exit);
   for (const auto& w : r.warnings) out += fmt::format("  warning: {}\n", w);
   return out;

@@ -99,6 +99,31 @@ struct EmbeddedServerConfig {
   uint64_t model_seed = 42;
 };
 
+// [pool]: the generator's connection pool (docs/POOL.md). Sizes are totals
+// over all threads (split like load.connections). Durations of 0 mean "off".
+struct PoolConfig {
+  int min = 0;  // connections opened before the measured phase (pre-connect)
+  int max = 0;  // never more open connections than this; 0 = load.connections (peak)
+  // Idle connections older than this are closed (libcurl CURLOPT_MAXAGE_CONN,
+  // whole seconds). libcurl's own default, 118 s, when 0.
+  Micros idle_timeout = Micros(0);
+  Micros max_age = Micros(0);                // connection closed after this age (CURLOPT_MAXLIFETIME_CONN); 0 = unlimited
+  Micros health_check_interval = Micros(0);  // idle connections checked this often; 0 = never
+  std::string health_check_path = "/v2/health/live";  // GET path of a health check (and of pre-connects)
+};
+
+// [tls]: https:// targets.
+struct TlsConfig {
+  bool insecure = false;  // accept any certificate (self-signed test certificates)
+  std::string ca_file;    // PEM bundle to verify the server with; empty: the system's
+};
+
+// [http]: protocol.
+struct HttpConfig {
+  bool http2 = false;              // HTTP/2: prior knowledge on http://, ALPN on https://
+  int streams_per_connection = 100;  // HTTP/2: concurrent streams on one connection
+};
+
 struct Scenario {
   std::string name;         // required
   std::string description;
@@ -107,6 +132,9 @@ struct Scenario {
   std::vector<RequestSpec> requests;  // at least one
   Toggles toggles;
   EmbeddedServerConfig server;
+  PoolConfig pool;
+  TlsConfig tls;
+  HttpConfig http;
   // k6-like threshold expressions ("p(99)<10ms"); parsed and stored here,
   // evaluated by the gate.
   std::vector<std::string> thresholds;

@@ -18,7 +18,8 @@ namespace {
 
 // The schema: every key each table may hold (docs/SCENARIOS.md documents them).
 constexpr std::string_view kTopKeys[] = {"name",   "description", "target", "thresholds",
-                                         "load",   "toggles",     "server", "requests"};
+                                         "load",   "toggles",     "server", "requests",
+                                         "pool",   "tls",         "http"};
 constexpr std::string_view kLoadKeys[] = {"mode",     "connections", "threads",
                                           "rate",     "arrival",     "duration",
                                           "warmup",   "timeout",     "think_time",
@@ -29,6 +30,10 @@ constexpr std::string_view kServerKeys[] = {"threads", "model_repository", "mode
                                             "model_seed"};
 constexpr std::string_view kRequestKeys[] = {"kind",    "name", "weight", "method", "url",
                                              "headers", "body", "model",  "rows",   "seed"};
+constexpr std::string_view kPoolKeys[] = {"min", "max", "idle_timeout", "max_age",
+                                          "health_check_interval", "health_check_path"};
+constexpr std::string_view kTlsKeys[] = {"insecure", "ca_file"};
+constexpr std::string_view kHttpKeys[] = {"http2", "streams_per_connection"};
 constexpr std::string_view kHttpOnlyKeys[] = {"method", "url", "headers", "body"};
 constexpr std::string_view kInferOnlyKeys[] = {"model", "rows", "seed"};
 
@@ -225,6 +230,53 @@ void read_server(TableReader& r, EmbeddedServerConfig& server, const std::string
   r.read_uint64("model_seed", server.model_seed);
 }
 
+// [pool]. Cross-key checks need load.connections, read before.
+void read_pool(TableReader& r, PoolConfig& pool, const LoadConfig& load) {
+  r.read_int("min", pool.min, 0, kMaxConnections);
+  r.read_int("max", pool.max, 1, kMaxConnections);
+  const int max = pool.max > 0 ? pool.max : peak_connections(load);
+  if (const toml::node* node = r.find("min"); node != nullptr && pool.min > max) {
+    r.error(*node, "min",
+            fmt::format("expected at most pool.max ({}{}), got {}", max,
+                        pool.max > 0 ? "" : ", from load.connections", pool.min));
+  }
+  if (r.read_duration("idle_timeout", pool.idle_timeout, /*allow_zero=*/true) &&
+      pool.idle_timeout.count() % 1'000'000 != 0) {
+    // libcurl's CURLOPT_MAXAGE_CONN counts whole seconds.
+    r.error(*r.find("idle_timeout"), "idle_timeout",
+            "expected whole seconds such as \"5s\" (libcurl's idle limit has 1 s resolution)");
+  }
+  if (r.read_duration("max_age", pool.max_age, /*allow_zero=*/true) &&
+      pool.max_age.count() % 1'000'000 != 0) {
+    r.error(*r.find("max_age"), "max_age",
+            "expected whole seconds such as \"10m\" (libcurl's lifetime limit has 1 s resolution)");
+  }
+  r.read_duration("health_check_interval", pool.health_check_interval, /*allow_zero=*/true);
+  if (r.read_string("health_check_path", pool.health_check_path) &&
+      !pool.health_check_path.starts_with('/')) {
+    r.error(*r.find("health_check_path"), "health_check_path",
+            fmt::format("expected a path starting with \"/\", got \"{}\"", pool.health_check_path));
+  }
+}
+
+void read_tls(TableReader& r, TlsConfig& tls) {
+  r.read_bool("insecure", tls.insecure);
+  if (r.read_string("ca_file", tls.ca_file) && tls.ca_file.empty()) {
+    r.error(*r.find("ca_file"), "ca_file", "expected the path of a PEM file, got an empty string");
+  }
+}
+
+void read_http(TableReader& r, HttpConfig& http) {
+  r.read_bool("http2", http.http2);
+  // nghttp2's default SETTINGS_MAX_CONCURRENT_STREAMS is 100; 2^31-1 is the protocol's limit.
+  r.read_int("streams_per_connection", http.streams_per_connection, 1, 1 << 20);
+  if (const toml::node* node = r.find("streams_per_connection"); node != nullptr && !http.http2) {
+    r.error(*node, "streams_per_connection",
+            "only applies to HTTP/2 (one request at a time per HTTP/1.1 connection); set "
+            "http.http2 = true or remove it");
+  }
+}
+
 void read_headers(TableReader& r, const toml::table& headers, std::vector<Header>& out) {
   for (auto&& [key, node] : headers) {
     const std::string field = fmt::format("headers.{}", key.str());
@@ -341,6 +393,21 @@ Scenario read_scenario(const toml::table& root, const std::string& source, Diagn
   if (const toml::table* toggles = top.read_table("toggles")) {
     TableReader r(*toggles, "toggles", kToggleKeys, diagnostics);
     read_toggles(r, scenario.toggles);
+    r.report_unknown_keys();
+  }
+  if (const toml::table* pool = top.read_table("pool")) {
+    TableReader r(*pool, "pool", kPoolKeys, diagnostics);
+    read_pool(r, scenario.pool, scenario.load);
+    r.report_unknown_keys();
+  }
+  if (const toml::table* tls = top.read_table("tls")) {
+    TableReader r(*tls, "tls", kTlsKeys, diagnostics);
+    read_tls(r, scenario.tls);
+    r.report_unknown_keys();
+  }
+  if (const toml::table* http = top.read_table("http")) {
+    TableReader r(*http, "http", kHttpKeys, diagnostics);
+    read_http(r, scenario.http);
     r.report_unknown_keys();
   }
   // [server] is read even for a URL target, where it is unused, so that

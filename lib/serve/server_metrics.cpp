@@ -317,6 +317,10 @@ std::string ServerMetrics::render() const {
   header("servelab_connection_idle_timeouts_total", "counter",
          "Keep-alive connections closed after idling past the idle timeout.");
   fmt::format_to(it, "servelab_connection_idle_timeouts_total {}\n", read(&http::ConnectionStats::idle_timeouts));
+  header("servelab_connection_max_requests_closes_total", "counter",
+         "Keep-alive connections closed after --max-requests-per-connection responses.");
+  fmt::format_to(it, "servelab_connection_max_requests_closes_total {}\n",
+                 read(&http::ConnectionStats::max_requests_closes));
   header("servelab_http_rejected_total", "counter",
          "Requests refused by the HTTP layer before the API (header/body too large, malformed).");
   fmt::format_to(it, "servelab_http_rejected_total {}\n", read(&http::ConnectionStats::rejected));

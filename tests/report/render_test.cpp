@@ -120,6 +120,51 @@ TEST(ResultJson, ReadsBackEverythingAReportNeeds) {
   EXPECT_EQ(to_json_text(*again), to_json_text(r));
 }
 
+TEST(ResultJson, PoolStatsAndPeakRssRoundTrip) {
+  RunRecord r = golden_record();
+  EXPECT_EQ(r.stats.pool.created, 5855u);  // read from the golden file
+  EXPECT_EQ(r.stats.client_peak_rss_kb, 21504u);
+  r.stats.pool.preconnected = 4;
+  r.stats.pool.reused = 90;
+  r.stats.pool.fresh = 10;
+  r.stats.pool.health_checks_passed = 7;
+  r.stats.pool.health_checks_failed = 2;
+  r.stats.pool.size_timeline = {4, 10, 8};
+  r.scenario.pool.min = 3;
+  r.scenario.pool.idle_timeout = std::chrono::seconds(5);
+  r.scenario.pool.health_check_path = "/healthz";
+  r.scenario.tls.insecure = true;
+  r.scenario.http.http2 = true;
+  r.scenario.http.streams_per_connection = 8;
+  auto back = parse_result_json(to_json_text(r));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  const pool::PoolStats& p = back->stats.pool;
+  EXPECT_EQ(p.preconnected, 4u);
+  EXPECT_EQ(p.reused, 90u);
+  EXPECT_EQ(p.fresh, 10u);
+  EXPECT_DOUBLE_EQ(p.reuse_rate(), 0.9);
+  EXPECT_EQ(p.health_checks_passed, 7u);
+  EXPECT_EQ(p.health_checks_failed, 2u);
+  EXPECT_EQ(p.size_timeline, (std::vector<uint64_t>{4, 10, 8}));
+  EXPECT_EQ(p.max, 100u);
+  EXPECT_EQ(back->scenario.pool.min, 3);
+  EXPECT_EQ(back->scenario.pool.idle_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(back->scenario.pool.health_check_path, "/healthz");
+  EXPECT_TRUE(back->scenario.tls.insecure);
+  EXPECT_TRUE(back->scenario.http.http2);
+  EXPECT_EQ(back->scenario.http.streams_per_connection, 8);
+}
+
+TEST(ResultJson, ResultWithoutPoolBlockStillParses) {
+  std::string text = to_json_text(golden_record());
+  const size_t at = text.find("\n  \"pool\": {");  // the top-level block, not scenario.pool
+  ASSERT_NE(at, std::string::npos);
+  text.erase(at, text.find("\n  },", at) + 5 - at);
+  auto back = parse_result_json(text);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->stats.pool.created, 0u);
+}
+
 TEST(ResultJson, StagesRoundTrip) {
   RunRecord r = golden_record();
   r.scenario.load.mode = scenario::LoadMode::open;
