@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "load/generate_stats.h"
 #include "measure/histogram.h"
 
 namespace servelab::load {
@@ -79,6 +80,7 @@ struct RunStats {
   bool partial = false;                   // interrupted before the planned end
   int threads = 0;
   int connections = 0;
+  GenerateStats generate;                 // `generate` requests (enabled when the plan had any)
 
   double rps() const;  // completed requests per second of the measured phase
   double connection_reuse_rate() const;  // 1 - connections_opened / requests (0 when none)

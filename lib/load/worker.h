@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -21,6 +22,8 @@
 struct epoll_event;  // <sys/epoll.h>
 
 namespace servelab::load {
+
+class GenerateTracker;  // generate_tracker.h
 
 using Clock = std::chrono::steady_clock;
 
@@ -73,6 +76,7 @@ class Worker {
     bool busy = false;
     Clock::time_point intended;  // latency is measured from here
     Clock::time_point started;   // uncorrected latency from here
+    GenerateTracker* gen = nullptr;  // follows `generate` answers (plans with any)
   };
 
   // What this worker's epoll instance knows about one file descriptor.
@@ -88,6 +92,8 @@ class Worker {
   static int on_close_socket(void* userp, curl_socket_t s);
   FdState& fd_state(int fd);
   static int on_timer(CURLM* multi, long timeout_ms, void* userp);
+  // libcurl write callback of `generate` transfers: feeds the slot's tracker.
+  static size_t on_generate_body(char* data, size_t size, size_t n, void* userp);
 
   void configure(Slot& slot, uint32_t mix) noexcept;
   void start(Slot& slot, Clock::time_point intended) noexcept;
@@ -113,6 +119,8 @@ class Worker {
   std::vector<FdState> fds_;           // indexed by fd; grows only on a new highest fd
   std::vector<curl_slist*> headers_;  // one list per PreparedRequest
   Recorder recorder_;
+  std::vector<std::unique_ptr<GenerateTracker>> trackers_;  // one per slot, when the plan has generate requests
+  uint64_t prompt_rng_;  // draws a generate request's prompt (deterministic per worker)
 
   // Loop state.
   Clock::time_point now_{};                  // read once per loop turn
