@@ -68,7 +68,9 @@ class Commands {
     int count = 1;
     std::string dims = "256,256,256";
     uint64_t seed = 42;
-    std::string prefix = "mlp";
+    std::string prefix;  // empty: the kind's name
+    std::string kind = "mlp";
+    int hidden = 256;
   } make_;
   int exit_code_ = kExitOk;
 

@@ -99,6 +99,9 @@ class LoopCore {
   void finish(uint32_t slot, Sample& s) noexcept;
 
   bool busy(uint32_t slot) const noexcept { return slots_[slot].busy; }
+  // The intended send time of the request on `slot` (latency starts here).
+  Clock::time_point intended(uint32_t slot) const noexcept { return slots_[slot].intended; }
+  Recorder& mutable_recorder() noexcept { return recorder_; }
   uint32_t slot_count() const noexcept { return static_cast<uint32_t>(slots_.size()); }
   int epfd() const noexcept { return epfd_; }
   // The loop's clock, read once per loop turn (after epoll returns).

@@ -143,6 +143,9 @@ std::optional<std::string> native_unsupported(const Plan& plan) {
   }
   std::optional<HttpTarget> first;
   for (const PreparedRequest& r : plan.requests) {
+    if (r.generate) {
+      return fmt::format("request '{}': kind = \"generate\" (streamed answers) needs engine = \"curl\"", r.name);
+    }
     auto t = parse_http_url(r.url);
     if (!t) return fmt::format("request '{}': {} is not a plain http:// URL (https and others need engine = \"curl\")", r.name, r.url);
     if (!first) {

@@ -4,6 +4,8 @@
 #include <map>
 #include <memory>
 
+#include <strings.h>
+
 #include <boost/json.hpp>
 #include <curl/curl.h>
 #include <fmt/format.h>
@@ -100,7 +102,31 @@ std::string infer_body(const ModelInput& in, int rows, uint64_t seed) {
   return json::serialize(body);
 }
 
+bool has_content_type(const std::vector<std::string>& headers) {
+  for (const std::string& h : headers)
+    if (h.size() > 13 && strncasecmp(h.data(), "content-type:", 13) == 0) return true;
+  return false;
+}
+
 }  // namespace
+
+std::string generate_body(const scenario::RequestSpec& spec, const std::string& prompt) {
+  json::object body;
+  body["model"] = spec.model;
+  body["prompt"] = prompt;
+  body["max_tokens"] = spec.max_tokens;
+  body["stream"] = spec.stream;
+  body["temperature"] = spec.temperature;
+  if (spec.send_seed) body["seed"] = spec.seed;
+  if (!spec.extra_body.empty()) {
+    // Written by toml++ from a TOML table when the scenario was parsed.
+    json::error_code ec;
+    json::value extra = json::parse(spec.extra_body, ec);
+    if (!ec && extra.is_object())
+      for (const auto& kv : extra.as_object()) body[kv.key()] = kv.value();
+  }
+  return json::serialize(body);
+}
 
 size_t pick_request(const std::vector<double>& cumulative_weights, double u) noexcept {
   const auto it = std::upper_bound(cumulative_weights.begin(), cumulative_weights.end(), u);
@@ -135,6 +161,17 @@ Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url)
         r.method = spec.method.empty() ? "GET" : spec.method;
         r.url = resolve(plan.base_url, spec.url);
         r.body = spec.body;
+        break;
+      case scenario::RequestKind::generate:
+        r.name = spec.name.empty() ? "generate " + spec.model : spec.name;
+        r.method = "POST";
+        r.url = resolve(plan.base_url, spec.url);
+        if (!has_content_type(r.headers)) r.headers.insert(r.headers.begin(), "Content-Type: application/json");
+        r.generate = true;
+        r.max_tokens = spec.max_tokens;
+        for (const std::string& prompt : spec.prompts) r.bodies.push_back(generate_body(spec, prompt));
+        if (r.bodies.empty()) r.bodies.push_back(generate_body(spec, ""));
+        r.body = r.bodies.front();
         break;
       case scenario::RequestKind::infer: {
         if (spec.model.empty()) return make_error("infer request needs a model");

@@ -18,6 +18,12 @@ struct PreparedRequest {            // built before the run; nothing is built pe
   std::string method, url;          // absolute URL
   std::vector<std::string> headers; // "Name: value" lines
   std::string body;
+  // kind = "generate": `body` is bodies[0]; with several prompts the worker
+  // draws one of `bodies` per request. The answer is followed by a
+  // GenerateTracker (TTFT, ITL, tokens).
+  bool generate = false;
+  std::vector<std::string> bodies;
+  int max_tokens = 0;
 };
 
 struct Plan {
@@ -39,6 +45,10 @@ struct Plan {
 // model's input width: fetched once with GET {base_url}/v2/models/{model}
 // (libcurl easy, with a short timeout) and turned into a v2 JSON body with
 // deterministic FP32 data from RequestSpec::seed (shape [rows, width]).
+// The JSON body of a generate request for `prompt`: model, prompt,
+// max_tokens, stream, temperature, seed (when given), then extra_body's fields.
+std::string generate_body(const scenario::RequestSpec& spec, const std::string& prompt);
+
 Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url);
 
 // Index into plan.requests for a uniform draw u in [0,1) (binary search over

@@ -84,6 +84,7 @@ void Recorder::reset() noexcept {
   uncorrected_.reset();
   counters_ = Counters{};
   status_.fill(0);
+  generate_.reset();
   std::fill(mix_requests_.begin(), mix_requests_.end(), 0);
   std::fill(mix_errors_.begin(), mix_errors_.end(), 0);
   if (timeline_touched_) {
@@ -128,6 +129,7 @@ Result<RunStats> Recorder::merge(const std::vector<const Recorder*>& recorders,
     if (auto st = out.latency.merge(r->latency_); !st) return st.error();
     if (auto st = out.uncorrected.merge(r->uncorrected_); !st) return st.error();
     out.counters.add(r->counters_);
+    if (auto st = out.generate.merge(r->generate_); !st) return st.error();
     for (int i = 0; i < kStatusCount; ++i) {
       const uint64_t n = r->status_[static_cast<size_t>(i)];
       if (n != 0) out.status_codes[kFirstStatus + i] += n;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "load/generate_stats.h"
 #include "load/run_stats.h"
 #include "measure/histogram.h"
 
@@ -58,6 +59,9 @@ class Recorder {
   void record(const Sample& s) noexcept;
   void count_late() noexcept { ++counters_.late; }
   void add_unfinished(uint64_t n) noexcept { counters_.unfinished += n; }
+  // `generate` requests' figures (generate_tracker.h records into it).
+  GenerateStats& generate() noexcept { return generate_; }
+  const GenerateStats& generate() const noexcept { return generate_; }
   // Forgets everything (the warmup/measured boundary).
   void reset() noexcept;
 
@@ -85,6 +89,7 @@ class Recorder {
   std::vector<uint64_t> second_requests_;
   std::vector<uint64_t> second_errors_;
   bool timeline_touched_ = false;  // reset() clears the timeline only if needed
+  GenerateStats generate_;  // enabled by the worker when the plan has generate requests
 };
 
 }  // namespace servelab::load

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "load/generate_stats.h"
 #include "measure/histogram.h"
 #include "pool/pool_stats.h"
 
@@ -83,6 +84,7 @@ struct RunStats {
   std::string engine;        // the transport that ran: "curl" or "native" (load.engine resolved)
   pool::PoolStats pool;                   // the connection pool (docs/POOL.md)
   uint64_t client_peak_rss_kb = 0;        // the generator's peak resident memory (getrusage ru_maxrss), KiB
+  GenerateStats generate;                 // `generate` requests (enabled when the plan had any)
 
   double rps() const;  // completed requests per second of the measured phase
   double connection_reuse_rate() const;  // 1 - connections_opened / requests (0 when none)

@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "load/generate_tracker.h"
+
 namespace servelab::load {
 namespace {
 
@@ -31,6 +33,7 @@ bool has_header(const std::vector<std::string>& lines, std::string_view name) {
 Worker::Worker(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress)
     : LoopCore(plan, index, threads, slots, progress),
       slots_(static_cast<size_t>(slots)),
+      prompt_rng_(plan.seed * 0xBF58476D1CE4E5B9ull + static_cast<uint64_t>(index) + 1),
       pool_(pool::thread_settings(plan.pool, plan.tls, plan.http, plan.toggles.pooling, plan.base_url,
                                   scenario::peak_connections(plan.load), threads, index),
             timeline_seconds(plan.load)) {}
@@ -72,8 +75,22 @@ Status Worker::setup_transport() {
     if (!ok) return make_error("curl_slist_append failed");
   }
 
+  // generate requests: one tracker per slot, allocated now, reused per request.
+  size_t max_gaps = 0;
+  for (const PreparedRequest& r : plan_.requests)
+    if (r.generate) max_gaps = std::max(max_gaps, static_cast<size_t>(r.max_tokens) + 1);
+  if (max_gaps > 0) {
+    mutable_recorder().generate().enabled = true;
+    constexpr size_t kMaxGaps = 1u << 16;  // 256 KB per slot at most; beyond: counted as itl_dropped
+    trackers_.reserve(slots_.size());
+    for (size_t i = 0; i < slots_.size(); ++i)
+      trackers_.push_back(std::make_unique<GenerateTracker>(std::min(max_gaps, kMaxGaps)));
+  }
+
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& slot = slots_[i];
+    slot.worker = this;
+    if (!trackers_.empty()) slot.gen = trackers_[i].get();
     slot.easy = curl_easy_init();
     if (!slot.easy) return make_error("curl_easy_init failed");
     CURL* e = slot.easy;
@@ -119,6 +136,12 @@ void Worker::configure(Slot& slot, uint32_t mix) noexcept {
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
   }
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_[mix]);
+  if (r.generate) {
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Worker::on_generate_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &slot);
+  } else {
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &discard_body);
+  }
   slot.mix = mix;
 }
 
@@ -192,12 +215,27 @@ int Worker::on_timer(CURLM*, long timeout_ms, void* userp) {
   return 0;
 }
 
+size_t Worker::on_generate_body(char* data, size_t size, size_t n, void* userp) {
+  auto* slot = static_cast<Slot*>(userp);
+  slot->gen->on_body(std::string_view(data, size * n), slot->worker->now());
+  return size * n;
+}
+
 void Worker::begin(uint32_t idx, uint32_t mix, long timeout_ms) noexcept {
   Slot& slot = slots_[idx];
   if (slot.mix != mix) configure(slot, mix);
   if (timeout_ms != slot.timeout_ms) {
     curl_easy_setopt(slot.easy, CURLOPT_TIMEOUT_MS, timeout_ms);
     slot.timeout_ms = timeout_ms;
+  }
+  if (const PreparedRequest& r = plan_.requests[mix]; r.generate) {
+    if (r.bodies.size() > 1) {
+      // A prompt drawn per request; the prepared strings outlive the run (no copy).
+      const std::string& body = r.bodies[static_cast<size_t>(splitmix64(prompt_rng_) % r.bodies.size())];
+      curl_easy_setopt(slot.easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+      curl_easy_setopt(slot.easy, CURLOPT_POSTFIELDS, body.data());
+    }
+    slot.gen->begin(intended(idx));
   }
   curl_multi_add_handle(multi_, slot.easy);
 }
@@ -306,6 +344,14 @@ void Worker::complete(uint32_t idx, CURLcode rc) noexcept {
   // the POSTFIELDS body.
   s.bytes_out = static_cast<uint64_t>(std::max(request_bytes, 0L));
   s.connects = static_cast<uint32_t>(std::max(connects, 0L));
+  if (const Slot& slot = slots_[idx]; plan_.requests[slot.mix].generate) {
+    const GenerateOutcome g = slot.gen->finish(now(), !s.failed && s.status != 0);
+    if (g.failed && !s.failed) {
+      s.failed = true;  // a broken answer (no [DONE], bad event): a protocol error
+      s.error = ErrorClass::protocol;
+    }
+    record_outcome(mutable_recorder().generate(), g, s.failed);
+  }
   if (pool::is_connect_failure(rc)) {
     pool_.tracker().connect_failed();
   } else {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <curl/curl.h>
@@ -15,6 +16,8 @@
 #include "pool/curl_pool.h"
 
 namespace servelab::load {
+
+class GenerateTracker;  // generate_tracker.h
 
 class Worker final : public LoopCore {
  public:
@@ -44,6 +47,8 @@ class Worker final : public LoopCore {
     CURL* easy = nullptr;
     uint32_t mix = UINT32_MAX;  // request the handle is set up for
     long timeout_ms = 0;        // CURLOPT_TIMEOUT_MS currently set
+    Worker* worker = nullptr;
+    GenerateTracker* gen = nullptr;  // follows `generate` answers (plans with any)
   };
 
   // What this worker's epoll instance knows about one file descriptor.
@@ -59,6 +64,8 @@ class Worker final : public LoopCore {
   static int on_close_socket(void* userp, curl_socket_t s);
   FdState& fd_state(int fd);
   static int on_timer(CURLM* multi, long timeout_ms, void* userp);
+  // libcurl write callback of `generate` transfers: feeds the slot's tracker.
+  static size_t on_generate_body(char* data, size_t size, size_t n, void* userp);
 
   void configure(Slot& slot, uint32_t mix) noexcept;
   void drain_completions() noexcept;
@@ -73,6 +80,8 @@ class Worker final : public LoopCore {
   std::vector<Slot> slots_;
   std::vector<FdState> fds_;          // indexed by fd; grows only on a new highest fd
   std::vector<curl_slist*> headers_;  // one list per PreparedRequest
+  std::vector<std::unique_ptr<GenerateTracker>> trackers_;  // one per slot, when the plan has generate requests
+  uint64_t prompt_rng_;  // draws a generate request's prompt (deterministic per worker)
   Clock::time_point curl_deadline_ = Clock::time_point::max();
   pool::CurlPool pool_;
   pool::PoolStats pool_stats_;

@@ -47,9 +47,11 @@ struct MakeOptions {
   std::vector<int> dims = {256, 256, 256};  // layer widths: input, hidden..., output
   uint64_t seed = 42;                  // weights are deterministic from (seed, model index)
   std::string prefix = "mlp";
+  std::string kind = "mlp";            // "mlp" (uses dims) or "tokens" (uses hidden)
+  int hidden = 256;                    // tokens: recurrent state width (docs/PERFORMANCE.md: step cost)
 };
 
-// Writes `count` valid mlp models under `dir` (created if missing). Existing
+// Writes `count` valid models of `kind` under `dir` (created if missing). Existing
 // models of the same name are overwritten atomically (temp + rename).
 Status make_repository(const std::string& dir, const MakeOptions& options);
 

@@ -28,6 +28,11 @@ void each_field(RunMetrics& a, RunMetrics& b, RunMetrics& c, F f) {
   f(a.p999_us, b.p999_us, c.p999_us, &RunMetrics::p999_us);
   f(a.max_us, b.max_us, c.max_us, &RunMetrics::max_us);
   f(a.mean_us, b.mean_us, c.mean_us, &RunMetrics::mean_us);
+  f(a.ttft_p50_us, b.ttft_p50_us, c.ttft_p50_us, &RunMetrics::ttft_p50_us);
+  f(a.ttft_p99_us, b.ttft_p99_us, c.ttft_p99_us, &RunMetrics::ttft_p99_us);
+  f(a.itl_p50_us, b.itl_p50_us, c.itl_p50_us, &RunMetrics::itl_p50_us);
+  f(a.itl_p99_us, b.itl_p99_us, c.itl_p99_us, &RunMetrics::itl_p99_us);
+  f(a.tokens_per_second, b.tokens_per_second, c.tokens_per_second, &RunMetrics::tokens_per_second);
 }
 
 }  // namespace
@@ -61,6 +66,8 @@ AblationTable make_ablation(const std::vector<RunRecord>& records, std::vector<F
       lo = *std::min_element(v.begin(), v.end());
       hi = *std::max_element(v.begin(), v.end());
     });
+    const bool gen = std::any_of(ms.begin(), ms.end(), [](const RunMetrics& m) { return m.has_generate; });
+    row.median.has_generate = row.low.has_generate = row.high.has_generate = gen;
     if (row.label == "all-off") t.baseline = static_cast<int>(i);
   }
   return t;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "report/generate_report.h"
 #include "report/run_metrics.h"
 #include "report/summary.h"
 #include "scenario/scenario_parser.h"
@@ -27,7 +28,12 @@ const std::vector<std::string>& csv_columns() {
       "rate", "duration_s", "requests", "ok", "errors", "error_rate", "rps", "p50_ms", "p90_ms",
       "p99_ms", "p99_9_ms", "max_ms", "mean_ms", "late", "unfinished", "connections_opened",
       "connection_reuse_rate", "client_cpu_s", "started_at", "git_commit"};
-  return columns;
+  static const std::vector<std::string> all = [] {
+    std::vector<std::string> v = columns;
+    for (const auto& c : generate_csv_columns()) v.push_back(c);
+    return v;
+  }();
+  return all;
 }
 
 std::string csv_report(const std::vector<RunRecord>& records) {
@@ -50,7 +56,9 @@ std::string csv_report(const std::vector<RunRecord>& records) {
         fmt::format("{:.4f}", r.stats.connection_reuse_rate()),
         fmt::format("{:.3f}", r.stats.client_cpu_seconds), field(r.environment.started_at),
         field(r.environment.git_commit)};
-    out += fmt::format("{}\n", fmt::join(row, ","));
+    std::vector<std::string> full = row;
+    for (auto& f : generate_csv_fields(r)) full.push_back(std::move(f));
+    out += fmt::format("{}\n", fmt::join(full, ","));
   }
   return out;
 }

@@ -11,11 +11,14 @@
 namespace servelab::report {
 namespace {
 
-constexpr std::string_view kRegressionMetrics[] = {"rps", "p50", "p90", "p99", "p99.9", "max", "mean", "error_rate"};
+constexpr std::string_view kRegressionMetrics[] = {"rps", "p50", "p90", "p99", "p99.9", "max", "mean", "error_rate",
+                                                   // generate requests (run_metrics.h)
+                                                   "ttft_p50", "ttft_p99", "itl_p50", "itl_p99", "tokens_per_second"};
 
 std::string show(std::string_view metric, double v) {
   if (metric == "rps") return fmt::format("{:.1f} req/s", v);
   if (metric == "error_rate") return fmt::format("{:.4g}%", v * 100.0);
+  if (metric == "tokens_per_second") return fmt::format("{:.1f} tokens/s", v);
   return fmt::format("{:.3f} ms", v / 1000.0);
 }
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "report/gate.h"
+#include "report/generate_report.h"
 #include "report/markdown_report.h"
 #include "report/summary.h"
 
@@ -239,6 +240,12 @@ std::string html_report(const std::vector<RunRecord>& rs, const std::vector<Fail
   }
   const AblationTable table = make_ablation(rs, failed);
   out += "<h2>Summary</h2>\n" + table_html(ablation_markdown(table));
+  if (std::any_of(rs.begin(), rs.end(), [](const RunRecord& r) { return r.stats.generate.enabled; })) {
+    out += "<h2>Token generation (TTFT, inter-token latency, tokens/s)</h2>\n";
+    for (size_t i = 0; i < rs.size(); ++i)
+      if (rs[i].stats.generate.enabled)
+        out += fmt::format("<p><b>{}</b></p>\n", xml_escape(label_of(rs[i], i))) + table_html(generate_markdown(rs[i]));
+  }
   out += "<h2>Latency percentile distribution</h2>\n" + percentile_plot(rs);
   out += "<h2>Requests per second and p99 over time</h2>\n" + timeline_plot(rs);
   out += "<h2>Ablation</h2>\n" + ablation_plot(table);

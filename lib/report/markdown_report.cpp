@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "report/generate_report.h"
 #include "report/summary.h"
 #include "scenario/scenario_parser.h"
 
@@ -51,6 +52,7 @@ std::string run_section(const RunRecord& r) {
     row("latency", r.stats.latency);
   }
   out += "\n";
+  out += generate_markdown(r);
   if (!r.threshold_results.empty()) {
     out += "Thresholds:\n\n";
     for (const auto& t : r.threshold_results)
@@ -67,10 +69,14 @@ std::string run_section(const RunRecord& r) {
 std::string ablation_markdown(const AblationTable& t) {
   const AblationRow* base = t.baseline >= 0 ? &t.rows[static_cast<size_t>(t.baseline)] : nullptr;
   const bool repeats = std::any_of(t.rows.begin(), t.rows.end(), [](const AblationRow& r) { return r.runs > 1; });
+  // TTFT columns only when the runs had generate requests.
+  const bool ttft = std::any_of(t.rows.begin(), t.rows.end(), [](const AblationRow& r) { return r.median.has_generate; });
   std::string out;
-  out += fmt::format("| combination | runs | req/s | Δ req/s | p50 ms | p90 ms | p99 ms | Δ p99 | p99.9 ms | max ms | errors |{}\n",
+  out += fmt::format("| combination | runs | req/s | Δ req/s | p50 ms | p90 ms | p99 ms | Δ p99 | p99.9 ms | max ms | errors |{}{}\n",
+                     ttft ? " TTFT p50 ms | TTFT p99 ms | Δ TTFT p99 | ITL p99 ms | tokens/s |" : "",
                      repeats ? " spread req/s | spread p99 |" : "");
-  out += fmt::format("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|{}\n", repeats ? "---:|---:|" : "");
+  out += fmt::format("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|{}{}\n", ttft ? "---:|---:|---:|---:|---:|" : "",
+                     repeats ? "---:|---:|" : "");
   for (const AblationRow& row : t.rows) {
     std::string label = row.label;
     for (const auto& i : row.inert) label += fmt::format(" ({}: no effect)", i.toggle);
@@ -82,12 +88,17 @@ std::string ablation_markdown(const AblationTable& t) {
                        ms(m.p50_us), ms(m.p90_us), ms(m.p99_us),
                        is_base ? "base" : base ? change_text(m.p99_us, base->median.p99_us) : "",
                        ms(m.p999_us), ms(m.max_us), m.error_rate * 100.0);
+    if (ttft)
+      out += fmt::format(" {} | {} | {} | {} | {:.1f} |", ms(m.ttft_p50_us), ms(m.ttft_p99_us),
+                         is_base ? "base" : base ? change_text(m.ttft_p99_us, base->median.ttft_p99_us) : "",
+                         ms(m.itl_p99_us), m.tokens_per_second);
     if (repeats)
       out += fmt::format(" {} | {} |", spread_text(m.rps, row.low.rps, row.high.rps, row.runs),
                          spread_text(m.p99_us, row.low.p99_us, row.high.p99_us, row.runs));
     out += "\n";
   }
-  for (const FailedRun& f : t.failed) out += fmt::format("| {} (run failed) | 0 | | | | | | | | | |{}\n", cell(f.label), repeats ? " | |" : "");
+  for (const FailedRun& f : t.failed)
+    out += fmt::format("| {} (run failed) | 0 | | | | | | | | | |{}{}\n", cell(f.label), ttft ? " | | | | |" : "", repeats ? " | |" : "");
   out += "\n";
   if (!base) out += "No all-off combination: changes are not shown.\n\n";
   if (repeats) out += "Figures are medians over the runs; spread is half the min–max range relative to the median.\n\n";

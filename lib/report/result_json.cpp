@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "report/generate_json.h"
 #include "scenario/scenario_parser.h"
 
 namespace servelab::report {
@@ -42,9 +43,11 @@ json::object scenario_json(const scenario::Scenario& s) {
       o["method"] = r.method;
       o["url"] = r.url;
       json::object headers;
-      for (const auto& h : r.headers) headers[h.name] = h.value;
+      for (const auto& h : r.headers) headers[h.name] = is_secret_header(h.name) ? "<redacted>" : h.value;
       o["headers"] = std::move(headers);
       o["body_bytes"] = r.body.size();
+    } else if (r.kind == scenario::RequestKind::generate) {
+      generate_request_json(r, o);
     } else {
       o["model"] = r.model;
       o["rows"] = r.rows;
@@ -160,6 +163,11 @@ json::value to_json(const RunRecord& r) {
       {"latency_us", latency_json(st.latency)},
       {"uncorrected_latency_us", latency_json(st.uncorrected)},
   };
+  json::object histograms{{"unit", "us"}, {"latency", st.latency.encode()}, {"uncorrected", st.uncorrected.encode()}};
+  if (st.generate.enabled) {
+    summary["generate"] = generate_summary_json(st);
+    add_generate_histograms(st.generate, histograms);
+  }
   json::array mix;
   for (const auto& m : st.mix) mix.push_back({{"name", m.name}, {"requests", m.requests}, {"errors", m.errors}});
   json::array timeline;
@@ -207,7 +215,7 @@ json::value to_json(const RunRecord& r) {
         {"metrics_delta", std::move(metrics)}}},
       {"summary", std::move(summary)},
       {"mix", std::move(mix)},
-      {"histograms", {{"unit", "us"}, {"latency", st.latency.encode()}, {"uncorrected", st.uncorrected.encode()}}},
+      {"histograms", std::move(histograms)},
       {"timeline", std::move(timeline)},
       {"pool", pool_json(st.pool)},
       {"warnings", std::move(warnings)},
@@ -316,7 +324,9 @@ Status parse_scenario_details(const json::object& so, scenario::Scenario& s) {
       const auto& ro = e.as_object();
       scenario::RequestSpec q;
       if (auto v = field<std::string>(ro, "kind", "scenario.requests[]"))
-        q.kind = *v == "infer" ? scenario::RequestKind::infer : scenario::RequestKind::http;
+        q.kind = *v == "infer"      ? scenario::RequestKind::infer
+                 : *v == "generate" ? scenario::RequestKind::generate
+                                    : scenario::RequestKind::http;
       if (auto v = field<std::string>(ro, "name", "scenario.requests[]")) q.name = *v;
       if (auto v = field<double>(ro, "weight", "scenario.requests[]")) q.weight = *v;
       if (auto v = field<std::string>(ro, "method", "scenario.requests[]")) q.method = *v;
@@ -328,6 +338,7 @@ Status parse_scenario_details(const json::object& so, scenario::Scenario& s) {
         for (const auto& kv : h->as_object())
           if (kv.value().is_string())
             q.headers.push_back({std::string(kv.key()), std::string(kv.value().as_string())});
+      if (q.kind == scenario::RequestKind::generate) parse_generate_request(ro, q);
       s.requests.push_back(std::move(q));
     }
   }
@@ -549,6 +560,7 @@ Result<RunRecord> parse_result_json(const std::string& text) {
       }
     }
   }
+  if (auto st = parse_generate(*root, r.stats); !st) return st.error();
   if (const auto* run = root->if_contains("run"); run && run->is_object()) {
     if (auto v = field<int>(run->as_object(), "threads", "run")) r.stats.threads = *v;
     if (auto v = field<int>(run->as_object(), "connections", "run")) r.stats.connections = *v;

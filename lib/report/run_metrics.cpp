@@ -21,6 +21,16 @@ RunMetrics metrics_of(const RunRecord& r) {
   m.p99_us = pct(99);
   m.p999_us = pct(99.9);
   m.mean_us = h.mean();
+  const load::GenerateStats& g = st.generate;
+  m.has_generate = g.enabled;
+  auto capped = [](const measure::Histogram& x, double p) {
+    return std::min(static_cast<double>(x.max()), static_cast<double>(x.value_at_percentile(p)));
+  };
+  m.ttft_p50_us = capped(g.ttft, 50);
+  m.ttft_p99_us = capped(g.ttft, 99);
+  m.itl_p50_us = capped(g.itl, 50);
+  m.itl_p99_us = capped(g.itl, 99);
+  m.tokens_per_second = g.tokens_per_second(st.measured);
   return m;
 }
 
@@ -28,7 +38,9 @@ bool metric_value(const RunMetrics& m, std::string_view name, double* out) {
   const std::pair<std::string_view, double> table[] = {
       {"rps", m.rps},       {"error_rate", m.error_rate}, {"p50", m.p50_us}, {"p90", m.p90_us},
       {"p99", m.p99_us},    {"p99.9", m.p999_us},         {"max", m.max_us}, {"mean", m.mean_us},
-      {"requests", m.requests}, {"errors", m.errors}};
+      {"requests", m.requests}, {"errors", m.errors},
+      {"ttft_p50", m.ttft_p50_us}, {"ttft_p99", m.ttft_p99_us}, {"itl_p50", m.itl_p50_us},
+      {"itl_p99", m.itl_p99_us}, {"tokens_per_second", m.tokens_per_second}};
   for (const auto& [n, v] : table) {
     if (n == name) {
       *out = v;
@@ -38,6 +50,8 @@ bool metric_value(const RunMetrics& m, std::string_view name, double* out) {
   return false;
 }
 
-bool higher_is_better(std::string_view name) { return name == "rps" || name == "requests"; }
+bool higher_is_better(std::string_view name) {
+  return name == "rps" || name == "requests" || name == "tokens_per_second";
+}
 
 }  // namespace servelab::report

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "report/generate_report.h"
 #include "scenario/scenario_parser.h"
 
 namespace servelab::report {
@@ -72,6 +73,7 @@ std::string summary_text(const RunRecord& r) {
   } else {
     row("latency", st.latency);
   }
+  out += generate_summary_text(r);
   if (c.error_total() > 0) {
     out += "  errors:";
     for (size_t i = 0; i < c.errors.size(); ++i)

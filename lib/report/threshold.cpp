@@ -12,7 +12,7 @@ namespace servelab::report {
 namespace {
 
 constexpr std::string_view kStats =
-    "p(N), avg, mean, med, min, max, error_rate, rps, requests or errors";
+    "p(N), avg, mean, med, min, max, error_rate, rps, requests, errors or tokens_per_second";
 
 class Lexer {
  public:
@@ -94,9 +94,13 @@ Result<Threshold> parse_threshold(std::string_view text) {
   if (lx.at_end()) return syntax(text, 1, fmt::format("empty expression; expected a statistic ({})", kStats));
   size_t col = (lx.skip_space(), lx.column());
   std::string_view w = lx.word();
-  if (w == "latency" || w == "uncorrected" || w == "ttft") {
+  if (w == "latency" || w == "uncorrected" || w == "ttft" || w == "itl" || w == "tpot") {
     if (!lx.eat(".")) return syntax(text, lx.column(), fmt::format("expected \".\" after \"{}\", as in {}.p(99)<10ms", w, w));
-    t.series = w == "latency" ? Series::latency : w == "uncorrected" ? Series::uncorrected : Series::ttft;
+    t.series = w == "latency"       ? Series::latency
+               : w == "uncorrected" ? Series::uncorrected
+               : w == "ttft"        ? Series::ttft
+               : w == "itl"         ? Series::itl
+                                    : Series::tpot;
     col = (lx.skip_space(), lx.column());
     w = lx.word();
   }
@@ -114,7 +118,8 @@ Result<Threshold> parse_threshold(std::string_view text) {
   } else if (w == "med") {
     t.stat = std::string("p");
     t.percentile = 50;
-  } else if (w == "min" || w == "max" || w == "error_rate" || w == "rps" || w == "requests" || w == "errors") {
+  } else if (w == "min" || w == "max" || w == "error_rate" || w == "rps" || w == "requests" || w == "errors" ||
+             w == "tokens_per_second") {
     t.stat = std::string(w);
   } else {
     return syntax(text, col, w.empty() ? fmt::format("expected a statistic ({})", kStats)
@@ -163,13 +168,19 @@ CheckResult evaluate_threshold(const Threshold& t, const RunRecord& r) {
   c.name = t.text;
   c.limit = t.limit;
   const std::string limit_text = fmt::format("{} {}", to_string(t.op), format_value(t, t.limit));
-  if (t.series == Series::ttft) {
+  const load::GenerateStats& g = r.stats.generate;
+  const bool generate_series = t.series == Series::ttft || t.series == Series::itl || t.series == Series::tpot;
+  if ((generate_series || t.stat == "tokens_per_second") && !g.enabled) {
     c.measured = false;
-    c.message = fmt::format("{}: not measured: this result has no time-to-first-token (needs "
-                            "generate requests); limit {}", t.text, limit_text);
+    c.message = fmt::format("{}: not measured: this result has no generate requests; limit {}", t.text,
+                            limit_text);
     return c;
   }
-  const measure::Histogram& h = t.series == Series::uncorrected ? r.stats.uncorrected : r.stats.latency;
+  const measure::Histogram& h = t.series == Series::uncorrected ? r.stats.uncorrected
+                                : t.series == Series::ttft      ? g.ttft
+                                : t.series == Series::itl       ? g.itl
+                                : t.series == Series::tpot      ? g.tpot
+                                                                : r.stats.latency;
   if (t.stat == "p") c.value = static_cast<double>(h.value_at_percentile(t.percentile));
   else if (t.stat == "mean") c.value = h.mean();
   else if (t.stat == "min") c.value = static_cast<double>(h.min());
@@ -177,7 +188,8 @@ CheckResult evaluate_threshold(const Threshold& t, const RunRecord& r) {
   else metric_value(metrics_of(r), t.stat, &c.value);
   if (t.latency_stat() && h.count() == 0) {
     c.measured = false;
-    c.message = fmt::format("{}: not measured: no request completed; limit {}", t.text, limit_text);
+    c.message = fmt::format("{}: not measured: {}; limit {}", t.text,
+                            generate_series ? "no generate answer gave one" : "no request completed", limit_text);
     return c;
   }
   c.pass = compare(c.value, t.op, t.limit);

@@ -3,9 +3,9 @@
 // a result. Grammar (whitespace between tokens is allowed):
 //
 //   threshold := [series "."] stat op number unit?
-//   series    := "latency" | "uncorrected" | "ttft"       (default: latency)
+//   series    := "latency" | "uncorrected" | "ttft" | "itl" | "tpot"  (default: latency)
 //   stat      := "p(" number ")" | "avg" | "mean" | "med" | "min" | "max"
-//              | "error_rate" | "rps" | "requests" | "errors"
+//              | "error_rate" | "rps" | "requests" | "errors" | "tokens_per_second"
 //   op        := "<" | "<=" | ">" | ">=" | "==" | "!="
 //   unit      := "us" | "µs" | "ms" | "s"   required for latency stats
 //              | "%"                       optional for error_rate (else a fraction)
@@ -22,12 +22,13 @@
 namespace servelab::report {
 
 enum class Comparison { lt, le, gt, ge, eq, ne };
-enum class Series { latency, uncorrected, ttft };
+// ttft, itl, tpot: of `generate` requests (load/generate_stats.h).
+enum class Series { latency, uncorrected, ttft, itl, tpot };
 
 struct Threshold {
   std::string text;          // as written
   Series series = Series::latency;
-  std::string stat;          // "p", "mean", "min", "max", "error_rate", "rps", "requests", "errors"
+  std::string stat;          // "p", "mean", "min", "max", "error_rate", "rps", "requests", "errors", "tokens_per_second"
   double percentile = 0;     // stat == "p"
   Comparison op = Comparison::lt;
   double limit = 0;          // µs for latency stats, a fraction for error_rate
@@ -39,7 +40,7 @@ struct Threshold {
 Result<Threshold> parse_threshold(std::string_view text);
 
 // Measured value vs limit. A statistic this result does not have (TTFT
-// before `generate` requests exist) fails with measured = false.
+// without `generate` requests, or none answered) fails with measured = false.
 CheckResult evaluate_threshold(const Threshold& threshold, const RunRecord& record);
 
 // Parses and evaluates every expression; the first parse error is returned.

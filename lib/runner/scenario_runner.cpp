@@ -1,5 +1,6 @@
 #include "runner/scenario_runner.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <fmt/chrono.h>
@@ -40,8 +41,8 @@ std::vector<report::InertToggle> inert_toggles(const scenario::Scenario& s) {
   const bool embedded = s.target == "embedded";
   if (s.toggles.batching && !embedded)
     inert.push_back({"batching", "server-side: not applied to a foreign target (configure its batching yourself)"});
-  if (s.toggles.streaming)
-    inert.push_back({"streaming", "not implemented in this version (response streaming comes with issue 5)"});
+  if (s.toggles.streaming && !embedded)
+    inert.push_back({"streaming", "server-side: not applied to a foreign target (a generate request's \"stream\" asks it to stream)"});
   if (s.toggles.async_loading)
     inert.push_back({"async_loading", "not implemented in this version (async model loading comes with issue 6)"});
   return inert;
@@ -80,9 +81,23 @@ Result<std::string> ensure_model_repository(const scenario::Scenario& s,
   bool complete = true;
   for (int i = 0; i < make.count && complete; ++i)
     complete = fs::exists(fs::path(dir) / fmt::format("{}-{}", make.prefix, i) / "model.toml");
-  if (complete) return dir;
-  auto made = models::make_repository(dir, make);
-  if (!made) return make_error(fmt::format("making model repository {}: {}", dir, made.error().message));
+  if (!complete) {
+    auto made = models::make_repository(dir, make);
+    if (!made) return make_error(fmt::format("making model repository {}: {}", dir, made.error().message));
+  }
+  // generate requests: a `tokens` model (tokens-0) beside the mlp models.
+  const bool generate = std::any_of(s.requests.begin(), s.requests.end(), [](const scenario::RequestSpec& r) {
+    return r.kind == scenario::RequestKind::generate;
+  });
+  if (generate && !fs::exists(fs::path(dir) / "tokens-0" / "model.toml")) {
+    models::MakeOptions tokens;
+    tokens.kind = "tokens";
+    tokens.prefix = "tokens";
+    tokens.count = 1;
+    tokens.seed = s.server.model_seed;
+    auto made = models::make_repository(dir, tokens);
+    if (!made) return make_error(fmt::format("making tokens model in {}: {}", dir, made.error().message));
+  }
   return dir;
 }
 
@@ -119,6 +134,7 @@ Result<RunOutcome> run_scenario(const scenario::Scenario& s, const RunOptions& o
     cfg.args = {"--models", *repo, "--threads", std::to_string(s.server.threads)};
     // Only when on: a server that predates batching runs unchanged otherwise.
     if (s.toggles.batching) cfg.args.insert(cfg.args.end(), {"--batching", "on"});
+    cfg.args.insert(cfg.args.end(), {"--streaming", s.toggles.streaming ? "on" : "off"});
     cfg.log_path = (fs::path(outcome.out_dir) / "server.log").string();
     cfg.ready_timeout = options.server_ready_timeout;
     auto proc = launch::ServerProcess::start(cfg);

@@ -15,7 +15,7 @@ using Micros = std::chrono::microseconds;
 
 enum class LoadMode { closed, open };
 enum class Arrival { constant, poisson };
-enum class RequestKind { http, infer };
+enum class RequestKind { http, infer, generate };
 // The generator's transport: libcurl multi, the native epoll HTTP/1.1
 // client, or native when the scenario allows it (plain http://, one origin).
 enum class EngineKind { curl, native, auto_ };
@@ -78,6 +78,17 @@ struct RequestSpec {
   std::string model;
   int rows = 1;        // batch rows carried by one request
   uint64_t seed = 1;   // input values are deterministic from this seed
+
+  // kind = "generate": an OpenAI-compatible completion, POST `url` (default
+  // "/v1/completions"; `headers` as for http, e.g. Authorization) with body
+  // {"model", "prompt", "max_tokens", "stream", "temperature", "seed"} plus
+  // `extra_body`. `model` is required; `seed` above is sent as "seed".
+  std::vector<std::string> prompts = {"Hello"};  // one is drawn per request (deterministic)
+  int max_tokens = 16;
+  bool stream = true;
+  double temperature = 0.0;
+  bool send_seed = true;       // false: no "seed" field (servers that reject it)
+  std::string extra_body;      // JSON object text merged into the body ("" = none)
 };
 
 // Optimization toggles (DESIGN.md). Client-side ones are applied by the

@@ -9,6 +9,7 @@
 #include <toml++/toml.h>
 
 #include "scenario/diagnostics.h"
+#include "scenario/generate_request.h"
 #include "scenario/overrides.h"
 #include "scenario/table_reader.h"
 
@@ -29,13 +30,18 @@ constexpr std::string_view kToggleKeys[] = {"pooling", "batching", "streaming", 
 constexpr std::string_view kServerKeys[] = {"threads", "model_repository", "model_count", "dims",
                                             "model_seed"};
 constexpr std::string_view kRequestKeys[] = {"kind",    "name", "weight", "method", "url",
-                                             "headers", "body", "model",  "rows",   "seed"};
+                                             "headers", "body", "model",  "rows",   "seed",
+                                             // kind = "generate" (generate_request.h)
+                                             "prompt", "prompts", "max_tokens", "stream",
+                                             "temperature", "extra_body"};
 constexpr std::string_view kPoolKeys[] = {"min", "max", "idle_timeout", "max_age",
                                           "health_check_interval", "health_check_path"};
 constexpr std::string_view kTlsKeys[] = {"insecure", "ca_file"};
 constexpr std::string_view kHttpKeys[] = {"http2", "streams_per_connection"};
 constexpr std::string_view kHttpOnlyKeys[] = {"method", "url", "headers", "body"};
 constexpr std::string_view kInferOnlyKeys[] = {"model", "rows", "seed"};
+// Keys a generate request rejects: `model`, `seed`, `url` and `headers` it shares.
+constexpr std::string_view kNotGenerateKeys[] = {"method", "body", "rows"};
 
 constexpr Choice<LoadMode> kModes[] = {{"closed", LoadMode::closed}, {"open", LoadMode::open}};
 constexpr Choice<Arrival> kArrivals[] = {{"constant", Arrival::constant},
@@ -43,7 +49,8 @@ constexpr Choice<Arrival> kArrivals[] = {{"constant", Arrival::constant},
 constexpr Choice<EngineKind> kEngines[] = {
     {"curl", EngineKind::curl}, {"native", EngineKind::native}, {"auto", EngineKind::auto_}};
 constexpr Choice<RequestKind> kKinds[] = {{"http", RequestKind::http},
-                                          {"infer", RequestKind::infer}};
+                                          {"infer", RequestKind::infer},
+                                          {"generate", RequestKind::generate}};
 constexpr Choice<std::string_view> kMethods[] = {
     {"GET", "GET"},       {"POST", "POST"}, {"PUT", "PUT"},        {"DELETE", "DELETE"},
     {"PATCH", "PATCH"},   {"HEAD", "HEAD"}, {"OPTIONS", "OPTIONS"}};
@@ -299,13 +306,21 @@ void read_headers(TableReader& r, const toml::table& headers, std::vector<Header
   }
 }
 
+// Which kinds a request key belongs to, for the error on a key of another kind.
+std::string_view owners_of(std::string_view key) {
+  if (key == "model" || key == "seed") return "\"infer\" or \"generate\"";
+  if (key == "url" || key == "headers") return "\"http\" or \"generate\"";
+  if (key == "rows") return "\"infer\"";
+  if (key == "method" || key == "body") return "\"http\"";
+  return "\"generate\"";
+}
+
 // Keys of the other request kind are errors: they would be silently ignored.
-void reject_keys(TableReader& r, std::span<const std::string_view> keys, std::string_view owner,
-                 std::string_view kind) {
+void reject_keys(TableReader& r, std::span<const std::string_view> keys, std::string_view kind) {
   for (std::string_view key : keys) {
     if (const toml::node* node = r.find(key)) {
       r.error(*node, key,
-              fmt::format("only applies to kind = \"{}\"; this request has kind = \"{}\"", owner,
+              fmt::format("only applies to kind = {}; this request has kind = \"{}\"", owners_of(key),
                           kind));
     }
   }
@@ -313,14 +328,23 @@ void reject_keys(TableReader& r, std::span<const std::string_view> keys, std::st
 
 void read_request(TableReader& r, RequestSpec& request) {
   if (r.find("kind") == nullptr) {
-    r.missing("kind", "one of \"http\", \"infer\"");
+    r.missing("kind", "one of \"http\", \"infer\", \"generate\"");
     return;
   }
   if (!r.read_choice<RequestKind>("kind", request.kind, kKinds)) return;
   r.read_string("name", request.name);
   r.read_number("weight", request.weight, /*allow_zero=*/false);
+  if (request.kind == RequestKind::generate) {
+    reject_keys(r, kNotGenerateKeys, "generate");
+    if (const toml::table* headers = r.read_table("headers")) {
+      read_headers(r, *headers, request.headers);
+    }
+    read_generate_request(r, request);
+    return;
+  }
+  reject_keys(r, kGenerateOnlyKeys, to_string(request.kind));
   if (request.kind == RequestKind::http) {
-    reject_keys(r, kInferOnlyKeys, "infer", "http");
+    reject_keys(r, kInferOnlyKeys, "http");
     std::string_view method = request.method;
     if (r.read_choice<std::string_view>("method", method, kMethods)) request.method = method;
     if (r.read_string("url", request.url) && !request.url.starts_with('/') &&
@@ -336,7 +360,7 @@ void read_request(TableReader& r, RequestSpec& request) {
     r.read_string("body", request.body);
     if (request.name.empty()) request.name = fmt::format("http {} {}", request.method, request.url);
   } else {
-    reject_keys(r, kHttpOnlyKeys, "http", "infer");
+    reject_keys(r, kHttpOnlyKeys, "infer");
     // Infer requests always POST to /v2/models/{model}/infer.
     request.method = "POST";
     if (r.find("model") == nullptr) {
@@ -480,6 +504,13 @@ std::string_view to_string(Arrival a) { return a == Arrival::constant ? "constan
 std::string_view to_string(EngineKind e) {
   return e == EngineKind::curl ? "curl" : e == EngineKind::native ? "native" : "auto";
 }
-std::string_view to_string(RequestKind k) { return k == RequestKind::http ? "http" : "infer"; }
+std::string_view to_string(RequestKind k) {
+  switch (k) {
+    case RequestKind::http: return "http";
+    case RequestKind::infer: return "infer";
+    case RequestKind::generate: return "generate";
+  }
+  return "http";
+}
 
 }  // namespace servelab::scenario

@@ -23,8 +23,28 @@ ReferenceServer::ReferenceServer(ReferenceServerConfig config, models::ModelRepo
   // The API holds a reference to repository_, which no longer moves.
   api_ = std::make_unique<InferenceApi>(repository_, config_.api);
   InferenceApi* api = api_.get();
+  // /v1/completions finds its models through this lookup (the model manager
+  // takes over here when models load asynchronously).
+  const models::ModelRepository* repo = &repository_;
+  CompletionsOptions completions = config_.completions;
+  if (completions.compute_threads == 0) completions.compute_threads = config_.api.compute_threads;
+  completions_ = std::make_unique<CompletionsApi>(
+      [repo](std::string_view name) -> ModelLookupResult {
+        const models::ModelEntry* entry = repo->find(name);
+        if (!entry) return {nullptr, 404, "model '" + std::string(name) + "' not found"};
+        if (!entry->model)
+          return {nullptr, 503, "model '" + entry->config.name + "' failed to load: " + entry->error};
+        return {entry->model, 200, {}};
+      },
+      completions);
+  CompletionsApi* completions_api = completions_.get();
+  api_->metrics().add_render_source([completions_api](std::string& out) { completions_api->render_metrics(out); });
   server_ = std::make_unique<http::HttpServer>(
-      config_.http, http::AsyncHandler([api](http::Request&& request, http::Responder respond) {
+      config_.http, http::AsyncHandler([api, completions_api](http::Request&& request, http::Responder respond) {
+        if (CompletionsApi::serves(request.target())) {
+          completions_api->handle_async(std::move(request), std::move(respond));
+          return;
+        }
         api->handle_async(std::move(request), std::move(respond));
       }));
   api_->metrics().set_connection_stats(&server_->stats());
@@ -33,6 +53,7 @@ ReferenceServer::ReferenceServer(ReferenceServerConfig config, models::ModelRepo
 ReferenceServer::~ReferenceServer() {
   server_->stop();
   server_->join();  // waits for answers still being computed
+  completions_->shutdown();
   api_->shutdown();
 }
 
@@ -51,6 +72,7 @@ void ReferenceServer::run_until_stopped() {
   api_->set_draining(true);
   server_->stop();
   server_->join();  // in-flight requests (queued in batchers too) are computed and answered
+  completions_->shutdown();
   api_->shutdown();
 }
 

@@ -14,6 +14,7 @@
 #include "common/result.h"
 #include "http/http_server.h"
 #include "models/model_repository.h"
+#include "serve/completions_api.h"
 #include "serve/inference_api.h"
 
 namespace servelab::serve {
@@ -22,6 +23,7 @@ struct ReferenceServerConfig {
   http::ServerConfig http;  // address, threads, limits, timeouts
   std::string models_dir;   // model repository folder
   ApiOptions api;           // row limit, stall test aid, batching, compute threads
+  CompletionsOptions completions;  // /v1/completions: streaming toggle, gzip, stream buffer
 };
 
 class ReferenceServer {
@@ -36,6 +38,7 @@ class ReferenceServer {
 
   const models::ModelRepository& repository() const { return repository_; }
   InferenceApi& api() { return *api_; }
+  CompletionsApi& completions() { return *completions_; }
   const http::ConnectionStats& connection_stats() const { return server_->stats(); }
 
   // Binds and starts serving. Error if the address cannot be bound.
@@ -54,6 +57,7 @@ class ReferenceServer {
   ReferenceServerConfig config_;
   models::ModelRepository repository_;
   std::unique_ptr<InferenceApi> api_;
+  std::unique_ptr<CompletionsApi> completions_;
   std::unique_ptr<http::HttpServer> server_;
   boost::asio::io_context signal_ioc_;  // runs only inside run_until_stopped()
   // Installed by start(), before the server announces that it listens: a

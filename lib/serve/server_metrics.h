@@ -60,6 +60,10 @@ class ServerMetrics {
   // object's use. REQUIRES: model < model_count()
   void set_batch_source(size_t model, std::function<batch::BatchStats()> source);
 
+  // Appends another component's series (e.g. /v1/completions) to render().
+  // REQUIRES: called before the server serves; `source` outlives its use.
+  void add_render_source(std::function<void(std::string&)> source);
+
   size_t model_count() const noexcept { return model_names_.size(); }
 
   // Prometheus text format 0.0.4. Counters with no event yet per (route,
@@ -92,6 +96,7 @@ class ServerMetrics {
   std::unique_ptr<std::atomic<uint8_t>[]> model_ready_;
   std::atomic<const http::ConnectionStats*> connections_{nullptr};
   std::vector<std::function<batch::BatchStats()>> batch_sources_;  // per model; empty: no batcher
+  std::vector<std::function<void(std::string&)>> extra_sources_;     // add_render_source()
 };
 
 }  // namespace servelab::serve

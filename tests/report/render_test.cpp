@@ -59,7 +59,8 @@ TEST(Render, CsvOfAFixedResultMatchesGolden) {
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "scenario,toggles,inert_toggles,partial,mode,connections,threads,rate,"
                                             "duration_s,requests,ok,errors,error_rate,rps,p50_ms,p90_ms,p99_ms,p99_9_ms,"
                                             "max_ms,mean_ms,late,unfinished,connections_opened,connection_reuse_rate,"
-                                            "client_cpu_s,started_at,git_commit");
+                                            "client_cpu_s,started_at,git_commit,ttft_p50_ms,ttft_p99_ms,itl_p50_ms,"
+                                            "itl_p99_ms,output_tokens,tokens_per_second");
 }
 
 TEST(Render, MarkdownOfAFixedResultMatchesGolden) {

@@ -185,7 +185,7 @@ TEST(Scenario, BadEnumValueListsTheChoicesAndSuggests) {
       error_of(std::string(kMinimal) + "[load]\nmode = \"clsoed\"\n"),
       R"(test.toml:6:8: load.mode: expected one of "closed", "open", got "clsoed"; did you mean "closed"?)");
   EXPECT_EQ(error_of("name = \"t\"\n[[requests]]\nkind = \"grpc\"\n"),
-            R"(test.toml:3:8: requests[0].kind: expected one of "http", "infer", got "grpc")");
+            R"(test.toml:3:8: requests[0].kind: expected one of "http", "infer", "generate", got "grpc")");
   EXPECT_EQ(
       error_of("name = \"t\"\n[[requests]]\nkind = \"http\"\nmethod = \"get\"\n"),
       R"(test.toml:4:10: requests[0].method: expected one of "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", got "get"; did you mean "GET"?)");
@@ -252,10 +252,10 @@ TEST(Scenario, InferWithoutModelIsReportedAtItsTable) {
 
 TEST(Scenario, KeyOfTheOtherRequestKindIsAnError) {
   EXPECT_EQ(error_of("name = \"t\"\n[[requests]]\nkind = \"http\"\nmodel = \"m\"\n"),
-            "test.toml:4:9: requests[0].model: only applies to kind = \"infer\"; this request has "
+            "test.toml:4:9: requests[0].model: only applies to kind = \"infer\" or \"generate\"; this request has "
             "kind = \"http\"");
   EXPECT_EQ(error_of(std::string(kMinimal) + "url = \"/x\"\n"),
-            "test.toml:5:7: requests[0].url: only applies to kind = \"http\"; this request has "
+            "test.toml:5:7: requests[0].url: only applies to kind = \"http\" or \"generate\"; this request has "
             "kind = \"infer\"");
 }
 

@@ -1,0 +1,135 @@
+// The generator's `generate` requests against a real servelab-server with a
+// real tokens model: streamed and not, with the server's streaming toggle on
+// and off. Counts must match the server's /metrics; streaming must give a
+// first token before the end.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "fixture.h"
+#include "load/engine.h"
+#include "load/plan.h"
+#include "models/model_repository.h"
+#include "runner/scenario_runner.h"
+#include "support/wait_until.h"
+
+namespace servelab::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kConnections = 4;
+constexpr int kMaxTokens = 48;
+const std::string kCompletions = "servelab_completions_total";
+const std::string kTokens = "servelab_completion_tokens_total";
+
+std::string make_tokens_model(const TempDir& dir) {
+  models::MakeOptions o;
+  o.kind = "tokens";
+  o.prefix = "tokens";
+  const std::string repo = (dir.path() / "models").string();
+  auto made = models::make_repository(repo, o);
+  EXPECT_TRUE(made.ok()) << (made.ok() ? "" : made.error().message);
+  return repo;
+}
+
+scenario::Scenario generate_scenario(const std::string& url, bool stream) {
+  scenario::Scenario s;
+  s.name = "generate-integration";
+  s.target = url;
+  s.load.connections = kConnections;
+  s.load.duration = 1s;
+  s.load.timeout = 5s;
+  scenario::RequestSpec r;
+  r.kind = scenario::RequestKind::generate;
+  r.name = "generate tokens-0";
+  r.model = "tokens-0";
+  r.url = "/v1/completions";
+  r.prompts = {"Hello", "The quick brown fox"};
+  r.max_tokens = kMaxTokens;
+  r.stream = stream;
+  s.requests.push_back(r);
+  return s;
+}
+
+struct Measured {
+  load::RunStats stats;
+  double completions = 0;  // server's counters over the run
+  double tokens = 0;
+};
+
+Measured run_against(const launch::ServerProcess& server, const scenario::Scenario& s) {
+  auto plan = load::make_plan(s, server.base_url());
+  EXPECT_TRUE(plan.ok()) << (plan.ok() ? "" : plan.error().message);
+  const auto before = runner::scrape_metrics(server.base_url());
+  std::atomic<bool> stop{false};
+  auto stats = load::run(*plan, stop, {});
+  EXPECT_TRUE(stats.ok()) << (stats.ok() ? "" : stats.error().message);
+  Measured m{std::move(*stats), 0, 0};
+  // The server counts a completion once its last byte is written, which can
+  // be a moment after the client read it: wait for the counter (bounded).
+  const auto ok = static_cast<double>(m.stats.generate.requests);
+  wait_until([&] {
+    const auto after = runner::scrape_metrics(server.base_url());
+    m.completions = metric(after, kCompletions) - metric(before, kCompletions);
+    m.tokens = metric(after, kTokens) - metric(before, kTokens);
+    return m.completions >= ok;
+  });
+  return m;
+}
+
+// What every generate run must satisfy against the real server.
+void expect_consistent(const Measured& m) {
+  const auto& c = m.stats.counters;
+  const auto& g = m.stats.generate;
+  EXPECT_TRUE(g.enabled);
+  EXPECT_GT(g.requests, 5u);
+  EXPECT_EQ(c.error_total(), 0u);
+  EXPECT_EQ(g.requests, c.ok);
+  EXPECT_EQ(g.issue_total(), 0u) << "no missing [DONE], bad events, usage mismatches";
+  // Every ok answer was a server completion; requests in flight at the end
+  // may have completed too (at most one per connection).
+  EXPECT_GE(m.completions, static_cast<double>(g.requests));
+  EXPECT_LE(m.completions, static_cast<double>(g.requests + c.unfinished + kConnections));
+  EXPECT_GE(m.tokens, static_cast<double>(g.output_tokens));
+  EXPECT_LE(m.tokens, static_cast<double>(g.output_tokens + (c.unfinished + kConnections) * kMaxTokens));
+  EXPECT_LE(g.output_tokens, g.requests * kMaxTokens);
+  EXPECT_EQ(g.ttft.count(), g.requests);
+}
+
+TEST(GenerateAgainstServer, StreamedAnswersMatchServerCountsAndFirstTokenComesFirst) {
+  TempDir dir;
+  auto server = start_server(make_tokens_model(dir), {"--streaming", "on"});
+  const Measured m = run_against(server, generate_scenario(server.base_url(), true));
+  expect_consistent(m);
+  const auto& g = m.stats.generate;
+  EXPECT_EQ(g.streamed, g.requests);
+  // One ITL per token after the first of each answer.
+  EXPECT_EQ(g.itl.count(), g.output_tokens - g.requests);
+  // Tokens are sent as produced: the first arrives before the end.
+  EXPECT_LT(g.ttft.mean(), m.stats.latency.mean());
+  EXPECT_LT(g.ttft.value_at_percentile(50), m.stats.latency.value_at_percentile(50));
+}
+
+TEST(GenerateAgainstServer, NonStreamedAnswersMatchServerCounts) {
+  TempDir dir;
+  auto server = start_server(make_tokens_model(dir), {"--streaming", "on"});
+  const Measured m = run_against(server, generate_scenario(server.base_url(), false));
+  expect_consistent(m);
+  const auto& g = m.stats.generate;
+  EXPECT_EQ(g.streamed, 0u);
+  EXPECT_EQ(g.itl.count(), 0u);
+  EXPECT_EQ(g.ttft, m.stats.latency) << "a whole answer's TTFT is its latency";
+}
+
+TEST(GenerateAgainstServer, StreamingToggleOffStillGivesAWellFormedEventStream) {
+  TempDir dir;
+  auto server = start_server(make_tokens_model(dir), {"--streaming", "off"});
+  const Measured m = run_against(server, generate_scenario(server.base_url(), true));
+  expect_consistent(m);
+  EXPECT_EQ(m.stats.generate.streamed, m.stats.generate.requests);
+}
+
+}  // namespace
+}  // namespace servelab::testing
