@@ -27,5 +27,6 @@ std::string format_duration(std::chrono::microseconds d);
 std::string_view to_string(LoadMode m);
 std::string_view to_string(Arrival a);
 std::string_view to_string(RequestKind k);
+std::string_view to_string(Distribution d);
 
 }  // namespace servelab::scenario

@@ -13,15 +13,16 @@
 namespace servelab::serve {
 
 Result<std::unique_ptr<ReferenceServer>> ReferenceServer::open(ReferenceServerConfig config) {
-  auto repository = models::ModelRepository::open(config.models_dir);
-  if (!repository) return std::move(repository).error();
-  return std::unique_ptr<ReferenceServer>(new ReferenceServer(std::move(config), std::move(repository).value()));
+  auto manager = models::ModelManager::open(config.models_dir, config.manager);
+  if (!manager) return std::move(manager).error();
+  return std::unique_ptr<ReferenceServer>(new ReferenceServer(std::move(config), std::move(manager).value()));
 }
 
-ReferenceServer::ReferenceServer(ReferenceServerConfig config, models::ModelRepository repository)
-    : config_(std::move(config)), repository_(std::move(repository)) {
-  // The API holds a reference to repository_, which no longer moves.
-  api_ = std::make_unique<InferenceApi>(repository_, config_.api);
+ReferenceServer::ReferenceServer(ReferenceServerConfig config, std::unique_ptr<models::ModelManager> manager)
+    : config_(std::move(config)), manager_(std::move(manager)) {
+  config_.api.async_loading = config_.manager.async;
+  config_.api.load_wait_timeout = config_.manager.wait_timeout;
+  api_ = std::make_unique<InferenceApi>(*manager_, config_.api);
   InferenceApi* api = api_.get();
   server_ = std::make_unique<http::HttpServer>(
       config_.http, http::AsyncHandler([api](http::Request&& request, http::Responder respond) {
@@ -32,11 +33,13 @@ ReferenceServer::ReferenceServer(ReferenceServerConfig config, models::ModelRepo
 
 ReferenceServer::~ReferenceServer() {
   server_->stop();
+  manager_->shutdown();  // answers requests waiting for a model
   server_->join();  // waits for answers still being computed
   api_->shutdown();
 }
 
 Status ReferenceServer::start() {
+  manager_->start();
   signals_ = std::make_unique<boost::asio::signal_set>(signal_ioc_, SIGINT, SIGTERM);
   signals_->async_wait([this](const boost::system::error_code&, int) { signal_ioc_.stop(); });
   return server_->start();
@@ -50,6 +53,10 @@ void ReferenceServer::run_until_stopped() {
   }
   api_->set_draining(true);
   server_->stop();
+  // Queued loads are cancelled (their requests get 503) and running ones
+  // finish (their requests are computed), so that join() does not wait for
+  // load deadlines.
+  manager_->shutdown();
   server_->join();  // in-flight requests (queued in batchers too) are computed and answered
   api_->shutdown();
 }
