@@ -26,6 +26,7 @@
 //
 // Thread-safety: every public member is safe to call from any thread.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -55,6 +56,13 @@ struct ManagerOptions {
   // memory allows without evicting anything in the recent working set.
   bool prediction = true;
   size_t history = 256;
+  // How often the predictor looks at the history (async mode).
+  std::chrono::milliseconds prediction_interval{20};
+  // Test hook: called on the loading thread at the start of every load,
+  // before any I/O. A test blocks here (on its own condition, or until
+  // `abandon` turns true: the load timed out, was cancelled or shutdown
+  // began) to make a load slow deterministically. Unset in production.
+  std::function<void(const std::string& name, const std::atomic<bool>& abandon)> on_load_start;
 };
 
 // A model pinned for use. While any lease on a model is alive the model is
@@ -111,8 +119,10 @@ struct ManagerStats {
   uint64_t wait_timeouts = 0;   // requests whose wait deadline passed
   uint32_t queue_depth = 0;     // loads queued, not yet running
   uint32_t loading = 0;         // loads running
-  uint64_t memory_in_use = 0;   // bytes
+  uint64_t memory_in_use = 0;   // bytes: ready models + reservations of running loads
   uint64_t memory_budget = 0;   // bytes; 0: unlimited
+  uint64_t memory_peak = 0;     // highest memory_in_use seen (bytes)
+  uint64_t preload_skipped = 0; // preloads not started: no room without evicting
   measure::Histogram load_time_us;  // per successful load, µs
 };
 
@@ -162,8 +172,10 @@ class ModelManager {
 
  private:
   struct Impl;
-  explicit ModelManager(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit ModelManager(std::shared_ptr<Impl> impl);
+  // Shared: a lease's pin keeps the bookkeeping alive even if a lease
+  // outlives the manager (its release is then a no-op).
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace servelab::models
