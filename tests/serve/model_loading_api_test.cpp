@@ -144,7 +144,8 @@ TEST_F(ModelLoadingApiTest, RepositoryIndexListsEveryModelWithItsState) {
 
   http::Response res = call(api, bhttp::verb::post, "/v2/repository/index");
   ASSERT_EQ(res.result_int(), 200u) << res.body();
-  const json::array& index = body_of(res).as_array();
+  const json::value doc = body_of(res);
+  const json::array& index = doc.as_array();
   ASSERT_EQ(index.size(), 5u) << res.body();
   EXPECT_EQ(index[0].at("name"), "base-0");
   EXPECT_EQ(index[1], json::parse(R"({"name":"mlp-0","version":"1","state":"READY","reason":""})"));
