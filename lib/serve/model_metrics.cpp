@@ -85,7 +85,8 @@ void render_model_manager(std::string& out, const std::vector<models::ModelStatu
   const measure::Histogram& h = stats.load_time_us;
   header("servelab_model_load_duration_seconds", "summary", "Time of each successful model load.");
   for (double q : kQuantiles) {
-    const int64_t us = h.count() == 0 ? 0 : q >= 1.0 ? h.max() : h.value_at_percentile(q * 100.0);
+    // value_at_percentile() is a bucket's upper edge: never above the exact max.
+    const int64_t us = h.count() == 0 ? 0 : q >= 1.0 ? h.max() : std::min(h.max(), h.value_at_percentile(q * 100.0));
     fmt::format_to(it, "servelab_model_load_duration_seconds{{quantile=\"{}\"}} {}\n", q,
                    static_cast<double>(us) / 1e6);
   }
