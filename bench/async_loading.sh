@@ -2,8 +2,8 @@
 # End-to-end value of the `async_loading` toggle (docs/PERFORMANCE.md
 # "Async model loading").
 #
-# scenarios/examples/many_models.toml: 12 mlp models (256x1024x256, 2.1 MB of
-# weights each), a memory budget for 4, Zipf traffic (exponent 1) from 32
+# scenarios/examples/many_models.toml: 12 mlp models (256x1024x1024x256, 6.3 MB
+# of weights each), a memory budget for 4, Zipf traffic (exponent 1) from 32
 # closed-loop keep-alive connections, one server network thread. The
 # repository made here marks the hot set (mlp-0..3) preload = "eager" with
 # priorities and the other eight "lazy". async_loading off and on alternate
@@ -42,7 +42,7 @@ cleanup() {
 trap cleanup EXIT
 
 models=$tmp/models
-"$build/bin/servelab" models make "$models" --count 12 --dims 256,1024,256 >/dev/null
+"$build/bin/servelab" models make "$models" --count 12 --dims 256,1024,1024,256 >/dev/null
 for i in $(seq 0 11); do
   if [ "$i" -lt 4 ]; then
     printf 'preload = "eager"\npriority = %d\n' $((4 - i)) >>"$models/mlp-$i/model.toml"
@@ -54,7 +54,7 @@ weights=$(stat -c %s "$models/mlp-0/model.safetensors")
 
 echo "# async_loading.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# $scenario, duration $duration, $rounds rounds; 12 models of $weights bytes, budget 9MiB (4 fit)"
+echo "# $scenario, duration $duration, $rounds rounds; 12 models of $weights bytes, budget 27MiB (4 fit)"
 
 for round in $(seq "$rounds"); do
   for mode in off on; do
@@ -86,7 +86,7 @@ echo "# start to ready (async on, eager hot set mlp-0..3 by priority), 3 starts:
 for i in 1 2 3; do
   start=$(date +%s%N)
   "$build/bin/servelab-server" --models "$models" --port 0 --threads 1 --async-loading on \
-    --model-memory-budget 9MiB >"$tmp/server.out" 2>"$tmp/server.err" &
+    --model-memory-budget 27MiB >"$tmp/server.out" 2>"$tmp/server.err" &
   server_pid=$!
   url=
   for _ in $(seq 1000); do
