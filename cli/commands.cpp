@@ -225,6 +225,12 @@ void Commands::add_to(CLI::App& app) {
   make->add_option("--dims", make_.dims, "Layer widths input,hidden...,output")->capture_default_str();
   make->add_option("--seed", make_.seed, "Weights seed")->capture_default_str();
   make->add_option("--prefix", make_.prefix, "Model name prefix")->capture_default_str();
+  make->add_option("--preload", make_.preload, "model.toml preload of every model made")
+      ->check(CLI::IsMember({"eager", "lazy", "none"}));
+  make->add_option("--priority", make_.priority, "model.toml priority (eager preload order, higher first)");
+  make->add_option("--depends-on", make_.depends_on, "model.toml depends_on: names of models loaded first")
+      ->delimiter(',');
+  make->add_option("--load-timeout", make_.load_timeout, "model.toml load_timeout, e.g. 2s");
   make->callback([this] { exit_code_ = models_make_command(); });
 }
 
@@ -247,6 +253,10 @@ int Commands::models_make_command() {
   o.count = make_.count;
   o.seed = make_.seed;
   o.prefix = make_.prefix;
+  o.preload = make_.preload;
+  o.priority = make_.priority;
+  o.depends_on = make_.depends_on;
+  o.load_timeout = make_.load_timeout;
   try {
     o.dims = parse_dims(make_.dims);
   } catch (const std::exception&) {

@@ -2,6 +2,7 @@
 // Subcommands of `servelab`. Each one parses its flags into an options struct
 // and calls into lib/; only this layer prints.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,11 @@ class Commands {
     std::string dims = "256,256,256";
     uint64_t seed = 42;
     std::string prefix = "mlp";
+    // model.toml keys for the model manager (unset: the key is not written).
+    std::string preload;
+    std::optional<int> priority;
+    std::vector<std::string> depends_on;
+    std::string load_timeout;
   } make_;
   int exit_code_ = kExitOk;
 

@@ -1103,6 +1103,7 @@ void ModelManager::shutdown() {
       return;
     }
     m.stopping = true;
+    m.state_cv.notify_all();  // sync callers waiting for room or for a load give up
     Deferred d;
     // Queued loads and loads waiting for dependencies: cancelled now.
     for (size_t i = 0; i < m.entries.size(); ++i) {

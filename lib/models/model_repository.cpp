@@ -107,6 +107,18 @@ std::vector<F32Tensor> make_mlp_weights(const std::vector<int>& dims, uint64_t s
   return tensors;
 }
 
+// The model manager's keys of MakeOptions, when set.
+void add_manager_keys(toml::table& table, const MakeOptions& o) {
+  if (!o.preload.empty()) table.insert("preload", o.preload);
+  if (o.priority) table.insert("priority", *o.priority);
+  if (!o.depends_on.empty()) {
+    toml::array deps;
+    for (const std::string& d : o.depends_on) deps.push_back(d);
+    table.insert("depends_on", std::move(deps));
+  }
+  if (!o.load_timeout.empty()) table.insert("load_timeout", o.load_timeout);
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const Model>> load_model(const ModelConfig& config, const LoadCheck& check) {
@@ -263,6 +275,8 @@ const ModelEntry* ModelRepository::find(std::string_view name) const {
 }
 
 Status make_repository(const std::string& dir, const MakeOptions& options) {
+  if (!options.preload.empty() && options.preload != "eager" && options.preload != "lazy" && options.preload != "none")
+    return make_error(fmt::format("preload '{}' is not one of eager, lazy, none", options.preload));
   if (options.count < 0) return make_error(fmt::format("model count {} is negative", options.count));
   if (options.dims.size() < 2)
     return make_error("dims needs at least two widths (input and output)");
@@ -289,10 +303,11 @@ Status make_repository(const std::string& dir, const MakeOptions& options) {
          {"index", std::to_string(i)}});
     if (auto s = write_file_atomically((folder / "model.safetensors").string(), weights); !s) return s;
 
-    const toml::table table{{"name", name},
-                            {"kind", "mlp"},
-                            {"weights", "model.safetensors"},
-                            {"sha256", sha256_hex(weights)}};
+    toml::table table{{"name", name},
+                      {"kind", "mlp"},
+                      {"weights", "model.safetensors"},
+                      {"sha256", sha256_hex(weights)}};
+    add_manager_keys(table, options);
     std::ostringstream text;
     text << "# Written by servelab models make (seed " << options.seed << ").\n" << table << "\n";
     if (auto s = write_file_atomically((folder / "model.toml").string(), text.str()); !s) return s;

@@ -67,6 +67,11 @@ struct MakeOptions {
   std::vector<int> dims = {256, 256, 256};  // layer widths: input, hidden..., output
   uint64_t seed = 42;                  // weights are deterministic from (seed, model index)
   std::string prefix = "mlp";
+  // model.toml keys for the model manager, written when set.
+  std::string preload;                  // "eager" | "lazy" | "none"
+  std::optional<int> priority;
+  std::vector<std::string> depends_on;  // model names
+  std::string load_timeout;             // duration, e.g. "2s"
 };
 
 // Writes `count` valid mlp models under `dir` (created if missing). Existing

@@ -194,6 +194,28 @@ TEST(ModelManager, ConcurrentAcquiresLoadOnceAndAllWaitersGetTheLease) {
   EXPECT_EQ(m->stats().cache_hits, 1u);
 }
 
+TEST(ModelManager, ReadyModelIsNeverDelayedByAnotherModelsLoad) {
+  TempDir repo;
+  make(repo, 2);
+  Gate gate({"mlp-1"});
+  ManagerOptions o;
+  o.max_concurrent_loads = 1;
+  o.on_load_start = gate.hook();
+  auto m = open_manager(repo, o);
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(acquire_now(*m, "mlp-0").ok());
+  Answer slow;
+  m->acquire("mlp-1", kForever, slow.done());
+  ASSERT_TRUE(wait_until([&] { return gate.count("mlp-1") == 1; }));  // the only loader is busy
+  Answer fast;
+  m->acquire("mlp-0", kForever, fast.done());
+  EXPECT_TRUE(fast.arrived());  // answered inside acquire(), on this thread
+  EXPECT_TRUE(fast.get().ok());
+  EXPECT_FALSE(slow.arrived());
+  gate.open();
+  EXPECT_TRUE(slow.get().ok());
+}
+
 TEST(ModelManager, LeaseServesInferenceAndCountsAsInUse) {
   TempDir repo;
   make(repo, 1);

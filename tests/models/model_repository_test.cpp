@@ -226,5 +226,49 @@ TEST(ModelConfig, ReportsBadValuesWithLocation) {
               HasSubstr("n/model.toml: missing key 'kind' (valid: mlp)"));
 }
 
+TEST(ModelRepository, MakeWritesTheManagerKeysItIsGiven) {
+  TempDir repo;
+  MakeOptions o = kSmall;
+  o.count = 1;
+  o.prefix = "dep";
+  ASSERT_TRUE(make_repository(repo.str(), o).ok());
+  o.prefix = "top";
+  o.preload = "lazy";
+  o.priority = 7;
+  o.depends_on = {"dep-0"};
+  o.load_timeout = "2s";
+  ASSERT_TRUE(make_repository(repo.str(), o).ok());
+  auto c = read_model_config((repo.path() / "top-0").string());
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->preload, Preload::lazy);
+  EXPECT_EQ(c->priority, 7);
+  EXPECT_EQ(c->depends_on, std::vector<std::string>{"dep-0"});
+  EXPECT_EQ(c->load_timeout, std::chrono::seconds(2));
+  EXPECT_EQ(c->sha256.size(), 64u);
+  auto opened = ModelRepository::open(repo.str());
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  EXPECT_NE(opened->find("top-0")->model, nullptr);
+
+  o.preload = "sometimes";
+  auto bad = make_repository(repo.str(), o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.error().message, HasSubstr("preload 'sometimes'"));
+}
+
+TEST(ModelRepository, OpenRejectsADependencyCycle) {
+  TempDir repo;
+  MakeOptions o = kSmall;
+  o.count = 1;
+  o.prefix = "a";
+  o.depends_on = {"b-0"};
+  ASSERT_TRUE(make_repository(repo.str(), o).ok());
+  o.prefix = "b";
+  o.depends_on = {"a-0"};
+  ASSERT_TRUE(make_repository(repo.str(), o).ok());
+  auto opened = ModelRepository::open(repo.str());
+  ASSERT_FALSE(opened.ok());
+  EXPECT_THAT(opened.error().message, HasSubstr("dependency cycle in model repository: a-0 -> b-0 -> a-0"));
+}
+
 }  // namespace
 }  // namespace servelab::models
