@@ -363,6 +363,9 @@ void CompletionsApi::render_metrics(std::string& out) const {
          rd(s.bytes));
   series("servelab_stream_backpressure_events_total", "counter",
          "Times a producer was paused because its stream's buffer was full.", rd(s.backpressure_events));
+  series("servelab_stream_max_held_bytes", "gauge",
+         "Most bytes one stream has held at once (waiting + being written; bounded by --stream-buffer).",
+         rd(s.max_held_bytes));
   series("servelab_stream_failed_total", "counter", "Streamed responses whose connection failed.", rd(s.failed));
   const uint64_t gz_in = rd(s.gzip_in_bytes);
   const uint64_t gz_out = rd(s.gzip_out_bytes);

@@ -85,7 +85,14 @@ bool Streamer::write(std::string_view bytes) {
     into.append(bytes);
     a = take(config_.flush.mode == FlushPolicy::Mode::per_event, now);
     const size_t held = pending_.size() + raw_.size() + inflight_.size();
-    peak_ = std::max(peak_, held);
+    if (held > peak_) {
+      peak_ = held;
+      if (metrics_) {
+        uint64_t seen = metrics_->max_held_bytes.load(std::memory_order_relaxed);
+        while (seen < held && !metrics_->max_held_bytes.compare_exchange_weak(seen, held, std::memory_order_relaxed)) {
+        }
+      }
+    }
     if (held >= config_.buffer_limit) {
       paused_ = true;
       ++backpressure_;
