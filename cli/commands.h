@@ -70,7 +70,7 @@ class Commands {
     uint64_t seed = 42;
     std::string prefix;  // empty: the kind's name
     std::string kind = "mlp";
-    int hidden = 256;
+    int hidden = 512;
   } make_;
   int exit_code_ = kExitOk;
 

@@ -48,7 +48,7 @@ struct MakeOptions {
   uint64_t seed = 42;                  // weights are deterministic from (seed, model index)
   std::string prefix = "mlp";
   std::string kind = "mlp";            // "mlp" (uses dims) or "tokens" (uses hidden)
-  int hidden = 256;                    // tokens: recurrent state width (docs/PERFORMANCE.md: step cost)
+  int hidden = 512;                    // tokens: recurrent state width; 512: ~22 µs a step (docs/PERFORMANCE.md)
 };
 
 // Writes `count` valid models of `kind` under `dir` (created if missing). Existing
