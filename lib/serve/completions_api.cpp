@@ -89,6 +89,7 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   std::string body;    // streamed with streaming off: every event, sent at the end
   std::string event;   // scratch: one event, reused
   std::string prefix;  // `data: {"id":..,"choices":[{"text":"` , the same for every event
+  std::atomic<bool> ended{false};
 
   void post() {
     api->pool_->post([self = shared_from_this()] { self->step(); });
@@ -97,8 +98,7 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   // One token (and the prefill before the first). On a compute thread.
   void step() {
     if (streamer && streamer->failed()) {  // the client went away
-      api->metrics_.cancelled.fetch_add(1, std::memory_order_relaxed);
-      end();
+      end(Outcome::cancelled);
       return;
     }
     if (!generator) generator.emplace(model, prompt, temperature, seed);
@@ -117,6 +117,9 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
     }
     const bool last = stop || completion_tokens >= max_tokens;
     if (last) {
+      // From here the job ends through finish()'s callback only: no resume
+      // may start another step next to it.
+      if (streamer) streamer->on_resume(nullptr);
       if (stream && !stop) emit(event);
       finish(stop ? "stop" : "length");
       return;
@@ -147,15 +150,8 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
       event += "\n\ndata: [DONE]\n\n";
       emit(event);
       if (streamer) {
-        streamer->finish([self = shared_from_this()](bool ok) {
-          auto& mm = self->api->metrics_;
-          if (ok) {
-            mm.completions.fetch_add(1, std::memory_order_relaxed);
-          } else {
-            mm.cancelled.fetch_add(1, std::memory_order_relaxed);
-          }
-          self->end();
-        });
+        streamer->finish(
+            [self = shared_from_this()](bool ok) { self->end(ok ? Outcome::completed : Outcome::cancelled); });
         return;
       }
       send_whole(std::move(body), kEventStream);
@@ -174,8 +170,7 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
       o["usage"] = json::parse(usage_json());
       send_whole(json::serialize(o), kJson);
     }
-    m.completions.fetch_add(1, std::memory_order_relaxed);
-    end();
+    end(Outcome::completed);
   }
 
   void send_whole(std::string b, std::string_view content_type) {
@@ -192,9 +187,13 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
     respond(std::move(res));
   }
 
-  // The generation is over (finished, cancelled or failed).
-  void end() {
+  enum class Outcome { completed, cancelled };
+  // The generation is over. Counted once: a stream that fails while its
+  // last chunk is queued may report both from two threads.
+  void end(Outcome outcome) {
+    if (ended.exchange(true, std::memory_order_acq_rel)) return;
     auto& m = api->metrics_;
+    (outcome == Outcome::completed ? m.completions : m.cancelled).fetch_add(1, std::memory_order_relaxed);
     m.tokens_generated.fetch_add(static_cast<uint64_t>(completion_tokens), std::memory_order_relaxed);
     m.active.fetch_sub(1, std::memory_order_relaxed);
     if (streamer) m.streams_active.fetch_sub(1, std::memory_order_relaxed);

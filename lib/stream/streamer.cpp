@@ -78,8 +78,16 @@ bool Streamer::write(std::string_view bytes) {
   Action a;
   bool go_on = true;
   {
-    std::lock_guard lock(mu_);
-    if (failed_ || finishing_) return false;
+    std::unique_lock lock(mu_);
+    if (failed_ || finishing_) {
+      // The stream failed between the producer's last check and now: the
+      // producer stops on this false and, as promised, hears back through
+      // the resume callback (it then sees failed()).
+      std::function<void()> resume = failed_ ? resume_ : nullptr;
+      lock.unlock();
+      if (resume) resume();
+      return false;
+    }
     std::string& into = gzip_ ? raw_ : pending_;
     if (pending_.empty() && raw_.empty()) oldest_ = now;
     into.append(bytes);
