@@ -65,11 +65,12 @@ async def run(args, port, pid, url):
         await asyncio.sleep(0.05)
     left = metric(url, "servelab_streams_active")
     cancelled = metric(url, "servelab_completions_cancelled_total")
+    completed = metric(url, "servelab_completions_total")
     held = metric(url, "servelab_stream_max_held_bytes")
     bp = metric(url, "servelab_stream_backpressure_events_total")
     print(f"mode={args.mode} streams={args.streams} max_tokens={args.max_tokens} active_seen={int(active)} "
           f"rss_before={before}KB rss_peak={peak}KB per_stream={(peak - before) * 1024 / args.streams / 1024:.1f}KB "
-          f"max_held_bytes={int(held)} backpressure_events={int(bp)} cancelled={int(cancelled)} "
+          f"max_held_bytes={int(held)} backpressure_events={int(bp)} completed={int(completed)} cancelled={int(cancelled)} "
           f"still_active_after_close={int(left)} ({time.monotonic() - t0:.2f}s)")
 
 

@@ -154,6 +154,7 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
             [self = shared_from_this()](bool ok) { self->end(ok ? Outcome::completed : Outcome::cancelled); });
         return;
       }
+      end(Outcome::completed);
       send_whole(std::move(body), kEventStream);
     } else {
       json::object choice;
@@ -168,9 +169,9 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
       o["model"] = model_name;
       o["choices"] = json::array{std::move(choice)};
       o["usage"] = json::parse(usage_json());
+      end(Outcome::completed);  // before the answer: a client that has it sees the counters
       send_whole(json::serialize(o), kJson);
     }
-    end(Outcome::completed);
   }
 
   void send_whole(std::string b, std::string_view content_type) {
@@ -193,10 +194,11 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   void end(Outcome outcome) {
     if (ended.exchange(true, std::memory_order_acq_rel)) return;
     auto& m = api->metrics_;
-    (outcome == Outcome::completed ? m.completions : m.cancelled).fetch_add(1, std::memory_order_relaxed);
     m.tokens_generated.fetch_add(static_cast<uint64_t>(completion_tokens), std::memory_order_relaxed);
     m.active.fetch_sub(1, std::memory_order_relaxed);
     if (streamer) m.streams_active.fetch_sub(1, std::memory_order_relaxed);
+    // Last, so that whoever sees the outcome counted also sees the gauges down.
+    (outcome == Outcome::completed ? m.completions : m.cancelled).fetch_add(1, std::memory_order_release);
     streamer.reset();  // breaks the job ↔ streamer cycle (resume callback)
   }
 };
