@@ -8,6 +8,7 @@
 #include <benchmark/benchmark.h>
 
 #include "models/mlp_model.h"
+#include "models/token_model.h"
 #include "models/safetensors.h"
 
 namespace {
@@ -59,3 +60,17 @@ BENCHMARK(BM_MlpForward)
     ->Args({256, 1});
 
 }  // namespace
+
+// One generation step of the `tokens` kind (recurrent matvec H×H, output
+// matvec 256×H, sampling): the per-token cost behind /v1/completions.
+// Arg: hidden width.
+void BM_TokenStep(benchmark::State& state) {
+  const auto hidden = static_cast<int>(state.range(0));
+  auto st = servelab::models::Safetensors::parse(
+      servelab::models::serialize_safetensors(servelab::models::make_token_weights(hidden, 1)));
+  auto model = std::move(servelab::models::TokenModel::create({}, st.value())).value();
+  servelab::models::TokenGenerator gen(model, "Once upon a time", 1.0f, 7);
+  for (auto _ : state) benchmark::DoNotOptimize(gen.next());
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_TokenStep)->ArgName("hidden")->Arg(128)->Arg(256)->Arg(512)->Arg(1024);

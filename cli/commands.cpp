@@ -219,12 +219,19 @@ void Commands::add_to(CLI::App& app) {
 
   auto* models = app.add_subcommand("models", "Model repositories");
   models->require_subcommand(1);
-  auto* make = models->add_subcommand("make", "Write a repository of valid mlp models (safetensors)");
+  auto* make = models->add_subcommand("make", "Write a repository of valid models (safetensors): mlp or tokens");
   make->add_option("dir", make_.dir, "Repository folder (created if missing)")->required();
   make->add_option("--count", make_.count, "Number of models")->capture_default_str()->check(CLI::Range(1, 100000));
   make->add_option("--dims", make_.dims, "Layer widths input,hidden...,output")->capture_default_str();
   make->add_option("--seed", make_.seed, "Weights seed")->capture_default_str();
-  make->add_option("--prefix", make_.prefix, "Model name prefix")->capture_default_str();
+  make->add_option("--prefix", make_.prefix, "Model name prefix (default: the kind, e.g. mlp-0, tokens-0)");
+  make->add_option("--kind", make_.kind, "Model kind: mlp (dense layers, --dims) or tokens (recurrent next-token "
+                                         "model for /v1/completions, --hidden)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"mlp", "tokens"}));
+  make->add_option("--hidden", make_.hidden, "tokens: recurrent state width")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 16384));
   make->add_option("--preload", make_.preload, "model.toml preload of every model made")
       ->check(CLI::IsMember({"eager", "lazy", "none"}));
   make->add_option("--priority", make_.priority, "model.toml priority (eager preload order, higher first)");
@@ -252,7 +259,9 @@ int Commands::models_make_command() {
   models::MakeOptions o;
   o.count = make_.count;
   o.seed = make_.seed;
-  o.prefix = make_.prefix;
+  o.prefix = make_.prefix.empty() ? make_.kind : make_.prefix;
+  o.kind = make_.kind;
+  o.hidden = make_.hidden;
   o.preload = make_.preload;
   o.priority = make_.priority;
   o.depends_on = make_.depends_on;

@@ -69,7 +69,9 @@ class Commands {
     int count = 1;
     std::string dims = "256,256,256";
     uint64_t seed = 42;
-    std::string prefix = "mlp";
+    std::string prefix;  // empty: the kind's name
+    std::string kind = "mlp";
+    int hidden = 512;
     // model.toml keys for the model manager (unset: the key is not written).
     std::string preload;
     std::optional<int> priority;

@@ -115,7 +115,39 @@ int main(int argc, char** argv) {
                  "Preload models that recent traffic predicts, while memory allows (async loading only)")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
+  std::string streaming = "on";
+  std::string gzip = "on";
+  std::string flush = "event";
+  std::string coalesce_delay = "5ms";
+  servelab::serve::CompletionsOptions& completions = config.completions;
+  app.add_option("--streaming", streaming,
+                 "The streaming toggle: /v1/completions streams SSE as tokens come (off: built whole, sent at the end)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_option("--gzip", gzip, "Gzip /v1/completions answers over 1 KB for clients that send Accept-Encoding: gzip")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_option("--stream-buffer", completions.stream.buffer_limit,
+                 "Bytes a streamed response may hold before its producer is paused (backpressure)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{256}, size_t{64} << 20));
+  app.add_option("--stream-flush", flush, "Stream flush policy: event (each event at once) or coalesce")
+      ->check(CLI::IsMember({"event", "coalesce"}))
+      ->capture_default_str();
+  app.add_option("--coalesce-bytes", completions.stream.flush.max_bytes, "coalesce: flush once this many bytes wait")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{64} << 20));
+  app.add_option("--coalesce-delay", coalesce_delay, "coalesce: flush once the oldest waiting byte is this old")
+      ->capture_default_str();
+  app.add_option("--max-tokens", completions.max_tokens_limit, "Largest max_tokens a completion may ask for")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
   CLI11_PARSE(app, argc, argv);
+  completions.streaming = streaming == "on";
+  completions.gzip = gzip == "on";
+  completions.stream.flush.mode = flush == "coalesce" ? servelab::stream::FlushPolicy::Mode::coalesce
+                                                      : servelab::stream::FlushPolicy::Mode::per_event;
+  if (!to_duration("--coalesce-delay", coalesce_delay, completions.stream.flush.max_delay)) return kExitUsage;
 
   manager.async = async_loading == "on";
   manager.prediction = prediction == "on";

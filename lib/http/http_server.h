@@ -17,6 +17,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "common/result.h"
+#include "http/body_writer.h"
 
 namespace servelab::http {
 
@@ -37,6 +38,12 @@ class Responder {
   struct State;
   explicit Responder(std::shared_ptr<State> state) : state_(std::move(state)) {}
   void operator()(Response&& response) const;
+  // Answers with a streamed body instead: sends `header` with
+  // Transfer-Encoding: chunked and returns the writer of the body (see
+  // BodyWriter). Counts as the answer (first call wins: null when already
+  // answered). A writer dropped before its last write aborts the response.
+  // The server's threads keep running until the body is finished or aborted.
+  std::shared_ptr<BodyWriter> stream(ResponseHeader header) const;
 
  private:
   std::shared_ptr<State> state_;

@@ -17,6 +17,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "http/http_stream.h"
+
 namespace servelab::http {
 
 namespace asio = boost::asio;
@@ -184,6 +186,12 @@ void Responder::operator()(Response&& response) const {
   // answer must hold neither the session nor the server's threads.
   state_->session.reset();
   state_->work = asio::any_io_executor();
+}
+
+std::shared_ptr<BodyWriter> Responder::stream(ResponseHeader header) const {
+  if (!state_ || state_->answered.exchange(true)) return nullptr;
+  // Like operator(): the copies left behind hold neither session nor threads.
+  return make_session_body_writer(std::move(state_->session), std::move(state_->work), std::move(header));
 }
 
 void HttpSession::handle_request() {

@@ -52,6 +52,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // The executor of this session's strand (Responder keeps its work count).
   boost::asio::any_io_executor executor() { return stream_.get_executor(); }
 
+  // A streamed answer (http_stream.cpp): start_stream() sends the header,
+  // stream_write() one piece of the body, on the strand. Any thread.
+  void start_stream(ResponseHeader&& header);
+  void stream_write(std::span<const char> data, bool last, BodyWriter::Done done);
+  void stream_abort();
+
  private:
   enum class State { idle, reading, handling, writing, closing };
 
@@ -72,6 +78,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void close();
   void lingering_close();
   void on_drain(boost::beast::error_code ec, std::size_t bytes);
+  struct StreamOut;  // http_stream.cpp
+  void on_stream_header(boost::beast::error_code ec, std::size_t bytes);
+  void do_stream_write(std::span<const char> data, bool last, BodyWriter::Done done);
+  void on_stream_written(bool last, boost::beast::error_code ec, std::size_t bytes);
 
   boost::beast::tcp_stream stream_;
   SessionContext& context_;
@@ -85,6 +95,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool linger_ = false;    // an error response ends the connection with a lingering close
   bool keep_alive_ = false;    // of the request being handled
   unsigned version_ = 11;      // of the request being handled
+  std::unique_ptr<StreamOut> stream_out_;  // while a streamed answer is being sent
 };
 
 }  // namespace servelab::http

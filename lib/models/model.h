@@ -30,7 +30,7 @@ struct BatchingOverrides {
 // model.toml. Keys not needed yet are parsed and kept for the model manager.
 struct ModelConfig {
   std::string name;        // unique in the repository; equals the folder name
-  std::string kind;        // "mlp"
+  std::string kind;        // "mlp" or "tokens"
   std::string weights = "model.safetensors";  // relative to the model folder, confined to it
   std::string sha256;      // hex digest of the weights file; empty: not checked
   std::vector<std::string> depends_on;

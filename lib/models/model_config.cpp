@@ -26,7 +26,7 @@ constexpr std::array<std::string_view, 10> kKeys{"name",     "kind",    "weights
 constexpr std::array<std::string_view, 8> kBatchingKeys{
     "max_batch_size", "max_queue_delay",   "preferred_batch_sizes", "max_queue_size",
     "queue_timeout",  "adaptive",          "target_batch_time",     "preserve_ordering"};
-constexpr std::array<std::string_view, 1> kKinds{"mlp"};
+constexpr std::array<std::string_view, 2> kKinds{"mlp", "tokens"};
 
 std::string join(const auto& items) {
   return fmt::format("{}", fmt::join(items, ", "));

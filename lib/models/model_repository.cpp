@@ -19,6 +19,7 @@
 #include "models/mlp_model.h"
 #include "models/safetensors.h"
 #include "models/sha256.h"
+#include "models/token_model.h"
 
 namespace servelab::models {
 
@@ -143,6 +144,11 @@ Result<std::shared_ptr<const Model>> load_model(const ModelConfig& config, const
 
   if (config.kind == "mlp") {
     auto m = MlpModel::create(config, *st);
+    if (!m) return fail(m.error().message);
+    return std::shared_ptr<const Model>(std::move(*m));
+  }
+  if (config.kind == "tokens") {
+    auto m = TokenModel::create(config, *st);
     if (!m) return fail(m.error().message);
     return std::shared_ptr<const Model>(std::move(*m));
   }
@@ -285,6 +291,10 @@ Status make_repository(const std::string& dir, const MakeOptions& options) {
   if (options.prefix.empty() || options.prefix.find('/') != std::string::npos ||
       options.prefix.front() == '.')
     return make_error(fmt::format("prefix '{}' is not a valid folder name", options.prefix));
+  if (options.kind != "mlp" && options.kind != "tokens")
+    return make_error(fmt::format("kind '{}' is not one models make writes (mlp, tokens)", options.kind));
+  if (options.kind == "tokens" && options.hidden < 1)
+    return make_error(fmt::format("hidden width {} is not positive", options.hidden));
 
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -296,15 +306,17 @@ Status make_repository(const std::string& dir, const MakeOptions& options) {
     fs::create_directories(folder, ec);
     if (ec) return make_error(fmt::format("cannot create {}: {}", folder.string(), ec.message()));
 
+    const uint64_t model_seed = mix_seed(options.seed, static_cast<uint64_t>(i));
     const std::string weights = serialize_safetensors(
-        make_mlp_weights(options.dims, mix_seed(options.seed, static_cast<uint64_t>(i))),
+        options.kind == "tokens" ? make_token_weights(options.hidden, model_seed)
+                                 : make_mlp_weights(options.dims, model_seed),
         {{"generator", "servelab models make"},
          {"seed", std::to_string(options.seed)},
          {"index", std::to_string(i)}});
     if (auto s = write_file_atomically((folder / "model.safetensors").string(), weights); !s) return s;
 
     toml::table table{{"name", name},
-                      {"kind", "mlp"},
+                      {"kind", options.kind},
                       {"weights", "model.safetensors"},
                       {"sha256", sha256_hex(weights)}};
     add_manager_keys(table, options);

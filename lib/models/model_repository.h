@@ -72,9 +72,11 @@ struct MakeOptions {
   std::optional<int> priority;
   std::vector<std::string> depends_on;  // model names
   std::string load_timeout;             // duration, e.g. "2s"
+  std::string kind = "mlp";            // "mlp" (uses dims) or "tokens" (uses hidden)
+  int hidden = 512;                    // tokens: recurrent state width; 512: ~22 µs a step (docs/PERFORMANCE.md)
 };
 
-// Writes `count` valid mlp models under `dir` (created if missing). Existing
+// Writes `count` valid models of `kind` under `dir` (created if missing). Existing
 // models of the same name are overwritten atomically (temp + rename).
 Status make_repository(const std::string& dir, const MakeOptions& options);
 

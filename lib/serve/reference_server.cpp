@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <mutex>
 #include <utility>
 
 #include <boost/asio/post.hpp>
@@ -24,8 +25,51 @@ ReferenceServer::ReferenceServer(ReferenceServerConfig config, std::unique_ptr<m
   config_.api.load_wait_timeout = config_.manager.wait_timeout;
   api_ = std::make_unique<InferenceApi>(*manager_, config_.api);
   InferenceApi* api = api_.get();
+  // /v1/completions finds its models through the model manager. The lookup
+  // is synchronous: a ready model (the usual case: tokens models preload
+  // eagerly) or a sync-mode inline load answers at once; a model that is
+  // still loading in async mode answers 503 "loading, retry" while its load
+  // goes on, so that no network thread ever waits for a load.
+  models::ModelManager* mgr = manager_.get();
+  const auto wait = config_.manager.wait_timeout;
+  CompletionsOptions completions = config_.completions;
+  if (completions.compute_threads == 0) completions.compute_threads = config_.api.compute_threads;
+  completions_ = std::make_unique<CompletionsApi>(
+      [mgr, wait](std::string_view name) -> ModelLookupResult {
+        struct Pending {
+          std::mutex mu;
+          bool done = false, abandoned = false;
+          models::Acquired got;
+        };
+        auto pending = std::make_shared<Pending>();
+        mgr->acquire(name, std::chrono::steady_clock::now() + wait, [pending](models::Acquired a) {
+          std::lock_guard lock(pending->mu);
+          if (pending->abandoned) return;  // the lease is dropped here: the model stays loaded
+          pending->done = true;
+          pending->got = std::move(a);
+        });
+        std::lock_guard lock(pending->mu);
+        if (!pending->done) {
+          pending->abandoned = true;
+          return {nullptr, 503, "model '" + std::string(name) + "' is loading; retry"};
+        }
+        models::Acquired& a = pending->got;
+        if (!a.ok()) return {nullptr, a.error == models::AcquireError::not_found ? 404u : 503u, a.message};
+        // The aliasing pointer keeps the lease (the model's pin) for as long
+        // as the completion holds the model.
+        auto lease = std::make_shared<models::ModelLease>(std::move(a.lease));
+        const models::Model* model = lease->get();
+        return {std::shared_ptr<const models::Model>(std::move(lease), model), 200, {}};
+      },
+      completions);
+  CompletionsApi* completions_api = completions_.get();
+  api_->metrics().add_render_source([completions_api](std::string& out) { completions_api->render_metrics(out); });
   server_ = std::make_unique<http::HttpServer>(
-      config_.http, http::AsyncHandler([api](http::Request&& request, http::Responder respond) {
+      config_.http, http::AsyncHandler([api, completions_api](http::Request&& request, http::Responder respond) {
+        if (CompletionsApi::serves(request.target())) {
+          completions_api->handle_async(std::move(request), std::move(respond));
+          return;
+        }
         api->handle_async(std::move(request), std::move(respond));
       }));
   api_->metrics().set_connection_stats(&server_->stats());
@@ -35,6 +79,7 @@ ReferenceServer::~ReferenceServer() {
   server_->stop();
   manager_->shutdown();  // answers requests waiting for a model
   server_->join();  // waits for answers still being computed
+  completions_->shutdown();
   api_->shutdown();
 }
 
@@ -58,6 +103,7 @@ void ReferenceServer::run_until_stopped() {
   // load deadlines.
   manager_->shutdown();
   server_->join();  // in-flight requests (queued in batchers too) are computed and answered
+  completions_->shutdown();
   api_->shutdown();
 }
 

@@ -15,6 +15,8 @@
 #include "common/result.h"
 #include "http/http_server.h"
 #include "models/model_manager.h"
+#include "models/model_repository.h"
+#include "serve/completions_api.h"
 #include "serve/inference_api.h"
 
 namespace servelab::serve {
@@ -27,6 +29,7 @@ struct ReferenceServerConfig {
   // open() copies manager.async into api.async_loading and
   // manager.wait_timeout into api.load_wait_timeout.
   models::ManagerOptions manager;
+  CompletionsOptions completions;  // /v1/completions: streaming toggle, gzip, stream buffer
 };
 
 class ReferenceServer {
@@ -42,6 +45,7 @@ class ReferenceServer {
 
   models::ModelManager& manager() { return *manager_; }
   InferenceApi& api() { return *api_; }
+  CompletionsApi& completions() { return *completions_; }
   const http::ConnectionStats& connection_stats() const { return server_->stats(); }
 
   // Starts the manager (async: eager models begin loading in the
@@ -63,6 +67,7 @@ class ReferenceServer {
   ReferenceServerConfig config_;
   std::unique_ptr<models::ModelManager> manager_;
   std::unique_ptr<InferenceApi> api_;
+  std::unique_ptr<CompletionsApi> completions_;
   std::unique_ptr<http::HttpServer> server_;
   boost::asio::io_context signal_ioc_;  // runs only inside run_until_stopped()
   // Installed by start(), before the server announces that it listens: a

@@ -330,7 +330,12 @@ std::string ServerMetrics::render() const {
   header("servelab_http_rejected_total", "counter",
          "Requests refused by the HTTP layer before the API (header/body too large, malformed).");
   fmt::format_to(it, "servelab_http_rejected_total {}\n", read(&http::ConnectionStats::rejected));
+  for (const auto& source : extra_sources_) source(out);
   return out;
+}
+
+void ServerMetrics::add_render_source(std::function<void(std::string&)> source) {
+  extra_sources_.push_back(std::move(source));
 }
 
 }  // namespace servelab::serve

@@ -74,6 +74,9 @@ class ServerMetrics {
   // A request that waited for its model's load and was called back from a
   // loader thread (async loading's cold path only, never per request).
   void record_model_wait() noexcept { model_waits_.fetch_add(1, std::memory_order_relaxed); }
+  // Appends another component's series (e.g. /v1/completions) to render().
+  // REQUIRES: called before the server serves; `source` outlives its use.
+  void add_render_source(std::function<void(std::string&)> source);
 
   size_t model_count() const noexcept { return model_names_.size(); }
 
@@ -110,6 +113,7 @@ class ServerMetrics {
   const models::ModelManager* manager_ = nullptr;
   bool async_loading_ = false;
   std::atomic<uint64_t> model_waits_{0};
+  std::vector<std::function<void(std::string&)>> extra_sources_;     // add_render_source()
 };
 
 }  // namespace servelab::serve

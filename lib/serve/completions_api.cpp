@@ -1,0 +1,380 @@
+#include "serve/completions_api.h"
+
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <optional>
+#include <utility>
+
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "models/token_model.h"
+#include "stream/gzip.h"
+#include "stream/streamer.h"
+
+namespace servelab::serve {
+
+namespace json = boost::json;
+namespace bhttp = boost::beast::http;
+using http::Request;
+using http::Response;
+
+namespace {
+
+constexpr std::string_view kJson = "application/json";
+constexpr std::string_view kEventStream = "text/event-stream";
+constexpr int64_t kDefaultMaxTokens = 16;  // OpenAI's default
+constexpr double kMaxTemperature = 2.0;    // OpenAI's range [0, 2]
+// Bytes of one token's SSE event beyond the model name (for the gzip
+// decision, made before the first token exists).
+constexpr size_t kEventOverhead = 140;
+
+Response make_response(unsigned version, bool keep_alive, bhttp::status status, std::string body,
+                       std::string_view content_type = kJson) {
+  Response res(status, version);
+  res.set(bhttp::field::content_type, content_type);
+  res.keep_alive(keep_alive);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+Response error_response(const Request& request, bhttp::status status, std::string_view message) {
+  json::object body;
+  body["error"] = message;
+  return make_response(request.version(), request.keep_alive(), status, json::serialize(body));
+}
+
+// JSON string escaping of one text token: printable ASCII and '\n' only
+// (TokenModel never produces anything else).
+void append_token_json(std::string& out, char c) {
+  switch (c) {
+    case '"': out += "\\\""; break;
+    case '\\': out += "\\\\"; break;
+    case '\n': out += "\\n"; break;
+    default: out += c;
+  }
+}
+
+std::string path_of(std::string_view target) { return std::string(target.substr(0, target.find('?'))); }
+
+}  // namespace
+
+// One completion, from parsed request to last byte. Lives in shared_ptrs
+// held by its pool task or by its Streamer's resume callback.
+struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
+  CompletionsApi* api = nullptr;
+  std::shared_ptr<const models::TokenModel> model;
+  std::string model_name;
+  std::string prompt;
+  float temperature = 1.0f;
+  uint64_t seed = 0;
+  int64_t max_tokens = kDefaultMaxTokens;
+  bool stream = false;   // the client asked for SSE
+  bool gzip_whole = false;  // the client accepts gzip (whole answers)
+  unsigned version = 11;
+  bool keep_alive = true;
+  std::string id;
+  int64_t created = 0;
+
+  http::Responder respond{nullptr};                 // whole answers
+  std::shared_ptr<stream::Streamer> streamer;       // streamed answers (streaming on)
+  std::optional<models::TokenGenerator> generator;  // made by the first step (prefill)
+  int64_t completion_tokens = 0;
+  std::string text;    // the completion's text (stream false)
+  std::string body;    // streamed with streaming off: every event, sent at the end
+  std::string event;   // scratch: one event, reused
+  std::string prefix;  // `data: {"id":..,"choices":[{"text":"` , the same for every event
+  std::atomic<bool> ended{false};
+
+  void post() {
+    api->pool_->post([self = shared_from_this()] { self->step(); });
+  }
+
+  // One token (and the prefill before the first). On a compute thread.
+  void step() {
+    if (streamer && streamer->failed()) {  // the client went away
+      end(Outcome::cancelled);
+      return;
+    }
+    if (!generator) generator.emplace(model, prompt, temperature, seed);
+    const uint8_t token = generator->next();
+    const bool stop = token == models::TokenModel::kEndToken;
+    if (!stop) {
+      ++completion_tokens;
+      if (stream) {
+        event.assign(prefix);
+        append_token_json(event, static_cast<char>(token));
+        event += R"(","index":0,"logprobs":null,"finish_reason":null}]})";
+        event += "\n\n";
+      } else {
+        text += static_cast<char>(token);
+      }
+    }
+    const bool last = stop || completion_tokens >= max_tokens;
+    if (last) {
+      // From here the job ends through finish()'s callback only: no resume
+      // may start another step next to it.
+      if (streamer) streamer->on_resume(nullptr);
+      if (stream && !stop) emit(event);
+      finish(stop ? "stop" : "length");
+      return;
+    }
+    if (!stream || emit(event)) post();
+    // else: paused; the Streamer's resume callback posts the next step.
+  }
+
+  // Hands one event to the stream (or the whole body); false: paused.
+  bool emit(const std::string& e) {
+    if (streamer) return streamer->write(e);
+    body += e;
+    return true;
+  }
+
+  std::string usage_json() const {
+    return fmt::format(R"({{"prompt_tokens":{},"completion_tokens":{},"total_tokens":{}}})",
+                       generator->prompt_tokens(), completion_tokens,
+                       generator->prompt_tokens() + completion_tokens);
+  }
+
+  void finish(std::string_view reason) {
+    auto& m = api->metrics_;
+    m.prompt_tokens.fetch_add(static_cast<uint64_t>(generator->prompt_tokens()), std::memory_order_relaxed);
+    if (stream) {
+      event.assign(prefix);
+      event += fmt::format(R"(","index":0,"logprobs":null,"finish_reason":"{}"}}],"usage":{}}})", reason, usage_json());
+      event += "\n\ndata: [DONE]\n\n";
+      emit(event);
+      if (streamer) {
+        streamer->finish(
+            [self = shared_from_this()](bool ok) { self->end(ok ? Outcome::completed : Outcome::cancelled); });
+        return;
+      }
+      end(Outcome::completed);
+      send_whole(std::move(body), kEventStream);
+    } else {
+      json::object choice;
+      choice["text"] = text;
+      choice["index"] = 0;
+      choice["logprobs"] = nullptr;
+      choice["finish_reason"] = reason;
+      json::object o;
+      o["id"] = id;
+      o["object"] = "text_completion";
+      o["created"] = created;
+      o["model"] = model_name;
+      o["choices"] = json::array{std::move(choice)};
+      o["usage"] = json::parse(usage_json());
+      end(Outcome::completed);  // before the answer: a client that has it sees the counters
+      send_whole(json::serialize(o), kJson);
+    }
+  }
+
+  void send_whole(std::string b, std::string_view content_type) {
+    Response res = make_response(version, keep_alive, bhttp::status::ok, std::string(), content_type);
+    const auto& cfg = api->options_.stream;
+    if (gzip_whole) {
+      if (auto gz = stream::gzip_if_worth(b, cfg.gzip_min_bytes, cfg.gzip_min_saving)) {
+        res.set(bhttp::field::content_encoding, "gzip");
+        b = std::move(*gz);
+      }
+    }
+    res.body() = std::move(b);
+    res.prepare_payload();
+    respond(std::move(res));
+  }
+
+  enum class Outcome { completed, cancelled };
+  // The generation is over. Counted once: a stream that fails while its
+  // last chunk is queued may report both from two threads.
+  void end(Outcome outcome) {
+    if (ended.exchange(true, std::memory_order_acq_rel)) return;
+    auto& m = api->metrics_;
+    m.tokens_generated.fetch_add(static_cast<uint64_t>(completion_tokens), std::memory_order_relaxed);
+    m.active.fetch_sub(1, std::memory_order_relaxed);
+    if (streamer) m.streams_active.fetch_sub(1, std::memory_order_relaxed);
+    // Last, so that whoever sees the outcome counted also sees the gauges down.
+    (outcome == Outcome::completed ? m.completions : m.cancelled).fetch_add(1, std::memory_order_release);
+    streamer.reset();  // breaks the job ↔ streamer cycle (resume callback)
+  }
+};
+
+CompletionsApi::CompletionsApi(ModelLookup lookup, CompletionsOptions options)
+    : lookup_(std::move(lookup)),
+      options_(std::move(options)),
+      pool_(std::make_unique<batch::ComputePool>(options_.compute_threads)) {}
+
+CompletionsApi::~CompletionsApi() { shutdown(); }
+
+void CompletionsApi::shutdown() {
+  if (shut_down_.exchange(true)) return;
+  pool_->join();
+}
+
+bool CompletionsApi::serves(std::string_view target) {
+  const std::string p = path_of(target);
+  return p == "/v1/completions" || p == "/v1/completions/";
+}
+
+void CompletionsApi::handle_async(Request&& request, http::Responder respond) {
+  auto reject = [&](bhttp::status status, std::string_view message) {
+    metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
+    Response res = error_response(request, status, message);
+    if (status == bhttp::status::method_not_allowed) res.set(bhttp::field::allow, "POST");
+    respond(std::move(res));
+  };
+  if (request.method() != bhttp::verb::post) {
+    return reject(bhttp::status::method_not_allowed,
+                  "method " + std::string(request.method_string()) + " not allowed; use POST");
+  }
+  boost::system::error_code ec;
+  const json::value doc = json::parse(request.body(), ec);
+  if (ec) return reject(bhttp::status::bad_request, "invalid JSON body: " + ec.message());
+  const json::object* root = doc.if_object();
+  if (!root) return reject(bhttp::status::bad_request, "request body must be a JSON object");
+
+  auto job = std::make_shared<CompletionJob>();
+  job->api = this;
+  const json::value* model_v = root->if_contains("model");
+  if (!model_v || !model_v->is_string()) return reject(bhttp::status::bad_request, "missing 'model': expected a string");
+  job->model_name = model_v->get_string();
+
+  if (const json::value* p = root->if_contains("prompt")) {
+    if (p->is_string()) {
+      job->prompt = p->get_string();
+    } else if (p->is_array() && p->get_array().size() == 1 && p->get_array()[0].is_string()) {
+      job->prompt = p->get_array()[0].get_string();
+    } else {
+      return reject(bhttp::status::bad_request, "'prompt' must be a string (or an array of one string)");
+    }
+  } else {
+    return reject(bhttp::status::bad_request, "missing 'prompt': expected a string");
+  }
+  if (const json::value* v = root->if_contains("max_tokens"); v && !v->is_null()) {
+    const auto n = v->to_number<int64_t>(ec);
+    if (ec || n < 1 || n > options_.max_tokens_limit)
+      return reject(bhttp::status::bad_request,
+                    fmt::format("'max_tokens' must be an integer between 1 and {}", options_.max_tokens_limit));
+    job->max_tokens = n;
+  }
+  if (const json::value* v = root->if_contains("stream"); v && !v->is_null()) {
+    if (!v->is_bool()) return reject(bhttp::status::bad_request, "'stream' must be true or false");
+    job->stream = v->get_bool();
+  }
+  if (const json::value* v = root->if_contains("temperature"); v && !v->is_null()) {
+    const auto t = v->to_number<double>(ec);
+    if (ec || !(t >= 0.0 && t <= kMaxTemperature))
+      return reject(bhttp::status::bad_request, "'temperature' must be a number between 0 and 2");
+    job->temperature = static_cast<float>(t);
+  }
+  if (const json::value* v = root->if_contains("seed"); v && !v->is_null()) {
+    const auto s = v->to_number<int64_t>(ec);
+    if (ec) return reject(bhttp::status::bad_request, "'seed' must be an integer");
+    job->seed = static_cast<uint64_t>(s);
+  } else {
+    // No seed: a different sample each time, like the OpenAI API.
+    job->seed = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+                next_id_.load(std::memory_order_relaxed);
+  }
+  if (const json::value* v = root->if_contains("n"); v && !v->is_null()) {
+    const auto n = v->to_number<int64_t>(ec);
+    if (ec || n != 1) return reject(bhttp::status::bad_request, "only 'n': 1 is supported");
+  }
+
+  ModelLookupResult found = lookup_(job->model_name);
+  if (!found.model) {
+    return reject(found.status == 503 ? bhttp::status::service_unavailable : bhttp::status::not_found, found.error);
+  }
+  job->model = std::dynamic_pointer_cast<const models::TokenModel>(found.model);
+  if (!job->model) {
+    return reject(bhttp::status::bad_request,
+                  fmt::format("model '{}' is of kind '{}'; /v1/completions needs a 'tokens' model", job->model_name,
+                              found.model->config().kind));
+  }
+  if (shut_down_.load(std::memory_order_relaxed)) {
+    return reject(bhttp::status::service_unavailable, "server is shutting down");
+  }
+
+  job->version = request.version();
+  job->keep_alive = request.keep_alive();
+  job->id = fmt::format("cmpl-{:x}", next_id_.fetch_add(1, std::memory_order_relaxed));
+  job->created = std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  const std::string_view accept = request[bhttp::field::accept_encoding];
+  job->gzip_whole = options_.gzip && stream::accepts_gzip(accept);
+  metrics_.active.fetch_add(1, std::memory_order_relaxed);
+
+  if (job->stream) {
+    job->prefix = fmt::format(R"(data: {{"id":"{}","object":"text_completion","created":{},"model":{},"choices":[{{"text":")",
+                              job->id, job->created, json::serialize(json::string(job->model_name)));
+    job->event.reserve(job->prefix.size() + 256);
+  }
+  if (job->stream && options_.streaming) {
+    stream::StreamConfig cfg = options_.stream;
+    const size_t expected = static_cast<size_t>(job->max_tokens) * (job->prefix.size() + kEventOverhead / 2);
+    cfg.gzip = options_.gzip && stream::use_gzip(accept, expected, cfg);
+    http::ResponseHeader header;
+    header.result(bhttp::status::ok);
+    header.set(bhttp::field::content_type, kEventStream);
+    header.set(bhttp::field::cache_control, "no-cache");
+    if (cfg.gzip) header.set(bhttp::field::content_encoding, "gzip");
+    auto writer = respond.stream(std::move(header));
+    if (!writer) {  // cannot happen: this handler answers once
+      metrics_.active.fetch_sub(1, std::memory_order_relaxed);
+      return;
+    }
+    job->streamer = stream::Streamer::create(std::move(writer), cfg, &metrics_.stream);
+    // The callback holds the job strongly while the stream is paused (the
+    // job holds the streamer until end(), which breaks the cycle).
+    job->streamer->on_resume([job] { job->post(); });
+    metrics_.streams_active.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    job->respond = std::move(respond);
+    if (job->stream) job->body.reserve(static_cast<size_t>(job->max_tokens) * (job->prefix.size() + 64));
+  }
+  job->post();
+}
+
+void CompletionsApi::render_metrics(std::string& out) const {
+  auto it = std::back_inserter(out);
+  auto series = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
+    fmt::format_to(it, "# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help, type, value);
+  };
+  const auto rd = [](const auto& a) { return a.load(std::memory_order_relaxed); };
+  series("servelab_completions_total", "counter", "Completions (/v1/completions) finished and fully sent.",
+         rd(metrics_.completions));
+  series("servelab_completions_rejected_total", "counter", "Completion requests answered with an error status.",
+         rd(metrics_.rejected));
+  series("servelab_completions_cancelled_total", "counter",
+         "Completions stopped early because the client went away.", rd(metrics_.cancelled));
+  series("servelab_completions_active", "gauge", "Completions generating now.", rd(metrics_.active));
+  series("servelab_completion_prompt_tokens_total", "counter", "Prompt tokens prefilled.", rd(metrics_.prompt_tokens));
+  series("servelab_completion_tokens_total", "counter", "Tokens generated (counted when a completion ends).",
+         rd(metrics_.tokens_generated));
+  series("servelab_streams_active", "gauge", "Streamed responses being sent now.", rd(metrics_.streams_active));
+  const auto& s = metrics_.stream;
+  series("servelab_streams_total", "counter", "Streamed responses started.", rd(s.streams));
+  series("servelab_stream_chunks_total", "counter", "HTTP chunks written by streamed responses.", rd(s.chunks));
+  series("servelab_stream_bytes_total", "counter", "Body bytes written by streamed responses (after gzip).",
+         rd(s.bytes));
+  series("servelab_stream_backpressure_events_total", "counter",
+         "Times a producer was paused because its stream's buffer was full.", rd(s.backpressure_events));
+  series("servelab_stream_max_held_bytes", "gauge",
+         "Most bytes one stream has held at once (waiting + being written; bounded by --stream-buffer).",
+         rd(s.max_held_bytes));
+  series("servelab_stream_failed_total", "counter", "Streamed responses whose connection failed.", rd(s.failed));
+  const uint64_t gz_in = rd(s.gzip_in_bytes);
+  const uint64_t gz_out = rd(s.gzip_out_bytes);
+  series("servelab_stream_gzip_in_bytes_total", "counter", "Gzipped streams: bytes before compression.", gz_in);
+  series("servelab_stream_gzip_out_bytes_total", "counter", "Gzipped streams: bytes after compression.", gz_out);
+  series("servelab_stream_compression_ratio", "gauge",
+         "Gzipped streams: bytes before / after compression (0: none yet).",
+         gz_out ? static_cast<double>(gz_in) / static_cast<double>(gz_out) : 0.0);
+}
+
+}  // namespace servelab::serve
