@@ -214,7 +214,7 @@ TEST(ModelConfig, ReportsBadValuesWithLocation) {
   EXPECT_THAT(config_error(model_folder(dir, "p", "kind = \"mlp\"\npreload = \"sometimes\"\n")),
               HasSubstr("p/model.toml:2:11: key 'preload': unknown value 'sometimes' (valid: eager, lazy, none)"));
   EXPECT_THAT(config_error(model_folder(dir, "k", "kind = \"cnn\"\n")),
-              HasSubstr("k/model.toml:1:8: key 'kind': unknown kind 'cnn' (valid: mlp)"));
+              HasSubstr("k/model.toml:1:8: key 'kind': unknown kind 'cnn' (valid: mlp, tokens)"));
   EXPECT_THAT(config_error(model_folder(dir, "i", "kind = \"mlp\"\npriority = \"high\"\n")),
               HasSubstr("i/model.toml:2:12: key 'priority': expected an integer, got a string"));
   EXPECT_THAT(config_error(model_folder(dir, "t", "kind = \"mlp\"\nload_timeout = \"soon\"\n")),
@@ -223,7 +223,7 @@ TEST(ModelConfig, ReportsBadValuesWithLocation) {
               HasSubstr("s/model.toml:2:10: key 'sha256': expected 64 hexadecimal digits"));
   EXPECT_THAT(config_error(model_folder(dir, "x", "kind = \"mlp\"\nname = \n")), HasSubstr("x/model.toml:2:"));
   EXPECT_THAT(config_error(model_folder(dir, "n", "name = \"n\"\n")),
-              HasSubstr("n/model.toml: missing key 'kind' (valid: mlp)"));
+              HasSubstr("n/model.toml: missing key 'kind' (valid: mlp, tokens)"));
 }
 
 TEST(ModelRepository, MakeWritesTheManagerKeysItIsGiven) {
