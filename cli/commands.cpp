@@ -232,6 +232,12 @@ void Commands::add_to(CLI::App& app) {
   make->add_option("--hidden", make_.hidden, "tokens: recurrent state width")
       ->capture_default_str()
       ->check(CLI::Range(1, 16384));
+  make->add_option("--preload", make_.preload, "model.toml preload of every model made")
+      ->check(CLI::IsMember({"eager", "lazy", "none"}));
+  make->add_option("--priority", make_.priority, "model.toml priority (eager preload order, higher first)");
+  make->add_option("--depends-on", make_.depends_on, "model.toml depends_on: names of models loaded first")
+      ->delimiter(',');
+  make->add_option("--load-timeout", make_.load_timeout, "model.toml load_timeout, e.g. 2s");
   make->callback([this] { exit_code_ = models_make_command(); });
 }
 
@@ -256,6 +262,10 @@ int Commands::models_make_command() {
   o.prefix = make_.prefix.empty() ? make_.kind : make_.prefix;
   o.kind = make_.kind;
   o.hidden = make_.hidden;
+  o.preload = make_.preload;
+  o.priority = make_.priority;
+  o.depends_on = make_.depends_on;
+  o.load_timeout = make_.load_timeout;
   try {
     o.dims = parse_dims(make_.dims);
   } catch (const std::exception&) {

@@ -2,6 +2,7 @@
 // Subcommands of `servelab`. Each one parses its flags into an options struct
 // and calls into lib/; only this layer prints.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,7 +71,12 @@ class Commands {
     uint64_t seed = 42;
     std::string prefix;  // empty: the kind's name
     std::string kind = "mlp";
-    int hidden = 256;
+    int hidden = 512;
+    // model.toml keys for the model manager (unset: the key is not written).
+    std::string preload;
+    std::optional<int> priority;
+    std::vector<std::string> depends_on;
+    std::string load_timeout;
   } make_;
   int exit_code_ = kExitOk;
 

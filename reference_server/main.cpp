@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "batch/compute_pool.h"
+#include "scenario/byte_size.h"
 #include "scenario/scenario_parser.h"
 #include "serve/reference_server.h"
 
@@ -48,6 +49,12 @@ int main(int argc, char** argv) {
   std::string target_batch_time = "5ms";
   std::string preferred_sizes;
   servelab::batch::BatchConfig& batch = config.api.batch;
+  // Model manager (docs/SERVER.md "Model loading").
+  std::string async_loading = "on";
+  std::string memory_budget = "0";
+  std::string load_wait_timeout = "30s";
+  std::string prediction = "on";
+  servelab::models::ManagerOptions& manager = config.manager;
 
   app.add_option("--host", config.http.host, "Address to listen on")->capture_default_str();
   app.add_option("--port", config.http.port, "TCP port; 0 picks a free one")->capture_default_str();
@@ -92,6 +99,25 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--preserve-ordering", batch.preserve_ordering,
                "Answer batched requests in arrival order even when batches run in parallel");
+  app.add_option("--async-loading", async_loading,
+                 "The async_loading toggle: load models in the background (eager preload, prediction, requests "
+                 "wait without blocking a thread); off: a request loads its model inline on first use")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_option("--model-memory-budget", memory_budget,
+                 "Bytes of model weights kept in memory (e.g. 512MiB, 2GB); least recently used idle models are "
+                 "evicted past it; 0: unlimited")
+      ->capture_default_str();
+  app.add_option("--max-concurrent-loads", manager.max_concurrent_loads, "Loader threads (async loading)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  app.add_option("--load-wait-timeout", load_wait_timeout,
+                 "How long a request waits for its model to load before it gets 503 (async loading)")
+      ->capture_default_str();
+  app.add_option("--prediction", prediction,
+                 "Preload models that recent traffic predicts, while memory allows (async loading only)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   std::string streaming = "on";
   std::string gzip = "on";
   std::string flush = "event";
@@ -125,6 +151,24 @@ int main(int argc, char** argv) {
   completions.stream.flush.mode = flush == "coalesce" ? servelab::stream::FlushPolicy::Mode::coalesce
                                                       : servelab::stream::FlushPolicy::Mode::per_event;
   if (!to_duration("--coalesce-delay", coalesce_delay, completions.stream.flush.max_delay)) return kExitUsage;
+
+  manager.async = async_loading == "on";
+  manager.prediction = prediction == "on";
+  if (auto budget = servelab::scenario::parse_byte_size(memory_budget); budget) {
+    manager.memory_budget = *budget;
+  } else {
+    fmt::print(stderr, "servelab-server: --model-memory-budget: {}\n", budget.error().message);
+    return kExitUsage;
+  }
+  {
+    std::chrono::microseconds wait{};
+    if (!to_duration("--load-wait-timeout", load_wait_timeout, wait)) return kExitUsage;
+    if (wait.count() <= 0) {
+      fmt::print(stderr, "servelab-server: --load-wait-timeout must be positive\n");
+      return kExitUsage;
+    }
+    manager.wait_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(wait);
+  }
 
   config.api.batching = batching == "on";
   if (!to_duration("--max-queue-delay", max_queue_delay, batch.max_queue_delay)) return kExitUsage;
@@ -169,14 +213,16 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "servelab-server: {}\n", server.error().message);
     return kExitStartup;
   }
-  for (const auto& entry : (*server)->repository().entries()) {
-    if (entry.model) {
-      fmt::print(stderr, "model {}: loaded ({} → {}, {} bytes of weights)\n", entry.config.name,
-                 entry.model->input_width(), entry.model->output_width(), entry.model->memory_bytes());
-    } else {
-      fmt::print(stderr, "model {}: FAILED: {}\n", entry.config.name, entry.error);
+  for (const auto& status : (*server)->manager().index()) {
+    if (status.state == servelab::models::ModelState::failed) {
+      fmt::print(stderr, "model {}: FAILED: {}\n", status.name, status.reason);
     }
   }
+  fmt::print(stderr, "models: {} in {} (async loading {}, memory budget {}, {} loader threads, prediction {})\n",
+             (*server)->manager().configs().size(), config.models_dir, async_loading,
+             manager.memory_budget == 0 ? std::string("unlimited")
+                                        : servelab::scenario::format_byte_size(manager.memory_budget),
+             manager.max_concurrent_loads, manager.async ? prediction : "off");
   if (auto started = (*server)->start(); !started) {
     fmt::print(stderr, "servelab-server: {}\n", started.error().message);
     return kExitStartup;

@@ -1,6 +1,7 @@
 #include "load/plan.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <memory>
 
@@ -128,6 +129,33 @@ std::string generate_body(const scenario::RequestSpec& spec, const std::string& 
   return json::serialize(body);
 }
 
+Result<std::vector<double>> spread_weights(const scenario::RequestSpec& spec) {
+  const size_t n = spec.models.size();
+  if (n == 0) return make_error("request spreads over no models");
+  std::vector<double> w(n, 1.0);
+  switch (spec.distribution) {
+    case scenario::Distribution::uniform: break;
+    case scenario::Distribution::zipf:
+      if (!(spec.zipf_exponent >= 0)) return make_error("zipf_exponent must be >= 0");
+      for (size_t i = 0; i < n; ++i) w[i] = 1.0 / std::pow(static_cast<double>(i + 1), spec.zipf_exponent);
+      break;
+    case scenario::Distribution::weights:
+      if (spec.model_weights.size() != n) {
+        return make_error(fmt::format("{} weights for {} models", spec.model_weights.size(), n));
+      }
+      w = spec.model_weights;
+      break;
+  }
+  double total = 0;
+  for (double x : w) {
+    if (!(x >= 0) || !std::isfinite(x)) return make_error("weights must be finite numbers >= 0");
+    total += x;
+  }
+  if (!(total > 0)) return make_error("at least one weight must be > 0");
+  for (double& x : w) x /= total;
+  return w;
+}
+
 size_t pick_request(const std::vector<double>& cumulative_weights, double u) noexcept {
   const auto it = std::upper_bound(cumulative_weights.begin(), cumulative_weights.end(), u);
   if (it == cumulative_weights.end()) return cumulative_weights.size() - 1;
@@ -148,6 +176,11 @@ Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url)
 
   std::map<std::string, ModelInput> models;  // metadata fetched once per model
   double total = 0;
+  auto add = [&](PreparedRequest r) {
+    total += r.weight;
+    plan.cumulative_weights.push_back(total);
+    plan.requests.push_back(std::move(r));
+  };
   for (const scenario::RequestSpec& spec : s.requests) {
     if (!(spec.weight > 0)) {
       return make_error(fmt::format("request '{}': weight must be > 0", spec.name));
@@ -174,6 +207,30 @@ Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url)
         r.body = r.bodies.front();
         break;
       case scenario::RequestKind::infer: {
+        if (!spec.models.empty()) {
+          // Spread over several models: one prepared request per model with
+          // its share of the weight, so the mix stats count each model. The
+          // input width comes from the first model (loading only that one
+          // now); a model that takes another input answers 400, counted as errors.
+          if (spec.rows < 1) return make_error(fmt::format("infer request '{}': rows must be >= 1", spec.name));
+          auto shares = spread_weights(spec);
+          if (!shares) return make_error(fmt::format("infer request '{}': {}", spec.name, shares.error().message));
+          auto in = fetch_model_input(plan.base_url, spec.models.front());
+          if (!in) return in.error();
+          const std::string body = infer_body(*in, spec.rows, spec.seed);
+          for (size_t i = 0; i < spec.models.size(); ++i) {
+            if ((*shares)[i] <= 0) continue;  // weight 0: never sent
+            PreparedRequest m = r;
+            m.name = fmt::format("{} {}", spec.name.empty() ? "infer" : spec.name, spec.models[i]);
+            m.weight = spec.weight * (*shares)[i];
+            m.method = "POST";
+            m.url = fmt::format("{}/v2/models/{}/infer", plan.base_url, spec.models[i]);
+            m.headers.insert(m.headers.begin(), "Content-Type: application/json");
+            m.body = body;
+            add(std::move(m));
+          }
+          continue;
+        }
         if (spec.model.empty()) return make_error("infer request needs a model");
         if (spec.rows < 1) return make_error(fmt::format("infer request '{}': rows must be >= 1", spec.model));
         r.name = spec.name.empty() ? "infer " + spec.model : spec.name;
@@ -190,9 +247,7 @@ Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url)
         break;
       }
     }
-    total += spec.weight;
-    plan.cumulative_weights.push_back(total);
-    plan.requests.push_back(std::move(r));
+    add(std::move(r));
   }
   for (double& w : plan.cumulative_weights) w /= total;
   plan.cumulative_weights.back() = 1.0;  // no rounding gap at the top

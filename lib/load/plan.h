@@ -51,6 +51,11 @@ std::string generate_body(const scenario::RequestSpec& spec, const std::string& 
 
 Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url);
 
+// The share of each model of an infer request spread over spec.models
+// (uniform, Zipf 1/i^s by list position from 1, or explicit weights),
+// summing to 1. Error when there are no models or no positive weight.
+Result<std::vector<double>> spread_weights(const scenario::RequestSpec& spec);
+
 // Index into plan.requests for a uniform draw u in [0,1) (binary search over
 // cumulative_weights). REQUIRES: !cumulative_weights.empty()
 size_t pick_request(const std::vector<double>& cumulative_weights, double u) noexcept;

@@ -47,11 +47,26 @@ Result<fs::path> weights_path(const ModelConfig& c) {
   return file;
 }
 
-Result<std::string> read_bytes(const fs::path& path) {
+// Reads in chunks so that `check` can abandon a long read of a big file.
+Result<std::string> read_bytes(const fs::path& path, const LoadCheck& check) {
+  constexpr size_t kChunk = size_t{4} << 20;  // bytes between two checks
   std::ifstream in(path, std::ios::binary);
   if (!in) return make_error("cannot open");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return make_error("read failed");
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec) return make_error(ec.message());
+  std::string bytes(static_cast<size_t>(size), '\0');
+  size_t done = 0;
+  while (done < bytes.size()) {
+    if (check) {
+      if (auto why = check()) return make_error(*why);
+    }
+    const size_t n = std::min(kChunk, bytes.size() - done);
+    in.read(bytes.data() + done, static_cast<std::streamsize>(n));
+    if (static_cast<size_t>(in.gcount()) != n) return make_error("read failed (file shrank while reading?)");
+    done += n;
+  }
+  if (in.peek() != std::char_traits<char>::eof()) return make_error("file grew while reading");
   return bytes;
 }
 
@@ -93,23 +108,39 @@ std::vector<F32Tensor> make_mlp_weights(const std::vector<int>& dims, uint64_t s
   return tensors;
 }
 
+// The model manager's keys of MakeOptions, when set.
+void add_manager_keys(toml::table& table, const MakeOptions& o) {
+  if (!o.preload.empty()) table.insert("preload", o.preload);
+  if (o.priority) table.insert("priority", *o.priority);
+  if (!o.depends_on.empty()) {
+    toml::array deps;
+    for (const std::string& d : o.depends_on) deps.push_back(d);
+    table.insert("depends_on", std::move(deps));
+  }
+  if (!o.load_timeout.empty()) table.insert("load_timeout", o.load_timeout);
+}
+
 }  // namespace
 
-Result<std::shared_ptr<const Model>> load_model(const ModelConfig& config) {
+Result<std::shared_ptr<const Model>> load_model(const ModelConfig& config, const LoadCheck& check) {
   const auto fail = [&](std::string_view why) {
     return make_error(fmt::format("{}: weights file {}: {}", config.name, config.weights, why));
   };
+  const auto stop = [&]() -> std::optional<std::string> { return check ? check() : std::nullopt; };
   auto path = weights_path(config);
   if (!path) return fail(path.error().message);
-  auto bytes = read_bytes(*path);
+  auto bytes = read_bytes(*path, check);
   if (!bytes) return fail(bytes.error().message);
+  if (auto why = stop()) return fail(*why);
   // Hash before parse() takes the bytes, report a parse error first: it
   // says more about a damaged file than a digest mismatch does.
   const std::string digest = config.sha256.empty() ? std::string() : sha256_hex(*bytes);
+  if (auto why = stop()) return fail(*why);
   auto st = Safetensors::parse(std::move(*bytes));
   if (!st) return fail(st.error().message);
   if (!config.sha256.empty() && digest != config.sha256)
     return fail(fmt::format("sha256 is {}, model.toml expects {}", digest, config.sha256));
+  if (auto why = stop()) return fail(*why);
 
   if (config.kind == "mlp") {
     auto m = MlpModel::create(config, *st);
@@ -124,15 +155,14 @@ Result<std::shared_ptr<const Model>> load_model(const ModelConfig& config) {
   return make_error(fmt::format("{}: unknown kind '{}'", config.name, config.kind));
 }
 
-Result<ModelRepository> ModelRepository::open(const std::string& dir) {
+Result<std::vector<ModelEntry>> scan_repository(const std::string& dir) {
   std::error_code ec;
   const fs::path root = fs::canonical(dir, ec);
   if (ec) return make_error(fmt::format("model repository {}: {}", dir, ec.message()));
   if (!fs::is_directory(root, ec))
     return make_error(fmt::format("model repository {}: not a directory", dir));
 
-  ModelRepository repo;
-  repo.dir_ = root.string();
+  std::vector<ModelEntry> entries;
   fs::directory_iterator it(root, ec);
   if (ec) return make_error(fmt::format("model repository {}: {}", dir, ec.message()));
   for (; it != fs::directory_iterator(); it.increment(ec)) {
@@ -149,26 +179,98 @@ Result<ModelRepository> ModelRepository::open(const std::string& dir) {
     const fs::path resolved = fs::canonical(folder, ec);
     if (ec || !is_within(resolved, root)) {
       entry.error = fmt::format("{}: model folder resolves outside the repository", name);
-      repo.entries_.push_back(std::move(entry));
+      entries.push_back(std::move(entry));
       continue;
     }
     auto config = read_model_config(folder.string());
-    if (!config) {
+    if (!config)
       entry.error = config.error().message;
-    } else {
+    else
       entry.config = std::move(*config);
-      auto model = load_model(entry.config);
-      if (model)
-        entry.model = std::move(*model);
-      else
-        entry.error = model.error().message;
-    }
-    repo.entries_.push_back(std::move(entry));
+    entries.push_back(std::move(entry));
   }
   if (ec) return make_error(fmt::format("model repository {}: {}", dir, ec.message()));
 
-  std::sort(repo.entries_.begin(), repo.entries_.end(),
+  std::sort(entries.begin(), entries.end(),
             [](const ModelEntry& a, const ModelEntry& b) { return a.config.name < b.config.name; });
+  if (auto s = check_dependencies(entries); !s) return std::move(s).error();
+  return entries;
+}
+
+Status check_dependencies(const std::vector<ModelEntry>& entries) {
+  const auto index_of = [&](std::string_view name) -> int {
+    const auto it = std::lower_bound(entries.begin(), entries.end(), name,
+                                     [](const ModelEntry& e, std::string_view n) { return e.config.name < n; });
+    return it != entries.end() && it->config.name == name ? static_cast<int>(it - entries.begin()) : -1;
+  };
+  for (const ModelEntry& e : entries)
+    for (const std::string& dep : e.config.depends_on)
+      if (index_of(dep) < 0)
+        return make_error(fmt::format("{}/model.toml: depends_on names unknown model '{}'", e.config.dir, dep));
+
+  // Depth-first search with colours; the grey path is the stack, so a back
+  // edge closes a cycle whose path is the stack from that model on.
+  enum Colour : uint8_t { white, grey, black };
+  std::vector<Colour> colour(entries.size(), white);
+  std::vector<int> path;
+  std::vector<size_t> next;  // per stack frame: index of the next dependency to visit
+  for (size_t start = 0; start < entries.size(); ++start) {
+    if (colour[start] != white) continue;
+    path.assign(1, static_cast<int>(start));
+    next.assign(1, 0);
+    colour[start] = grey;
+    while (!path.empty()) {
+      const auto node = static_cast<size_t>(path.back());
+      const auto& deps = entries[node].config.depends_on;
+      if (next.back() == deps.size()) {
+        colour[node] = black;
+        path.pop_back();
+        next.pop_back();
+        continue;
+      }
+      const int d = index_of(deps[next.back()++]);
+      const auto du = static_cast<size_t>(d);
+      if (colour[du] == grey) {
+        std::vector<std::string> names;
+        const auto from = std::find(path.begin(), path.end(), d);
+        for (auto p = from; p != path.end(); ++p) names.push_back(entries[static_cast<size_t>(*p)].config.name);
+        names.push_back(entries[du].config.name);
+        return make_error(fmt::format("dependency cycle in model repository: {}", fmt::join(names, " -> ")));
+      }
+      if (colour[du] == white) {
+        colour[du] = grey;
+        path.push_back(d);
+        next.push_back(0);
+      }
+    }
+  }
+  return Ok{};
+}
+
+Result<uint64_t> weights_file_size(const ModelConfig& config) {
+  auto path = weights_path(config);
+  if (!path) return make_error(fmt::format("{}: weights file {}: {}", config.name, config.weights, path.error().message));
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(*path, ec);
+  if (ec) return make_error(fmt::format("{}: weights file {}: {}", config.name, config.weights, ec.message()));
+  return static_cast<uint64_t>(size);
+}
+
+Result<ModelRepository> ModelRepository::open(const std::string& dir) {
+  auto entries = scan_repository(dir);
+  if (!entries) return std::move(entries).error();
+  ModelRepository repo;
+  std::error_code ec;
+  repo.dir_ = fs::canonical(dir, ec).string();
+  repo.entries_ = std::move(*entries);
+  for (ModelEntry& entry : repo.entries_) {
+    if (!entry.error.empty()) continue;
+    auto model = load_model(entry.config);
+    if (model)
+      entry.model = std::move(*model);
+    else
+      entry.error = model.error().message;
+  }
   return repo;
 }
 
@@ -179,6 +281,8 @@ const ModelEntry* ModelRepository::find(std::string_view name) const {
 }
 
 Status make_repository(const std::string& dir, const MakeOptions& options) {
+  if (!options.preload.empty() && options.preload != "eager" && options.preload != "lazy" && options.preload != "none")
+    return make_error(fmt::format("preload '{}' is not one of eager, lazy, none", options.preload));
   if (options.count < 0) return make_error(fmt::format("model count {} is negative", options.count));
   if (options.dims.size() < 2)
     return make_error("dims needs at least two widths (input and output)");
@@ -211,10 +315,11 @@ Status make_repository(const std::string& dir, const MakeOptions& options) {
          {"index", std::to_string(i)}});
     if (auto s = write_file_atomically((folder / "model.safetensors").string(), weights); !s) return s;
 
-    const toml::table table{{"name", name},
-                            {"kind", options.kind},
-                            {"weights", "model.safetensors"},
-                            {"sha256", sha256_hex(weights)}};
+    toml::table table{{"name", name},
+                      {"kind", options.kind},
+                      {"weights", "model.safetensors"},
+                      {"sha256", sha256_hex(weights)}};
+    add_manager_keys(table, options);
     std::ostringstream text;
     text << "# Written by servelab models make (seed " << options.seed << ").\n" << table << "\n";
     if (auto s = write_file_atomically((folder / "model.toml").string(), text.str()); !s) return s;

@@ -52,6 +52,18 @@ json::object scenario_json(const scenario::Scenario& s) {
       o["model"] = r.model;
       o["rows"] = r.rows;
       o["seed"] = r.seed;
+      if (!r.models.empty()) {  // spread over several models
+        json::array names;
+        for (const auto& m : r.models) names.push_back(json::string(m));
+        o["models"] = std::move(names);
+        o["distribution"] = scenario::to_string(r.distribution);
+        if (r.distribution == scenario::Distribution::zipf) o["zipf_exponent"] = r.zipf_exponent;
+        if (r.distribution == scenario::Distribution::weights) {
+          json::array weights;
+          for (double w : r.model_weights) weights.push_back(w);
+          o["weights"] = std::move(weights);
+        }
+      }
     }
     requests.push_back(std::move(o));
   }
@@ -76,7 +88,11 @@ json::object scenario_json(const scenario::Scenario& s) {
         {"model_repository", s.server.model_repository},
         {"model_count", s.server.model_count},
         {"dims", std::move(dims)},
-        {"model_seed", s.server.model_seed}}},
+        {"model_seed", s.server.model_seed},
+        {"model_memory_budget", s.server.model_memory_budget},
+        {"max_concurrent_loads", s.server.max_concurrent_loads},
+        {"prediction", s.server.prediction},
+        {"load_wait_timeout", scenario::format_duration(s.server.load_wait_timeout)}}},
       {"pool",
        {{"min", s.pool.min},
         {"max", s.pool.max},
@@ -334,6 +350,17 @@ Status parse_scenario_details(const json::object& so, scenario::Scenario& s) {
       if (auto v = field<std::string>(ro, "model", "scenario.requests[]")) q.model = *v;
       if (auto v = field<int>(ro, "rows", "scenario.requests[]")) q.rows = *v;
       if (auto v = field<uint64_t>(ro, "seed", "scenario.requests[]")) q.seed = *v;
+      if (const auto* ms = ro.if_contains("models"); ms && ms->is_array()) {
+        for (const auto& m : ms->as_array())
+          if (m.is_string()) q.models.emplace_back(m.as_string());
+        if (auto v = field<std::string>(ro, "distribution", "scenario.requests[]")) {
+          q.distribution = *v == "zipf"      ? scenario::Distribution::zipf
+                           : *v == "weights" ? scenario::Distribution::weights
+                                             : scenario::Distribution::uniform;
+        }
+        if (auto v = field<double>(ro, "zipf_exponent", "scenario.requests[]")) q.zipf_exponent = *v;
+        if (auto v = field<std::vector<double>>(ro, "weights", "scenario.requests[]")) q.model_weights = *v;
+      }
       if (const auto* h = ro.if_contains("headers"); h && h->is_object())
         for (const auto& kv : h->as_object())
           if (kv.value().is_string())
@@ -349,6 +376,11 @@ Status parse_scenario_details(const json::object& so, scenario::Scenario& s) {
     if (auto v = field<int>(o, "model_count", "scenario.server")) s.server.model_count = *v;
     if (auto v = field<uint64_t>(o, "model_seed", "scenario.server")) s.server.model_seed = *v;
     if (auto v = field<std::vector<int>>(o, "dims", "scenario.server")) s.server.dims = *v;
+    if (auto v = field<uint64_t>(o, "model_memory_budget", "scenario.server")) s.server.model_memory_budget = *v;
+    if (auto v = field<int>(o, "max_concurrent_loads", "scenario.server")) s.server.max_concurrent_loads = *v;
+    if (auto v = field<bool>(o, "prediction", "scenario.server")) s.server.prediction = *v;
+    if (auto v = field<std::string>(o, "load_wait_timeout", "scenario.server"))
+      if (auto d = scenario::parse_duration(*v)) s.server.load_wait_timeout = *d;
   }
   // [pool], [tls], [http]: absent from results written before they existed.
   if (const auto* pv = so.if_contains("pool"); pv && pv->is_object()) {

@@ -10,6 +10,7 @@
 #include "launch/http_get.h"
 #include "launch/server_process.h"
 #include "load/plan.h"
+#include "scenario/scenario_parser.h"
 #include "models/model_repository.h"
 #include "common/atomic_file.h"
 #include "report/result_json.h"
@@ -43,8 +44,8 @@ std::vector<report::InertToggle> inert_toggles(const scenario::Scenario& s) {
     inert.push_back({"batching", "server-side: not applied to a foreign target (configure its batching yourself)"});
   if (s.toggles.streaming && !embedded)
     inert.push_back({"streaming", "server-side: not applied to a foreign target (a generate request's \"stream\" asks it to stream)"});
-  if (s.toggles.async_loading)
-    inert.push_back({"async_loading", "not implemented in this version (async model loading comes with issue 6)"});
+  if (s.toggles.async_loading && !embedded)
+    inert.push_back({"async_loading", "server-side: not applied to a foreign target (configure its model loading yourself)"});
   return inert;
 }
 
@@ -135,6 +136,13 @@ Result<RunOutcome> run_scenario(const scenario::Scenario& s, const RunOptions& o
     // Only when on: a server that predates batching runs unchanged otherwise.
     if (s.toggles.batching) cfg.args.insert(cfg.args.end(), {"--batching", "on"});
     cfg.args.insert(cfg.args.end(), {"--streaming", s.toggles.streaming ? "on" : "off"});
+    // Model manager: the async_loading toggle both ways (the server's own
+    // default is on), and the [server] knobs.
+    cfg.args.insert(cfg.args.end(),
+                    {"--async-loading", s.toggles.async_loading ? "on" : "off", "--model-memory-budget",
+                     std::to_string(s.server.model_memory_budget), "--max-concurrent-loads",
+                     std::to_string(s.server.max_concurrent_loads), "--prediction", s.server.prediction ? "on" : "off",
+                     "--load-wait-timeout", scenario::format_duration(s.server.load_wait_timeout)});
     cfg.log_path = (fs::path(outcome.out_dir) / "server.log").string();
     cfg.ready_timeout = options.server_ready_timeout;
     auto proc = launch::ServerProcess::start(cfg);

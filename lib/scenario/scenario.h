@@ -19,6 +19,9 @@ enum class RequestKind { http, infer, generate };
 // The generator's transport: libcurl multi, the native epoll HTTP/1.1
 // client, or native when the scenario allows it (plain http://, one origin).
 enum class EngineKind { curl, native, auto_ };
+// How an infer request spread over several models picks one (Zipf: the i-th
+// model listed, from 1, gets weight 1 / i^zipf_exponent).
+enum class Distribution { uniform, zipf, weights };
 
 // One [[load.stages]] entry, as in k6's ramping executors: over `duration`
 // the load moves linearly from the previous stage's target (for the first
@@ -89,6 +92,16 @@ struct RequestSpec {
   double temperature = 0.0;
   bool send_seed = true;       // false: no "seed" field (servers that reject it)
   std::string extra_body;      // JSON object text merged into the body ("" = none)
+  // kind = "infer" spread over several models, instead of `model`: the
+  // `models` key lists them, or `model_count = N` names the embedded
+  // repository's mlp-0 .. mlp-{N-1} (stored here expanded). The plan turns
+  // such a request into one prepared request per model, its weight split by
+  // `distribution`. Every model must take the same input (the width is read
+  // from the first one's metadata).
+  std::vector<std::string> models;
+  Distribution distribution = Distribution::uniform;
+  double zipf_exponent = 1.0;          // distribution = "zipf": >= 0
+  std::vector<double> model_weights;   // distribution = "weights" (key `weights`): one per model, >= 0
 };
 
 // Optimization toggles (DESIGN.md). Client-side ones are applied by the
@@ -108,6 +121,12 @@ struct EmbeddedServerConfig {
   int model_count = 1;
   std::vector<int> dims = {256, 256, 256};  // input, hidden..., output widths of each mlp
   uint64_t model_seed = 42;
+  // Model manager of the embedded server (servelab-server flags; the
+  // async_loading toggle gives --async-loading):
+  uint64_t model_memory_budget = 0;  // --model-memory-budget, bytes; 0: unlimited
+  int max_concurrent_loads = 2;      // --max-concurrent-loads
+  bool prediction = true;            // --prediction on|off
+  Micros load_wait_timeout = std::chrono::seconds(30);  // --load-wait-timeout
 };
 
 // [pool]: the generator's connection pool (docs/POOL.md). Sizes are totals

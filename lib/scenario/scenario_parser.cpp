@@ -1,5 +1,7 @@
 #include "scenario/scenario_parser.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -10,6 +12,7 @@
 
 #include "scenario/diagnostics.h"
 #include "scenario/generate_request.h"
+#include "scenario/byte_size.h"
 #include "scenario/overrides.h"
 #include "scenario/table_reader.h"
 
@@ -27,10 +30,12 @@ constexpr std::string_view kLoadKeys[] = {"mode",     "connections", "threads",
                                           "stages",   "engine"};
 constexpr std::string_view kStageKeys[] = {"duration", "rate", "connections"};
 constexpr std::string_view kToggleKeys[] = {"pooling", "batching", "streaming", "async_loading"};
-constexpr std::string_view kServerKeys[] = {"threads", "model_repository", "model_count", "dims",
-                                            "model_seed"};
-constexpr std::string_view kRequestKeys[] = {"kind",    "name", "weight", "method", "url",
-                                             "headers", "body", "model",  "rows",   "seed",
+constexpr std::string_view kServerKeys[] = {"threads",    "model_repository",    "model_count",
+                                            "dims",       "model_seed",          "model_memory_budget",
+                                            "prediction", "max_concurrent_loads", "load_wait_timeout"};
+constexpr std::string_view kRequestKeys[] = {"kind",   "name",        "weight",       "method",        "url",
+                                             "headers", "body",       "model",        "rows",          "seed",
+                                             "models", "model_count", "distribution", "zipf_exponent", "weights",
                                              // kind = "generate" (generate_request.h)
                                              "prompt", "prompts", "max_tokens", "stream",
                                              "temperature", "extra_body"};
@@ -39,9 +44,13 @@ constexpr std::string_view kPoolKeys[] = {"min", "max", "idle_timeout", "max_age
 constexpr std::string_view kTlsKeys[] = {"insecure", "ca_file"};
 constexpr std::string_view kHttpKeys[] = {"http2", "streams_per_connection"};
 constexpr std::string_view kHttpOnlyKeys[] = {"method", "url", "headers", "body"};
-constexpr std::string_view kInferOnlyKeys[] = {"model", "rows", "seed"};
+constexpr std::string_view kInferOnlyKeys[] = {"model",        "rows",          "seed",   "models", "model_count",
+                                               "distribution", "zipf_exponent", "weights"};
 // Keys a generate request rejects: `model`, `seed`, `url` and `headers` it shares.
-constexpr std::string_view kNotGenerateKeys[] = {"method", "body", "rows"};
+constexpr std::string_view kNotGenerateKeys[] = {"method",       "body",          "rows",   "models", "model_count",
+                                                 "distribution", "zipf_exponent", "weights"};
+constexpr Choice<Distribution> kDistributions[] = {
+    {"uniform", Distribution::uniform}, {"zipf", Distribution::zipf}, {"weights", Distribution::weights}};
 
 constexpr Choice<LoadMode> kModes[] = {{"closed", LoadMode::closed}, {"open", LoadMode::open}};
 constexpr Choice<Arrival> kArrivals[] = {{"constant", Arrival::constant},
@@ -61,6 +70,8 @@ constexpr int kMaxThreads = 1024;
 constexpr int kMaxRows = 4096;
 constexpr int kMaxDim = 65536;
 constexpr int kMaxModels = 100'000;
+constexpr int kMaxLoads = 256;
+constexpr double kMaxZipfExponent = 100.0;
 
 bool is_http_url(std::string_view text) {
   for (std::string_view scheme : {"http://", "https://"}) {
@@ -235,6 +246,113 @@ void read_server(TableReader& r, EmbeddedServerConfig& server, const std::string
     }
   }
   r.read_uint64("model_seed", server.model_seed);
+  // Model manager knobs, passed to the embedded server's flags.
+  if (const toml::node* node = r.find("model_memory_budget")) {
+    if (const auto* number = node->as_integer(); number != nullptr && number->get() >= 0) {
+      server.model_memory_budget = static_cast<uint64_t>(number->get());
+    } else if (const auto* text = node->as_string()) {
+      if (auto bytes = parse_byte_size(text->get())) {
+        server.model_memory_budget = *bytes;
+      } else {
+        r.error(*node, "model_memory_budget", bytes.error().message + " (0: unlimited)");
+      }
+    } else {
+      r.error(*node, "model_memory_budget",
+              fmt::format("expected a byte size such as \"512MiB\" or a number of bytes >= 0 (0: unlimited), got {}",
+                          describe(*node)));
+    }
+  }
+  r.read_int("max_concurrent_loads", server.max_concurrent_loads, 1, kMaxLoads);
+  r.read_bool("prediction", server.prediction);
+  r.read_duration("load_wait_timeout", server.load_wait_timeout, /*allow_zero=*/false);
+}
+
+// An infer request spread over several models: `models` or `model_count`,
+// with `distribution`, `zipf_exponent` and `weights`. Returns false when the
+// request names no models this way (then `model` applies).
+bool read_model_spread(TableReader& r, RequestSpec& request) {
+  const toml::node* models = r.find("models");
+  const toml::node* count = r.find("model_count");
+  if (models != nullptr && count != nullptr) {
+    r.error(*count, "model_count", "give either models = [...] or model_count, not both");
+    return true;
+  }
+  if (models == nullptr && count == nullptr) {
+    for (std::string_view key : {"distribution", "zipf_exponent", "weights"}) {
+      if (const toml::node* node = r.find(key)) {
+        r.error(*node, key, "only applies to a request spread over several models (models = [...] or model_count)");
+      }
+    }
+    return false;
+  }
+  if (const toml::node* model = r.find("model")) {
+    r.error(*model, "model",
+            fmt::format("give either model or {}, not both", models != nullptr ? "models" : "model_count"));
+  }
+  if (const toml::array* list = r.read_array("models")) {
+    if (list->empty()) r.error(*list, "models", "expected at least one model name, got an empty array");
+    for (size_t i = 0; i < list->size(); ++i) {
+      const toml::node& node = *list->get(i);
+      const auto* text = node.as_string();
+      const std::string key = fmt::format("models[{}]", i);
+      if (text == nullptr || text->get().empty()) {
+        r.error(node, key, fmt::format("expected a model name (a non-empty string), got {}", describe(node)));
+      } else if (std::find(request.models.begin(), request.models.end(), text->get()) != request.models.end()) {
+        r.error(node, key, fmt::format("model \"{}\" is listed twice", text->get()));
+      } else {
+        request.models.push_back(text->get());
+      }
+    }
+  }
+  int n = 0;
+  if (r.read_int("model_count", n, 1, kMaxModels)) {
+    // The names `servelab models make` (and the embedded server) gives.
+    for (int i = 0; i < n; ++i) request.models.push_back(fmt::format("mlp-{}", i));
+  }
+  const bool has_choice = r.read_choice<Distribution>("distribution", request.distribution, kDistributions);
+  const toml::node* weights = r.find("weights");
+  if (weights != nullptr && !has_choice && r.find("distribution") == nullptr) {
+    request.distribution = Distribution::weights;
+  }
+  if (const toml::node* node = r.find("zipf_exponent")) {
+    if (request.distribution != Distribution::zipf) {
+      r.error(*node, "zipf_exponent", "only applies to distribution = \"zipf\"");
+    } else if (r.read_number("zipf_exponent", request.zipf_exponent, /*allow_zero=*/true) &&
+               request.zipf_exponent > kMaxZipfExponent) {
+      r.error(*node, "zipf_exponent",
+              fmt::format("expected a number from 0 to {}, got {}", kMaxZipfExponent, request.zipf_exponent));
+    }
+  }
+  if (request.distribution == Distribution::weights) {
+    if (weights == nullptr) {
+      r.missing("weights", "one weight (a number >= 0) per model, for distribution = \"weights\"");
+    } else if (const toml::array* list = r.read_array("weights")) {
+      double total = 0;
+      bool ok = true;
+      for (size_t i = 0; i < list->size(); ++i) {
+        const toml::node& node = *list->get(i);
+        const auto v = node.value<double>();
+        if (!v || !(*v >= 0) || !std::isfinite(*v)) {
+          r.error(node, fmt::format("weights[{}]", i), fmt::format("expected a number >= 0, got {}", describe(node)));
+          ok = false;
+          continue;
+        }
+        total += *v;
+        request.model_weights.push_back(*v);
+      }
+      if (ok && list->size() != request.models.size() && !request.models.empty()) {
+        r.error(*list, "weights",
+                fmt::format("expected one weight per model ({}), got {}", request.models.size(), list->size()));
+      } else if (ok && !(total > 0)) {
+        r.error(*list, "weights", "expected at least one weight > 0");
+      }
+    }
+  } else if (weights != nullptr) {
+    r.error(*weights, "weights",
+            fmt::format("only applies to distribution = \"weights\"; this request has distribution = \"{}\"",
+                        to_string(request.distribution)));
+  }
+  return true;
 }
 
 // [pool]. Cross-key checks need load.connections, read before.
@@ -363,14 +481,19 @@ void read_request(TableReader& r, RequestSpec& request) {
     reject_keys(r, kHttpOnlyKeys, "infer");
     // Infer requests always POST to /v2/models/{model}/infer.
     request.method = "POST";
-    if (r.find("model") == nullptr) {
-      r.missing("model", "the name of the model to infer against (a string)");
+    const bool spread = read_model_spread(r, request);
+    if (spread) {
+      // Each model's share is named "<name> <model>" in the results.
+    } else if (r.find("model") == nullptr) {
+      r.missing("model",
+                "the name of the model to infer against (a string), or models = [...] / model_count = N to spread "
+                "requests over several");
     } else if (r.read_string("model", request.model) && request.model.empty()) {
       r.error(*r.find("model"), "model", "expected a model name, got an empty string");
     }
     r.read_int("rows", request.rows, 1, kMaxRows);
     r.read_uint64("seed", request.seed);
-    if (request.name.empty()) request.name = fmt::format("infer {}", request.model);
+    if (request.name.empty()) request.name = spread ? std::string("infer") : fmt::format("infer {}", request.model);
   }
 }
 
@@ -511,6 +634,14 @@ std::string_view to_string(RequestKind k) {
     case RequestKind::generate: return "generate";
   }
   return "http";
+}
+std::string_view to_string(Distribution d) {
+  switch (d) {
+    case Distribution::uniform: return "uniform";
+    case Distribution::zipf: return "zipf";
+    case Distribution::weights: return "weights";
+  }
+  return "uniform";
 }
 
 }  // namespace servelab::scenario

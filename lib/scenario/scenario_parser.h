@@ -28,5 +28,6 @@ std::string_view to_string(LoadMode m);
 std::string_view to_string(Arrival a);
 std::string_view to_string(EngineKind e);
 std::string_view to_string(RequestKind k);
+std::string_view to_string(Distribution d);
 
 }  // namespace servelab::scenario

@@ -89,6 +89,7 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   std::string body;    // streamed with streaming off: every event, sent at the end
   std::string event;   // scratch: one event, reused
   std::string prefix;  // `data: {"id":..,"choices":[{"text":"` , the same for every event
+  std::atomic<bool> ended{false};
 
   void post() {
     api->pool_->post([self = shared_from_this()] { self->step(); });
@@ -97,8 +98,7 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   // One token (and the prefill before the first). On a compute thread.
   void step() {
     if (streamer && streamer->failed()) {  // the client went away
-      api->metrics_.cancelled.fetch_add(1, std::memory_order_relaxed);
-      end();
+      end(Outcome::cancelled);
       return;
     }
     if (!generator) generator.emplace(model, prompt, temperature, seed);
@@ -117,6 +117,9 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
     }
     const bool last = stop || completion_tokens >= max_tokens;
     if (last) {
+      // From here the job ends through finish()'s callback only: no resume
+      // may start another step next to it.
+      if (streamer) streamer->on_resume(nullptr);
       if (stream && !stop) emit(event);
       finish(stop ? "stop" : "length");
       return;
@@ -147,17 +150,11 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
       event += "\n\ndata: [DONE]\n\n";
       emit(event);
       if (streamer) {
-        streamer->finish([self = shared_from_this()](bool ok) {
-          auto& mm = self->api->metrics_;
-          if (ok) {
-            mm.completions.fetch_add(1, std::memory_order_relaxed);
-          } else {
-            mm.cancelled.fetch_add(1, std::memory_order_relaxed);
-          }
-          self->end();
-        });
+        streamer->finish(
+            [self = shared_from_this()](bool ok) { self->end(ok ? Outcome::completed : Outcome::cancelled); });
         return;
       }
+      end(Outcome::completed);
       send_whole(std::move(body), kEventStream);
     } else {
       json::object choice;
@@ -172,10 +169,9 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
       o["model"] = model_name;
       o["choices"] = json::array{std::move(choice)};
       o["usage"] = json::parse(usage_json());
+      end(Outcome::completed);  // before the answer: a client that has it sees the counters
       send_whole(json::serialize(o), kJson);
     }
-    m.completions.fetch_add(1, std::memory_order_relaxed);
-    end();
   }
 
   void send_whole(std::string b, std::string_view content_type) {
@@ -192,12 +188,17 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
     respond(std::move(res));
   }
 
-  // The generation is over (finished, cancelled or failed).
-  void end() {
+  enum class Outcome { completed, cancelled };
+  // The generation is over. Counted once: a stream that fails while its
+  // last chunk is queued may report both from two threads.
+  void end(Outcome outcome) {
+    if (ended.exchange(true, std::memory_order_acq_rel)) return;
     auto& m = api->metrics_;
     m.tokens_generated.fetch_add(static_cast<uint64_t>(completion_tokens), std::memory_order_relaxed);
     m.active.fetch_sub(1, std::memory_order_relaxed);
     if (streamer) m.streams_active.fetch_sub(1, std::memory_order_relaxed);
+    // Last, so that whoever sees the outcome counted also sees the gauges down.
+    (outcome == Outcome::completed ? m.completions : m.cancelled).fetch_add(1, std::memory_order_release);
     streamer.reset();  // breaks the job ↔ streamer cycle (resume callback)
   }
 };
@@ -363,6 +364,9 @@ void CompletionsApi::render_metrics(std::string& out) const {
          rd(s.bytes));
   series("servelab_stream_backpressure_events_total", "counter",
          "Times a producer was paused because its stream's buffer was full.", rd(s.backpressure_events));
+  series("servelab_stream_max_held_bytes", "gauge",
+         "Most bytes one stream has held at once (waiting + being written; bounded by --stream-buffer).",
+         rd(s.max_held_bytes));
   series("servelab_stream_failed_total", "counter", "Streamed responses whose connection failed.", rd(s.failed));
   const uint64_t gz_in = rd(s.gzip_in_bytes);
   const uint64_t gz_out = rd(s.gzip_out_bytes);

@@ -158,8 +158,8 @@ namespace detail {
 // One valid infer request, parsed on the network thread, on its way to a
 // forward pass.
 struct InferJob {
-  const models::ModelEntry* entry = nullptr;
-  size_t slot = 0;  // the entry's index (metrics)
+  models::ModelLease lease;  // pins the model until the job is destroyed (answer sent)
+  size_t slot = 0;  // the model's index in manager.configs() (metrics)
   std::vector<float> input;  // rows * input_width, row-major
   int64_t rows = 0;
   std::string id;
@@ -194,13 +194,13 @@ void append_float(std::string& out, float v) {
 // Strings go through Boost.JSON's serializer (escaping); the float data is
 // appended directly into the one output string (no DOM of n numbers).
 Response infer_response(const detail::InferJob& job, const float* output) {
-  const models::Model& model = *job.entry->model;
+  const models::Model& model = *job.lease;
   const int64_t out_width = model.output_width();
   const auto n = static_cast<size_t>(job.rows * out_width);
   std::string text;
   text.reserve(160 + n * 12);
   text += "{\"model_name\":";
-  text += json::serialize(json::string(job.entry->config.name));
+  text += json::serialize(json::string(model.config().name));
   text += ",\"model_version\":";
   text += json::serialize(json::string(kModelVersion));
   if (job.has_id) {
@@ -234,50 +234,91 @@ batch::BatchConfig merged_config(batch::BatchConfig c, const models::BatchingOve
   return c;
 }
 
+// The answer to a model that could not be leased: 404 when unknown, else
+// 503 with the manager's reason (load failed, timed out, too large for the
+// budget, shutting down); the transient ones carry Retry-After.
+Response acquire_error(const Request& request, const std::string& name, const models::Acquired& a) {
+  if (a.error == models::AcquireError::not_found) {
+    return error_response(request, bhttp::status::not_found, "model '" + name + "' not found");
+  }
+  std::string message = a.message.empty() ? "model is not available" : a.message;
+  if (message.find("'" + name + "'") == std::string::npos) message = "model '" + name + "': " + message;
+  Response res = error_response(request, bhttp::status::service_unavailable, message);
+  if (a.error == models::AcquireError::timeout || a.error == models::AcquireError::shutting_down ||
+      a.error == models::AcquireError::cancelled) {
+    res.set(bhttp::field::retry_after, "1");
+  }
+  return res;
+}
+
+// The repository index's state names are Triton's: a model that is not in
+// memory is UNAVAILABLE, with "unloaded" or its failure as the reason.
+std::string_view repository_state(models::ModelState state) {
+  switch (state) {
+    case models::ModelState::ready: return "READY";
+    case models::ModelState::loading: return "LOADING";
+    case models::ModelState::unloading: return "UNLOADING";
+    case models::ModelState::unloaded:
+    case models::ModelState::failed: return "UNAVAILABLE";
+  }
+  return "UNAVAILABLE";
+}
+
 }  // namespace
 
+// One model's dynamic batcher. Models come and go (loaded, evicted,
+// reloaded), so the batcher is made by the model's first infer request (it
+// needs the model's widths) and runs its batches on `lease`: a lease on the
+// model instance of the first request that found the batcher idle, kept
+// while any request is outstanding in it. Every request holds its own lease
+// too, so a batch always runs on a live model; a reload while requests are
+// queued runs them on the older instance of the same weights.
 struct InferenceApi::ModelBatcher {
   batch::BatchConfig config;
-  std::unique_ptr<batch::RequestBatcher> batcher;
+  std::mutex mu;
+  std::unique_ptr<batch::RequestBatcher> batcher;  // guarded by mu until made; never reset
+  models::ModelLease lease;                        // guarded by mu
+  size_t outstanding = 0;                          // requests submitted, not yet answered; guarded by mu
+  bool closed = false;                             // shutdown(): no new batcher; guarded by mu
 };
 
-InferenceApi::InferenceApi(const models::ModelRepository& repository, ApiOptions options)
-    : repository_(repository),
+struct InferenceApi::Pending {
+  Request request;
+  Route route = Route::other;
+  std::string model;
+  Respond respond;  // counts the answer in metrics_
+};
+
+InferenceApi::InferenceApi(models::ModelManager& manager, ApiOptions options)
+    : manager_(manager),
       options_(std::move(options)),
       metrics_([&] {
         std::vector<std::string> names;
-        for (const auto& entry : repository.entries()) names.push_back(entry.config.name);
+        for (const auto& config : manager.configs()) names.push_back(config.name);
         return names;
       }()),
       pool_(std::make_unique<batch::ComputePool>(options_.compute_threads)) {
   if (options_.server_version.empty()) options_.server_version = SERVELAB_VERSION;
-  const auto& entries = repository_.entries();
-  for (size_t i = 0; i < entries.size(); ++i) metrics_.set_model_ready(i, entries[i].model != nullptr);
+  metrics_.set_model_manager(&manager_, options_.async_loading);
   if (options_.stall_every.count() > 0) {
     const auto first = std::chrono::steady_clock::now() + options_.stall_every;
     next_stall_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(first.time_since_epoch()).count());
   }
-  batchers_.resize(entries.size());
+  const auto& configs = manager_.configs();
+  batchers_.resize(configs.size());
   if (!options_.batching) return;
-  for (size_t i = 0; i < entries.size(); ++i) {
-    if (!entries[i].model) continue;
+  for (size_t i = 0; i < configs.size(); ++i) {
     auto mb = std::make_unique<ModelBatcher>();
-    mb->config = merged_config(options_.batch, entries[i].config.batching);
+    mb->config = merged_config(options_.batch, configs[i].batching);
     mb->config.max_in_flight = pool_->threads();
-    batch::RequestBatcher::Options o;
-    o.config = mb->config;
-    std::shared_ptr<const models::Model> model = entries[i].model;
-    o.input_width = model->input_width();
-    o.output_width = model->output_width();
-    o.execute = [this, model](const float* input, int64_t rows, float* output) -> Status {
-      compute_pass([&] { model->infer(input, rows, output); });
-      return Ok{};
-    };
-    batch::ComputePool* pool = pool_.get();
-    o.post = [pool](std::function<void()> task) { pool->post(std::move(task)); };
-    mb->batcher = std::make_unique<batch::RequestBatcher>(std::move(o));
-    const batch::RequestBatcher* b = mb->batcher.get();
-    metrics_.set_batch_source(i, [b] { return b->stats(); });
+    ModelBatcher* b = mb.get();
+    metrics_.set_batch_source(i, [b] {
+      std::lock_guard lock(b->mu);
+      if (b->batcher) return b->batcher->stats();
+      batch::BatchStats idle;  // no request yet: the limit it will start with
+      idle.size_limit = b->config.max_batch_size;
+      return idle;
+    });
     batchers_[i] = std::move(mb);
   }
 }
@@ -286,9 +327,19 @@ InferenceApi::~InferenceApi() { shutdown(); }
 
 void InferenceApi::shutdown() {
   if (shut_down_.exchange(true)) return;
-  // Batchers first: draining them still needs the compute threads.
+  // The manager first: it answers every request waiting for a model (queued
+  // loads cancelled, running ones finished), which may still post work here.
+  manager_.shutdown();
+  // Batchers next: draining them still needs the compute threads.
   for (auto& mb : batchers_) {
-    if (mb) mb->batcher->shutdown();
+    if (!mb) continue;
+    batch::RequestBatcher* b = nullptr;
+    {
+      std::lock_guard lock(mb->mu);
+      mb->closed = true;
+      b = mb->batcher.get();
+    }
+    if (b) b->shutdown();
   }
   pool_->join();
 }
@@ -301,9 +352,9 @@ void InferenceApi::handle_async(Request&& request, Respond respond) {
   metrics_.request_started();
   Route route = Route::other;
   std::optional<Response> res;
-  std::shared_ptr<detail::InferJob> job;
+  std::string model;
   try {
-    res = dispatch(request, route, job);
+    res = dispatch(request, route, model, respond);
   } catch (const std::exception&) {  // e.g. bad_alloc on a huge tensor: answer, keep serving
     res = make_response(request, bhttp::status::internal_server_error, std::string(R"({"error":"internal error"})"));
   }
@@ -312,17 +363,77 @@ void InferenceApi::handle_async(Request&& request, Respond respond) {
     respond(std::move(*res));
     return;
   }
-  // Every answer from here on is counted when it is sent, on whichever thread.
-  job->respond = [this, respond = std::move(respond)](Response&& r) {
-    metrics_.request_finished(Route::infer, r.result_int());
+  if (model.empty()) return;  // a repository load: answered when the load ends
+  // Model metadata or infer: lease the model first. Every answer from here
+  // on is counted when it is sent, on whichever thread.
+  auto pending = std::make_shared<Pending>();
+  pending->request = std::move(request);
+  pending->route = route;
+  pending->model = std::move(model);
+  pending->respond = [this, route, respond = std::move(respond)](Response&& r) {
+    metrics_.request_finished(route, r.result_int());
     respond(std::move(r));
   };
   if (shut_down_.load(std::memory_order_relaxed)) {
-    job->respond(overloaded(job->version, job->keep_alive, "server is shutting down"));
+    pending->respond(overloaded(pending->request.version(), pending->request.keep_alive(), "server is shutting down"));
     return;
   }
+  // A ready model calls back right here (and a sync-mode load finishes
+  // here); otherwise a loader or timer thread calls back later.
+  const std::thread::id caller = std::this_thread::get_id();
+  const auto deadline = std::chrono::steady_clock::now() + options_.load_wait_timeout;
+  manager_.acquire(pending->model, deadline, [this, pending, caller](models::Acquired acquired) {
+    with_model(pending, std::move(acquired), std::this_thread::get_id() == caller ? Where::caller : Where::other);
+  });
+}
+
+void InferenceApi::with_model(const std::shared_ptr<Pending>& pending, models::Acquired acquired, Where where) {
+  const Request& request = pending->request;
+  if (where == Where::other) metrics_.record_model_wait();
+  if (!acquired.ok()) {
+    pending->respond(acquire_error(request, pending->model, acquired));
+    return;
+  }
+  const models::Model& model = *acquired.lease;
+  if (pending->route == Route::model_metadata) {
+    json::object body;
+    body["name"] = model.config().name;
+    body["versions"] = json::array{kModelVersion};
+    body["platform"] = "servelab-" + model.config().kind;
+    body["inputs"] = tensor_specs(model.inputs());
+    body["outputs"] = tensor_specs(model.outputs());
+    pending->respond(json_response(request, bhttp::status::ok, body));
+    return;
+  }
+  if (where == Where::other) {
+    // Called back by a loader thread: parsing is the compute pool's work,
+    // so that loaders go on loading.
+    pool_->post([this, pending, acquired = std::move(acquired)]() mutable {
+      with_model(pending, std::move(acquired), Where::compute);
+    });
+    return;
+  }
+  auto job = std::make_shared<detail::InferJob>();
+  const int slot = manager_.find(pending->model);
+  job->slot = slot < 0 ? 0 : static_cast<size_t>(slot);  // found: acquire() succeeded
+  job->version = request.version();
+  job->keep_alive = request.keep_alive();
+  std::optional<Response> refused;
+  try {
+    refused = parse_infer(request, model, *job);
+  } catch (const std::exception&) {
+    refused = make_response(request, bhttp::status::internal_server_error, std::string(R"({"error":"internal error"})"));
+  }
+  if (refused) {
+    pending->respond(std::move(*refused));
+    return;
+  }
+  job->lease = std::move(acquired.lease);
+  job->respond = std::move(pending->respond);
   if (batchers_[job->slot]) {
     submit_batched(std::move(job));
+  } else if (where == Where::compute) {
+    run_single(*job);
   } else {
     pool_->post([this, job] { run_single(*job); });
   }
@@ -335,8 +446,8 @@ Response InferenceApi::handle(Request&& request) {
   return future.get();
 }
 
-std::optional<Response> InferenceApi::dispatch(const Request& request, Route& route,
-                                               std::shared_ptr<detail::InferJob>& job) {
+std::optional<Response> InferenceApi::dispatch(const Request& request, Route& route, std::string& model,
+                                               Respond& respond) {
   std::array<std::string_view, kMaxSegments> seg;
   const size_t n = split_path(request.target(), seg);
   const bool get = request.method() == bhttp::verb::get;
@@ -362,19 +473,19 @@ std::optional<Response> InferenceApi::dispatch(const Request& request, Route& ro
     route = live ? Route::health_live : Route::health_ready;
     if (!get) return method_not_allowed(request, "GET");
     if (live) return make_response(request, bhttp::status::ok, R"({"live":true})");
-    // Ready unless draining or an eager model is still loading. Models load
-    // before the server listens in this version, so "still loading" cannot
-    // happen yet; a model that *failed* does not make the server unready:
-    // the others serve, and the failed one answers 503 on its own routes.
-    bool ready = !draining_.load(std::memory_order_relaxed);
-    for (const auto& entry : repository_.entries()) {
-      if (entry.config.preload == models::Preload::eager && !entry.model && entry.error.empty()) ready = false;
-    }
+    // Ready unless draining or an eager model is still loading (or queued).
+    // A model that *failed* does not make the server unready: the others
+    // serve, and the failed one answers 503 on its own routes.
+    const bool ready = !draining_.load(std::memory_order_relaxed) && manager_.eager_settled();
     if (ready) return make_response(request, bhttp::status::ok, R"({"ready":true})");
     json::object body;
     body["ready"] = false;
     body["error"] = draining_.load(std::memory_order_relaxed) ? "server is shutting down" : "models are loading";
     return json_response(request, bhttp::status::service_unavailable, body);
+  }
+  if (n >= 2 && seg[1] == "repository") {
+    route = Route::repository;
+    return repository(request, n, seg.data(), respond);
   }
   if (n < 3 || seg[1] != "models") return error_response(request, bhttp::status::not_found, "no such route");
 
@@ -394,8 +505,7 @@ std::optional<Response> InferenceApi::dispatch(const Request& request, Route& ro
   const bool want_post = route == Route::infer;
   if (want_post ? !post : !get) return method_not_allowed(request, want_post ? "POST" : "GET");
 
-  const models::ModelEntry* entry = repository_.find(name);
-  if (!entry) {
+  if (manager_.find(name) < 0) {
     return error_response(request, bhttp::status::not_found, "model '" + std::string(name) + "' not found");
   }
   if (!version.empty() && version != kModelVersion) {
@@ -403,41 +513,105 @@ std::optional<Response> InferenceApi::dispatch(const Request& request, Route& ro
                           "model '" + std::string(name) + "' has no version '" + std::string(version) +
                               "' (versions: [\"1\"])");
   }
-  if (!entry->model) {
-    const std::string reason = "model '" + entry->config.name + "' failed to load: " + entry->error;
-    if (route != Route::model_ready) return error_response(request, bhttp::status::service_unavailable, reason);
+  if (route == Route::model_ready) {
+    // The state as it is now; asking does not load the model.
+    const models::ModelStatus status = manager_.status(name);
     json::object body;
-    body["name"] = entry->config.name;
-    body["ready"] = false;
-    body["error"] = reason;
+    body["name"] = status.name;
+    body["ready"] = status.state == models::ModelState::ready;
+    body["state"] = models::to_string(status.state);
+    if (status.state == models::ModelState::ready) return json_response(request, bhttp::status::ok, body);
+    body["reason"] = status.reason;
+    body["error"] = "model '" + status.name + "' is " + std::string(models::to_string(status.state)) +
+                    (status.reason.empty() ? std::string() : ": " + status.reason);
     return json_response(request, bhttp::status::service_unavailable, body);
   }
-  if (route == Route::model_ready) {
-    json::object body;
-    body["name"] = entry->config.name;
-    body["ready"] = true;
-    return json_response(request, bhttp::status::ok, body);
-  }
-  if (route == Route::model_metadata) {
-    json::object body;
-    body["name"] = entry->config.name;
-    body["versions"] = json::array{kModelVersion};
-    body["platform"] = "servelab-" + entry->config.kind;
-    body["inputs"] = tensor_specs(entry->model->inputs());
-    body["outputs"] = tensor_specs(entry->model->outputs());
-    return json_response(request, bhttp::status::ok, body);
-  }
-  job = std::make_shared<detail::InferJob>();
-  job->entry = entry;
-  job->slot = static_cast<size_t>(entry - repository_.entries().data());
-  job->version = request.version();
-  job->keep_alive = request.keep_alive();
-  return parse_infer(request, *entry, *job);
+  model = std::string(name);  // metadata and infer need the model itself
+  return std::nullopt;
 }
 
-std::optional<Response> InferenceApi::parse_infer(const Request& request, const models::ModelEntry& entry,
+// POST /v2/repository/index, /v2/repository/models/{name}/load and
+// /v2/repository/models/{name}/unload (the Open Inference Protocol's model
+// repository extension, as Triton serves it).
+std::optional<Response> InferenceApi::repository(const Request& request, size_t n, const std::string_view* seg,
+                                                 Respond& respond) {
+  const bool index = n == 3 && seg[2] == "index";
+  const bool action = n == 5 && seg[2] == "models" && (seg[4] == "load" || seg[4] == "unload");
+  if (!index && !action) return error_response(request, bhttp::status::not_found, "no such route");
+  if (request.method() != bhttp::verb::post) return method_not_allowed(request, "POST");
+  auto bad = [&](std::string_view message) { return error_response(request, bhttp::status::bad_request, message); };
+  json::object options;  // the optional JSON body
+  if (!request.body().empty()) {
+    boost::system::error_code ec;
+    json::value doc = json::parse(request.body(), ec);
+    if (ec) return bad("invalid JSON body: " + ec.message());
+    if (!doc.is_object()) return bad("request body must be a JSON object");
+    options = std::move(doc.as_object());
+  }
+  if (index) {
+    bool ready_only = false;
+    for (const auto& [key, value] : options) {
+      if (key != "ready") return bad("unknown key '" + std::string(key) + "' (the index takes only \"ready\")");
+      if (!value.is_bool()) return bad("'ready' must be a boolean");
+      ready_only = value.get_bool();
+    }
+    json::array out;
+    for (const models::ModelStatus& status : manager_.index()) {
+      if (ready_only && status.state != models::ModelState::ready) continue;
+      json::object m;
+      m["name"] = status.name;
+      m["version"] = kModelVersion;
+      m["state"] = repository_state(status.state);
+      m["reason"] = !status.reason.empty()                            ? status.reason
+                    : status.state == models::ModelState::unloaded ? "unloaded"
+                                                                    : "";
+      out.emplace_back(std::move(m));
+    }
+    return make_response(request, bhttp::status::ok, json::serialize(out));
+  }
+
+  const std::string name(seg[3]);
+  if (manager_.find(name) < 0) {
+    return error_response(request, bhttp::status::not_found, "model '" + name + "' not found");
+  }
+  bool unload_dependents = false;
+  for (const auto& [key, value] : options) {
+    if (key != "parameters") return bad("unknown key '" + std::string(key) + "' (expected \"parameters\")");
+    if (!value.is_object()) return bad("'parameters' must be an object");
+    for (const auto& [pkey, pvalue] : value.get_object()) {
+      if (seg[4] == "unload" && pkey == "unload_dependents") {
+        if (!pvalue.is_bool()) return bad("'parameters.unload_dependents' must be a boolean");
+        unload_dependents = pvalue.get_bool();
+      } else {
+        return bad("unsupported parameter '" + std::string(pkey) + "'" +
+                   (seg[4] == "unload" ? " (unload takes only \"unload_dependents\")" : " (load takes none)"));
+      }
+    }
+  }
+  if (seg[4] == "unload") {
+    if (Status unloaded = manager_.unload(name, unload_dependents); !unloaded) {
+      return error_response(request, bhttp::status::conflict, unloaded.error().message);
+    }
+    return make_response(request, bhttp::status::ok, "{}");
+  }
+  // Load: answered when the model is ready or failed (from a loader thread,
+  // or right here when it already is, or in sync mode).
+  manager_.load(name, [this, name, version = request.version(), keep_alive = request.keep_alive(),
+                       respond = std::move(respond)](Status loaded) {
+    Response res = loaded ? make_response(version, keep_alive, bhttp::status::ok, "{}")
+                          : error_response(version, keep_alive, bhttp::status::service_unavailable,
+                                           loaded.error().message.find("'" + name + "'") != std::string::npos
+                                               ? loaded.error().message
+                                               : "model '" + name + "' failed to load: " + loaded.error().message);
+    metrics_.request_finished(Route::repository, res.result_int());
+    respond(std::move(res));
+  });
+  return std::nullopt;
+}
+
+std::optional<Response> InferenceApi::parse_infer(const Request& request, const models::Model& model,
                                                   detail::InferJob& job) {
-  const models::Model& model = *entry.model;
+  const models::ModelConfig& config = model.config();
   auto bad = [&](std::string_view message) {
     return error_response(request, bhttp::status::bad_request, message);
   };
@@ -469,7 +643,7 @@ std::optional<Response> InferenceApi::parse_infer(const Request& request, const 
   const json::array& inputs = inputs_v->get_array();
   const std::string& input_name = model.inputs().front().name;
   if (inputs.size() != 1) {
-    return bad("model '" + entry.config.name + "' takes 1 input ('" + input_name + "'), got " +
+    return bad("model '" + config.name + "' takes 1 input ('" + input_name + "'), got " +
                std::to_string(inputs.size()));
   }
   const json::object* input = inputs[0].if_object();
@@ -478,7 +652,7 @@ std::optional<Response> InferenceApi::parse_infer(const Request& request, const 
   const json::value* name_v = input->if_contains("name");
   if (!name_v || !name_v->is_string()) return bad("missing input 'name'");
   if (name_v->get_string() != input_name) {
-    return bad("unknown input '" + std::string(name_v->get_string()) + "': model '" + entry.config.name +
+    return bad("unknown input '" + std::string(name_v->get_string()) + "': model '" + config.name +
                "' expects '" + input_name + "'");
   }
   const json::value* datatype_v = input->if_contains("datatype");
@@ -503,7 +677,7 @@ std::optional<Response> InferenceApi::parse_infer(const Request& request, const 
   }
   if (got_width != width) {
     return bad("input shape [" + std::to_string(rows) + ", " + std::to_string(got_width) + "] does not fit model '" +
-               entry.config.name + "': expected [" + std::to_string(rows) + ", " + std::to_string(width) + "]");
+               config.name + "': expected [" + std::to_string(rows) + ", " + std::to_string(width) + "]");
   }
 
   const json::value* data_v = input->if_contains("data");
@@ -524,7 +698,7 @@ std::optional<Response> InferenceApi::parse_infer(const Request& request, const 
       const json::value* n = o.is_object() ? o.get_object().if_contains("name") : nullptr;
       if (!n || !n->is_string()) return bad("each requested output needs a 'name'");
       if (n->get_string() != output_name) {
-        return bad("unknown output '" + std::string(n->get_string()) + "': model '" + entry.config.name +
+        return bad("unknown output '" + std::string(n->get_string()) + "': model '" + config.name +
                    "' has '" + output_name + "'");
       }
     }
@@ -535,7 +709,7 @@ std::optional<Response> InferenceApi::parse_infer(const Request& request, const 
 }
 
 void InferenceApi::run_single(detail::InferJob& job) {
-  const models::Model& model = *job.entry->model;
+  const models::Model& model = *job.lease;
   ThreadScratch& s = scratch();
   s.output.resize(static_cast<size_t>(job.rows * model.output_width()));
   const auto start = std::chrono::steady_clock::now();
@@ -546,37 +720,82 @@ void InferenceApi::run_single(detail::InferJob& job) {
 }
 
 void InferenceApi::submit_batched(std::shared_ptr<detail::InferJob> job) {
+  ModelBatcher* mb = batchers_[job->slot].get();
+  const models::Model& model = *job->lease;
+  const std::string& name = model.config().name;
+  batch::RequestBatcher* batcher = nullptr;
+  {
+    std::lock_guard lock(mb->mu);
+    if (!mb->closed && !mb->batcher) {
+      batch::RequestBatcher::Options o;
+      o.config = mb->config;
+      o.input_width = model.input_width();
+      o.output_width = model.output_width();
+      // Runs on the lease the batcher holds while this batch's requests are
+      // outstanding (see ModelBatcher).
+      o.execute = [this, mb](const float* input, int64_t rows, float* output) -> Status {
+        const models::Model* m = nullptr;
+        {
+          std::lock_guard l(mb->mu);
+          m = mb->lease.get();
+        }
+        if (m == nullptr) return make_error("no model instance leased");  // unreachable: requests are outstanding
+        compute_pass([&] { m->infer(input, rows, output); });
+        return Ok{};
+      };
+      batch::ComputePool* pool = pool_.get();
+      o.post = [pool](std::function<void()> task) { pool->post(std::move(task)); };
+      mb->batcher = std::make_unique<batch::RequestBatcher>(std::move(o));
+    }
+    batcher = mb->batcher.get();
+    if (batcher) {
+      if (mb->outstanding++ == 0) mb->lease = job->lease;
+    }
+  }
+  if (!batcher) {  // shut down before this model's first request
+    job->respond(overloaded(job->version, job->keep_alive, "server is shutting down"));
+    return;
+  }
+  // Drops the batcher's lease with its last outstanding request, outside
+  // the lock (releasing a lease calls into the manager).
+  auto release = [mb] {
+    models::ModelLease dropped;
+    std::lock_guard lock(mb->mu);
+    if (--mb->outstanding == 0) dropped = std::move(mb->lease);
+  };
   batch::BatchRequest request;
   request.input = std::move(job->input);
   request.rows = job->rows;
-  request.done = [this, job](const batch::BatchOutcome& outcome) {
+  request.done = [this, job, release](const batch::BatchOutcome& outcome) {
+    const std::string& model_name = job->lease->config().name;
     if (outcome.ok()) {
       // Each request is counted with its batch's forward-pass time.
       metrics_.record_inference(job->slot, job->rows, outcome.execute_time);
       job->respond(infer_response(*job, outcome.output));
     } else if (outcome.rejection == batch::Rejection::queue_timeout) {
-      job->respond(overloaded(job->version, job->keep_alive,
-                              "model '" + job->entry->config.name + "': " + outcome.error));
+      job->respond(overloaded(job->version, job->keep_alive, "model '" + model_name + "': " + outcome.error));
     } else {
       job->respond(error_response(job->version, job->keep_alive, bhttp::status::internal_server_error,
-                                  "model '" + job->entry->config.name + "': inference failed: " + outcome.error));
+                                  "model '" + model_name + "': inference failed: " + outcome.error));
     }
+    release();
   };
-  const auto refused = batchers_[job->slot]->batcher->submit(std::move(request));
+  const auto refused = batcher->submit(std::move(request));
   if (!refused) return;
-  const std::string& name = job->entry->config.name;
+  release();
   switch (*refused) {
     case batch::SubmitError::queue_full:
       job->respond(overloaded(job->version, job->keep_alive,
                               "model '" + name + "': batch queue is full (" +
-                                  std::to_string(batchers_[job->slot]->config.max_queue_size) + " requests)"));
+                                  std::to_string(mb->config.max_queue_size) + " requests)"));
       break;
     case batch::SubmitError::shutdown:
       job->respond(overloaded(job->version, job->keep_alive, "server is shutting down"));
       break;
-    case batch::SubmitError::invalid:  // parse_infer validated it: a bug if reached
+    case batch::SubmitError::invalid:  // parse_infer validated it against this model instance
       job->respond(error_response(job->version, job->keep_alive, bhttp::status::internal_server_error,
-                                  "model '" + name + "': request rejected by the batcher"));
+                                  "model '" + name + "': request rejected by the batcher (its widths changed " +
+                                      "since the batcher was made?)"));
       break;
   }
 }

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <mutex>
 #include <utility>
 
 #include <boost/asio/post.hpp>
@@ -13,28 +14,55 @@
 namespace servelab::serve {
 
 Result<std::unique_ptr<ReferenceServer>> ReferenceServer::open(ReferenceServerConfig config) {
-  auto repository = models::ModelRepository::open(config.models_dir);
-  if (!repository) return std::move(repository).error();
-  return std::unique_ptr<ReferenceServer>(new ReferenceServer(std::move(config), std::move(repository).value()));
+  auto manager = models::ModelManager::open(config.models_dir, config.manager);
+  if (!manager) return std::move(manager).error();
+  return std::unique_ptr<ReferenceServer>(new ReferenceServer(std::move(config), std::move(manager).value()));
 }
 
-ReferenceServer::ReferenceServer(ReferenceServerConfig config, models::ModelRepository repository)
-    : config_(std::move(config)), repository_(std::move(repository)) {
-  // The API holds a reference to repository_, which no longer moves.
-  api_ = std::make_unique<InferenceApi>(repository_, config_.api);
+ReferenceServer::ReferenceServer(ReferenceServerConfig config, std::unique_ptr<models::ModelManager> manager)
+    : config_(std::move(config)), manager_(std::move(manager)) {
+  config_.api.async_loading = config_.manager.async;
+  config_.api.load_wait_timeout = config_.manager.wait_timeout;
+  api_ = std::make_unique<InferenceApi>(*manager_, config_.api);
   InferenceApi* api = api_.get();
-  // /v1/completions finds its models through this lookup (the model manager
-  // takes over here when models load asynchronously).
-  const models::ModelRepository* repo = &repository_;
+  // /v1/completions finds its models through the model manager. The lookup
+  // is synchronous: a ready model (the usual case: tokens models preload
+  // eagerly) or a sync-mode inline load answers at once; a model that is
+  // still loading in async mode answers 503 "loading, retry" while its load
+  // goes on, so that no network thread ever waits for a load.
+  models::ModelManager* mgr = manager_.get();
+  const auto wait = config_.manager.wait_timeout;
   CompletionsOptions completions = config_.completions;
   if (completions.compute_threads == 0) completions.compute_threads = config_.api.compute_threads;
   completions_ = std::make_unique<CompletionsApi>(
-      [repo](std::string_view name) -> ModelLookupResult {
-        const models::ModelEntry* entry = repo->find(name);
-        if (!entry) return {nullptr, 404, "model '" + std::string(name) + "' not found"};
-        if (!entry->model)
-          return {nullptr, 503, "model '" + entry->config.name + "' failed to load: " + entry->error};
-        return {entry->model, 200, {}};
+      [mgr, wait](std::string_view name) -> ModelLookupResult {
+        struct Pending {
+          std::mutex mu;
+          bool done = false, abandoned = false;
+          models::Acquired got;
+        };
+        auto pending = std::make_shared<Pending>();
+        mgr->acquire(name, std::chrono::steady_clock::now() + wait, [pending](models::Acquired a) {
+          std::lock_guard lock(pending->mu);
+          if (pending->abandoned) return;  // the lease is dropped here: the model stays loaded
+          pending->done = true;
+          pending->got = std::move(a);
+        });
+        std::lock_guard lock(pending->mu);
+        if (!pending->done) {
+          pending->abandoned = true;
+          return {nullptr, 503, "model '" + std::string(name) + "' is loading; retry"};
+        }
+        models::Acquired& a = pending->got;
+        if (a.error == models::AcquireError::not_found) {
+          return {nullptr, 404, "model '" + std::string(name) + "' not found"};
+        }
+        if (!a.ok()) return {nullptr, 503, a.message};
+        // The aliasing pointer keeps the lease (the model's pin) for as long
+        // as the completion holds the model.
+        auto lease = std::make_shared<models::ModelLease>(std::move(a.lease));
+        const models::Model* model = lease->get();
+        return {std::shared_ptr<const models::Model>(std::move(lease), model), 200, {}};
       },
       completions);
   CompletionsApi* completions_api = completions_.get();
@@ -52,12 +80,14 @@ ReferenceServer::ReferenceServer(ReferenceServerConfig config, models::ModelRepo
 
 ReferenceServer::~ReferenceServer() {
   server_->stop();
+  manager_->shutdown();  // answers requests waiting for a model
   server_->join();  // waits for answers still being computed
   completions_->shutdown();
   api_->shutdown();
 }
 
 Status ReferenceServer::start() {
+  manager_->start();
   signals_ = std::make_unique<boost::asio::signal_set>(signal_ioc_, SIGINT, SIGTERM);
   signals_->async_wait([this](const boost::system::error_code&, int) { signal_ioc_.stop(); });
   return server_->start();
@@ -71,6 +101,10 @@ void ReferenceServer::run_until_stopped() {
   }
   api_->set_draining(true);
   server_->stop();
+  // Queued loads are cancelled (their requests get 503) and running ones
+  // finish (their requests are computed), so that join() does not wait for
+  // load deadlines.
+  manager_->shutdown();
   server_->join();  // in-flight requests (queued in batchers too) are computed and answered
   completions_->shutdown();
   api_->shutdown();

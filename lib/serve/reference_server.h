@@ -1,8 +1,9 @@
 #pragma once
 // servelab-server's start-up and shutdown, kept out of its main() so that it
-// is tested: open the model repository (every model loads before the server
-// listens), serve the v2 API over HttpServer, and on SIGINT/SIGTERM stop
-// accepting, finish the requests in flight and return.
+// is tested: open the model repository under a model manager (which loads
+// models when they are needed, or eagerly in the background with async
+// loading), serve the v2 API over HttpServer, and on SIGINT/SIGTERM stop
+// accepting, shut the manager down, finish the requests in flight and return.
 
 #include <cstdint>
 #include <memory>
@@ -13,6 +14,7 @@
 
 #include "common/result.h"
 #include "http/http_server.h"
+#include "models/model_manager.h"
 #include "models/model_repository.h"
 #include "serve/completions_api.h"
 #include "serve/inference_api.h"
@@ -23,39 +25,47 @@ struct ReferenceServerConfig {
   http::ServerConfig http;  // address, threads, limits, timeouts
   std::string models_dir;   // model repository folder
   ApiOptions api;           // row limit, stall test aid, batching, compute threads
+  // async loading, memory budget, loader threads, wait timeout, prediction.
+  // open() copies manager.async into api.async_loading and
+  // manager.wait_timeout into api.load_wait_timeout.
+  models::ManagerOptions manager;
   CompletionsOptions completions;  // /v1/completions: streaming toggle, gzip, stream buffer
 };
 
 class ReferenceServer {
  public:
-  // Opens the repository (loading every model) and builds the API; does not
-  // listen yet. Error only when the repository as a whole is unusable; a
-  // model that fails is kept with its error (see repository().entries()).
+  // Opens the repository (reading every model.toml, loading no weights yet)
+  // and builds the API; does not listen yet. Error only when the repository
+  // as a whole is unusable (unreadable folder, unknown or cyclic
+  // depends_on); a model that fails is kept with its error.
   static Result<std::unique_ptr<ReferenceServer>> open(ReferenceServerConfig config);
   ~ReferenceServer();
   ReferenceServer(const ReferenceServer&) = delete;
   ReferenceServer& operator=(const ReferenceServer&) = delete;
 
-  const models::ModelRepository& repository() const { return repository_; }
+  models::ModelManager& manager() { return *manager_; }
   InferenceApi& api() { return *api_; }
   CompletionsApi& completions() { return *completions_; }
   const http::ConnectionStats& connection_stats() const { return server_->stats(); }
 
-  // Binds and starts serving. Error if the address cannot be bound.
+  // Starts the manager (async: eager models begin loading in the
+  // background), binds and starts serving. Error if the address cannot be bound.
   Status start();
   uint16_t port() const { return server_->port(); }  // REQUIRES: start() succeeded
 
   // Blocks until SIGINT, SIGTERM or request_stop(); then reports not-ready,
-  // stops accepting, lets in-flight requests finish and joins the threads.
+  // stops accepting, shuts the manager down (queued loads cancelled, their
+  // requests answered 503; running loads finish), lets in-flight requests
+  // finish and joins the threads.
   void run_until_stopped();
   // Ends run_until_stopped() (also when called before it). Any thread.
   void request_stop();
 
  private:
-  ReferenceServer(ReferenceServerConfig config, models::ModelRepository repository);
+  ReferenceServer(ReferenceServerConfig config, std::unique_ptr<models::ModelManager> manager);
 
   ReferenceServerConfig config_;
-  models::ModelRepository repository_;
+  std::unique_ptr<models::ModelManager> manager_;
   std::unique_ptr<InferenceApi> api_;
   std::unique_ptr<CompletionsApi> completions_;
   std::unique_ptr<http::HttpServer> server_;

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "serve/model_metrics.h"
+
 namespace servelab::serve {
 
 namespace {
@@ -73,6 +75,7 @@ std::string_view to_string(Route route) {
     case Route::health_ready: return "health_ready";
     case Route::metrics: return "metrics";
     case Route::other: return "other";
+    case Route::repository: return "repository";
   }
   return "other";
 }
@@ -294,9 +297,16 @@ std::string ServerMetrics::render() const {
                    cumulative);
   }
   header("servelab_model_ready", "gauge", "1 when the model is loaded and serving, else 0.");
+  std::vector<models::ModelStatus> statuses;
+  if (manager_ != nullptr) statuses = manager_->index();  // sorted by name: the order of configs()
   for (size_t m = 0; m < model_names_.size(); ++m) {
-    fmt::format_to(it, "servelab_model_ready{{model=\"{}\"}} {}\n", model_labels_[m],
-                   model_ready_[m].load(std::memory_order_relaxed));
+    const int ready = m < statuses.size() ? statuses[m].state == models::ModelState::ready
+                                          : model_ready_[m].load(std::memory_order_relaxed);
+    fmt::format_to(it, "servelab_model_ready{{model=\"{}\"}} {}\n", model_labels_[m], ready);
+  }
+  if (manager_ != nullptr) {
+    render_model_manager(out, statuses, manager_->stats(), model_labels_, async_loading_,
+                         model_waits_.load(std::memory_order_relaxed));
   }
 
   render_batch(out);

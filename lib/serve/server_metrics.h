@@ -19,12 +19,13 @@
 
 #include "batch/batch_stats.h"
 #include "http/http_server.h"
+#include "models/model_manager.h"
 
 namespace servelab::serve {
 
 // The `route` label of servelab_http_requests_total.
-enum class Route : uint8_t { infer, model_ready, model_metadata, health_live, health_ready, metrics, other };
-inline constexpr size_t kRouteCount = 7;
+enum class Route : uint8_t { infer, model_ready, model_metadata, health_live, health_ready, metrics, other, repository };
+inline constexpr size_t kRouteCount = 8;
 std::string_view to_string(Route route);
 
 class ServerMetrics {
@@ -60,6 +61,19 @@ class ServerMetrics {
   // object's use. REQUIRES: model < model_count()
   void set_batch_source(size_t model, std::function<batch::BatchStats()> source);
 
+  // The model manager whose state render() reports (servelab_model_ready
+  // and the servelab_model_* series of model_metrics.h); without one,
+  // servelab_model_ready reads what set_model_ready() set. `async`: its
+  // async_loading toggle (reported as a gauge). REQUIRES: its configs() are
+  // the models given to the constructor, in that order; set before the
+  // server serves; outlives this object's use.
+  void set_model_manager(const models::ModelManager* manager, bool async) noexcept {
+    manager_ = manager;
+    async_loading_ = async;
+  }
+  // A request that waited for its model's load and was called back from a
+  // loader thread (async loading's cold path only, never per request).
+  void record_model_wait() noexcept { model_waits_.fetch_add(1, std::memory_order_relaxed); }
   // Appends another component's series (e.g. /v1/completions) to render().
   // REQUIRES: called before the server serves; `source` outlives its use.
   void add_render_source(std::function<void(std::string&)> source);
@@ -96,6 +110,9 @@ class ServerMetrics {
   std::unique_ptr<std::atomic<uint8_t>[]> model_ready_;
   std::atomic<const http::ConnectionStats*> connections_{nullptr};
   std::vector<std::function<batch::BatchStats()>> batch_sources_;  // per model; empty: no batcher
+  const models::ModelManager* manager_ = nullptr;
+  bool async_loading_ = false;
+  std::atomic<uint64_t> model_waits_{0};
   std::vector<std::function<void(std::string&)>> extra_sources_;     // add_render_source()
 };
 

@@ -48,6 +48,9 @@ struct StreamMetrics {
   std::atomic<uint64_t> failed{0};                // streams whose connection failed
   std::atomic<uint64_t> gzip_in_bytes{0};         // gzipped bodies: bytes before compression
   std::atomic<uint64_t> gzip_out_bytes{0};        // gzipped bodies: bytes after compression
+  // Most bytes one stream held at once (waiting + being written): the
+  // buffer bound at work. Raised only when a stream passes it.
+  std::atomic<uint64_t> max_held_bytes{0};
 };
 
 }  // namespace servelab::stream

@@ -78,14 +78,29 @@ bool Streamer::write(std::string_view bytes) {
   Action a;
   bool go_on = true;
   {
-    std::lock_guard lock(mu_);
-    if (failed_ || finishing_) return false;
+    std::unique_lock lock(mu_);
+    if (failed_ || finishing_) {
+      // The stream failed between the producer's last check and now: the
+      // producer stops on this false and, as promised, hears back through
+      // the resume callback (it then sees failed()).
+      std::function<void()> resume = failed_ ? resume_ : nullptr;
+      lock.unlock();
+      if (resume) resume();
+      return false;
+    }
     std::string& into = gzip_ ? raw_ : pending_;
     if (pending_.empty() && raw_.empty()) oldest_ = now;
     into.append(bytes);
     a = take(config_.flush.mode == FlushPolicy::Mode::per_event, now);
     const size_t held = pending_.size() + raw_.size() + inflight_.size();
-    peak_ = std::max(peak_, held);
+    if (held > peak_) {
+      peak_ = held;
+      if (metrics_) {
+        uint64_t seen = metrics_->max_held_bytes.load(std::memory_order_relaxed);
+        while (seen < held && !metrics_->max_held_bytes.compare_exchange_weak(seen, held, std::memory_order_relaxed)) {
+        }
+      }
+    }
     if (held >= config_.buffer_limit) {
       paused_ = true;
       ++backpressure_;

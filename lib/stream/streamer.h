@@ -43,13 +43,16 @@ class Streamer : public std::enable_shared_from_this<Streamer> {
 
   // Runs (on a network thread, without the lock) when a paused producer may
   // go on, and also when the stream fails, so that a paused producer learns
-  // of it. REQUIRES: set before the first write().
+  // of it. Set before the first write(); may be cleared (null) later, e.g.
+  // before the producer's last writes.
   void on_resume(std::function<void()> resume);
 
   // Queues `bytes` (copied). Returns false when the producer must pause
-  // (buffer full, counted as a backpressure event) or stop (failed()): it
-  // writes again only after the resume callback. The bytes of a write that
-  // returns false are still sent (the bound overshoots by one write at most).
+  // (buffer full, counted as a backpressure event) or stop (failed()); in
+  // both cases the resume callback follows (at once when failed), and the
+  // producer writes again only after it (checking failed() first). The
+  // bytes of a write that returns false for a full buffer are still sent
+  // (the bound overshoots by one write at most).
   bool write(std::string_view bytes);
   // Sends whatever waits now, whatever the flush policy.
   void flush();

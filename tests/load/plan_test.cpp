@@ -157,5 +157,59 @@ TEST(Plan, RelativeUrlsResolveAgainstTheBaseUrl) {
   EXPECT_EQ(plan->requests[1].name, "http b");
 }
 
+scenario::RequestSpec spread_spec(std::vector<std::string> models, scenario::Distribution d) {
+  scenario::RequestSpec r = infer_spec("", 1, 1);
+  r.name = "infer";
+  r.models = std::move(models);
+  r.distribution = d;
+  return r;
+}
+
+TEST(Plan, SpreadRequestBecomesOnePreparedRequestPerModelWithZipfShares) {
+  MetadataServer meta;
+  ASSERT_TRUE(meta.server().started()) << meta.server().error();
+  scenario::Scenario s;
+  auto spread = spread_spec({"m", "m2", "m3", "m4"}, scenario::Distribution::zipf);
+  spread.zipf_exponent = 1.0;
+  spread.weight = 2;
+  s.requests = {spread, http_spec("/other", 2)};
+  auto plan = make_plan(s, meta.server().base_url());
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_EQ(meta.fetches(), 1);  // the input width comes from the first model only
+  ASSERT_EQ(plan->requests.size(), 5u);
+  const double h = 1.0 + 1.0 / 2 + 1.0 / 3 + 1.0 / 4;
+  for (size_t i = 0; i < 4; ++i) {
+    const PreparedRequest& r = plan->requests[i];
+    const std::string model = i == 0 ? "m" : "m" + std::to_string(i + 1);
+    EXPECT_EQ(r.name, "infer " + model);
+    EXPECT_EQ(r.url, meta.server().base_url() + "/v2/models/" + model + "/infer");
+    EXPECT_NEAR(r.weight, 2.0 * (1.0 / static_cast<double>(i + 1)) / h, 1e-12) << model;
+    EXPECT_EQ(r.body, plan->requests[0].body);
+  }
+  // The spread keeps its request's share of the mix: half.
+  EXPECT_NEAR(plan->cumulative_weights[3], 0.5, 1e-12);
+}
+
+TEST(Plan, SpreadWeightsAreUniformZipfOrExplicitAndSumToOne) {
+  auto uniform = spread_weights(spread_spec({"a", "b", "c", "d"}, scenario::Distribution::uniform));
+  ASSERT_TRUE(uniform.ok());
+  EXPECT_EQ(*uniform, (std::vector<double>{0.25, 0.25, 0.25, 0.25}));
+  auto zipf_spec = spread_spec({"a", "b", "c"}, scenario::Distribution::zipf);
+  zipf_spec.zipf_exponent = 2;
+  auto zipf = spread_weights(zipf_spec);
+  ASSERT_TRUE(zipf.ok());
+  const double h = 1.0 + 0.25 + 1.0 / 9;
+  EXPECT_NEAR((*zipf)[0], 1.0 / h, 1e-12);
+  EXPECT_NEAR((*zipf)[1], 0.25 / h, 1e-12);
+  EXPECT_NEAR((*zipf)[2], 1.0 / 9 / h, 1e-12);
+  auto explicit_spec = spread_spec({"a", "b"}, scenario::Distribution::weights);
+  explicit_spec.model_weights = {3, 1};
+  EXPECT_EQ(*spread_weights(explicit_spec), (std::vector<double>{0.75, 0.25}));
+  explicit_spec.model_weights = {0, 0};
+  EXPECT_FALSE(spread_weights(explicit_spec).ok());
+  explicit_spec.model_weights = {1};
+  EXPECT_FALSE(spread_weights(explicit_spec).ok());
+}
+
 }  // namespace
 }  // namespace servelab::load

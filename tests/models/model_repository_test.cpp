@@ -42,7 +42,14 @@ std::string config_error(const fs::path& dir) {
   return c.ok() ? std::string() : c.error().message;
 }
 
-const MakeOptions kSmall{.count = 2, .dims = {8, 16, 4}, .seed = 7, .prefix = "mlp"};
+const MakeOptions kSmall = [] {
+  MakeOptions o;
+  o.count = 2;
+  o.dims = {8, 16, 4};
+  o.seed = 7;
+  o.prefix = "mlp";
+  return o;
+}();
 
 TEST(ModelRepository, MakeRepositoryIsDeterministicFromSeed) {
   TempDir a, b, c;
@@ -214,7 +221,7 @@ TEST(ModelConfig, ReportsBadValuesWithLocation) {
   EXPECT_THAT(config_error(model_folder(dir, "p", "kind = \"mlp\"\npreload = \"sometimes\"\n")),
               HasSubstr("p/model.toml:2:11: key 'preload': unknown value 'sometimes' (valid: eager, lazy, none)"));
   EXPECT_THAT(config_error(model_folder(dir, "k", "kind = \"cnn\"\n")),
-              HasSubstr("k/model.toml:1:8: key 'kind': unknown kind 'cnn' (valid: mlp)"));
+              HasSubstr("k/model.toml:1:8: key 'kind': unknown kind 'cnn' (valid: mlp, tokens)"));
   EXPECT_THAT(config_error(model_folder(dir, "i", "kind = \"mlp\"\npriority = \"high\"\n")),
               HasSubstr("i/model.toml:2:12: key 'priority': expected an integer, got a string"));
   EXPECT_THAT(config_error(model_folder(dir, "t", "kind = \"mlp\"\nload_timeout = \"soon\"\n")),
@@ -223,7 +230,51 @@ TEST(ModelConfig, ReportsBadValuesWithLocation) {
               HasSubstr("s/model.toml:2:10: key 'sha256': expected 64 hexadecimal digits"));
   EXPECT_THAT(config_error(model_folder(dir, "x", "kind = \"mlp\"\nname = \n")), HasSubstr("x/model.toml:2:"));
   EXPECT_THAT(config_error(model_folder(dir, "n", "name = \"n\"\n")),
-              HasSubstr("n/model.toml: missing key 'kind' (valid: mlp)"));
+              HasSubstr("n/model.toml: missing key 'kind' (valid: mlp, tokens)"));
+}
+
+TEST(ModelRepository, MakeWritesTheManagerKeysItIsGiven) {
+  TempDir repo;
+  MakeOptions o = kSmall;
+  o.count = 1;
+  o.prefix = "dep";
+  ASSERT_TRUE(make_repository(repo.str(), o).ok());
+  o.prefix = "top";
+  o.preload = "lazy";
+  o.priority = 7;
+  o.depends_on = {"dep-0"};
+  o.load_timeout = "2s";
+  ASSERT_TRUE(make_repository(repo.str(), o).ok());
+  auto c = read_model_config((repo.path() / "top-0").string());
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->preload, Preload::lazy);
+  EXPECT_EQ(c->priority, 7);
+  EXPECT_EQ(c->depends_on, std::vector<std::string>{"dep-0"});
+  EXPECT_EQ(c->load_timeout, std::chrono::seconds(2));
+  EXPECT_EQ(c->sha256.size(), 64u);
+  auto opened = ModelRepository::open(repo.str());
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  EXPECT_NE(opened->find("top-0")->model, nullptr);
+
+  o.preload = "sometimes";
+  auto bad = make_repository(repo.str(), o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.error().message, HasSubstr("preload 'sometimes'"));
+}
+
+TEST(ModelRepository, OpenRejectsADependencyCycle) {
+  TempDir repo;
+  MakeOptions o = kSmall;
+  o.count = 1;
+  o.prefix = "a";
+  o.depends_on = {"b-0"};
+  ASSERT_TRUE(make_repository(repo.str(), o).ok());
+  o.prefix = "b";
+  o.depends_on = {"a-0"};
+  ASSERT_TRUE(make_repository(repo.str(), o).ok());
+  auto opened = ModelRepository::open(repo.str());
+  ASSERT_FALSE(opened.ok());
+  EXPECT_THAT(opened.error().message, HasSubstr("dependency cycle in model repository: a-0 -> b-0 -> a-0"));
 }
 
 }  // namespace

@@ -247,7 +247,7 @@ TEST(Scenario, RateInClosedModeIsAnErrorThatSaysWhy) {
 TEST(Scenario, InferWithoutModelIsReportedAtItsTable) {
   EXPECT_EQ(error_of("name = \"t\"\n[[requests]]\nkind = \"infer\"\n"),
             "test.toml:2:1: requests[0].model: missing required key; expected the name of the "
-            "model to infer against (a string)");
+            "model to infer against (a string), or models = [...] / model_count = N to spread requests over several");
 }
 
 TEST(Scenario, KeyOfTheOtherRequestKindIsAnError) {
@@ -284,7 +284,7 @@ kind = "infer"
             "test.toml:3:8: load.mode: expected one of \"closed\", \"open\", got \"clsoed\"; did "
             "you mean \"closed\"?\n"
             "test.toml:4:1: requests[0].model: missing required key; expected the name of the "
-            "model to infer against (a string)");
+            "model to infer against (a string), or models = [...] / model_count = N to spread requests over several");
 }
 
 TEST(Scenario, ModelRepositoryResolvesAgainstTheScenarioFolder) {

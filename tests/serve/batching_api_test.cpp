@@ -34,15 +34,8 @@ class BatchingApiTest : public ::testing::Test {
     ASSERT_TRUE(models::make_repository(dir_->str(), opts).ok());
     // mlp-1 overrides the server's max batch size.
     std::ofstream(dir_->path() / "mlp-1" / "model.toml", std::ios::app) << "\n[batching]\nmax_batch_size = 4\n";
-    auto repo = models::ModelRepository::open(dir_->str());
-    ASSERT_TRUE(repo.ok()) << repo.error().message;
-    repo_ = std::make_unique<models::ModelRepository>(std::move(repo).value());
-    ASSERT_NE(repo_->find("mlp-1")->model, nullptr) << repo_->find("mlp-1")->error;
   }
-  static void TearDownTestSuite() {
-    repo_.reset();
-    dir_.reset();
-  }
+  static void TearDownTestSuite() { dir_.reset(); }
 
   static std::string body(int seed, int rows = 1) {
     json::array data;
@@ -80,11 +73,9 @@ class BatchingApiTest : public ::testing::Test {
   }
 
   static std::unique_ptr<TempDir> dir_;
-  static std::unique_ptr<models::ModelRepository> repo_;
 };
 
 std::unique_ptr<TempDir> BatchingApiTest::dir_;
-std::unique_ptr<models::ModelRepository> BatchingApiTest::repo_;
 
 ApiOptions batching_options() {
   ApiOptions o;
@@ -97,8 +88,10 @@ ApiOptions batching_options() {
 
 TEST_F(BatchingApiTest, BatchedAndUnbatchedOutputsAreEqualWithinFloatTolerance) {
   constexpr int kRequests = 24;
-  InferenceApi unbatched(*repo_);
-  InferenceApi batched(*repo_, batching_options());
+  auto unbatched_models = open_manager(dir_->str());
+  InferenceApi unbatched(*unbatched_models);
+  auto batched_models = open_manager(dir_->str());
+  InferenceApi batched(*batched_models, batching_options());
   const auto plain = concurrent(unbatched, kRequests);
   const auto grouped = concurrent(batched, kRequests);
   for (int i = 0; i < kRequests; ++i) {
@@ -133,7 +126,8 @@ TEST_F(BatchingApiTest, BatchedAndUnbatchedOutputsAreEqualWithinFloatTolerance) 
 }
 
 TEST_F(BatchingApiTest, ModelTomlOverridesTheServersDefaults) {
-  InferenceApi api(*repo_, batching_options());
+  auto api_models = open_manager(dir_->str());
+  InferenceApi api(*api_models, batching_options());
   ASSERT_NE(api.batch_config(0), nullptr);
   ASSERT_NE(api.batch_config(1), nullptr);
   EXPECT_EQ(api.batch_config(0)->max_batch_size, 8);
@@ -142,12 +136,14 @@ TEST_F(BatchingApiTest, ModelTomlOverridesTheServersDefaults) {
   EXPECT_EQ(api.batch_config(1)->max_in_flight, 1);                               // = compute threads
   const auto m = scrape(api);
   EXPECT_EQ(m.at(R"(servelab_batch_size_limit{model="mlp-1"})"), 4);
-  InferenceApi off(*repo_);
+  auto off_models = open_manager(dir_->str());
+  InferenceApi off(*off_models);
   EXPECT_EQ(off.batch_config(0), nullptr);
 }
 
 TEST_F(BatchingApiTest, MalformedRequestIs400AndNeverReachesTheBatcher) {
-  InferenceApi api(*repo_, batching_options());
+  auto api_models = open_manager(dir_->str());
+  InferenceApi api(*api_models, batching_options());
   http::Response res = api.handle(make_request(bhttp::verb::post, "/v2/models/mlp-0/infer", R"({"inputs":[]})"));
   EXPECT_EQ(res.result_int(), 400u);
   EXPECT_EQ(scrape(api).at(R"(servelab_batch_requests_total{model="mlp-0"})"), 0);
@@ -162,7 +158,8 @@ ApiOptions one_waiting() {
 }
 
 TEST_F(BatchingApiTest, FullQueueAnswers503WithRetryAfterAndShutdownComputesTheQueued) {
-  InferenceApi api(*repo_, one_waiting());
+  auto api_models = open_manager(dir_->str());
+  InferenceApi api(*api_models, one_waiting());
   std::promise<http::Response> first;
   auto first_answer = first.get_future();
   api.handle_async(infer(1), [&first](http::Response&& r) { first.set_value(std::move(r)); });
@@ -189,7 +186,8 @@ TEST_F(BatchingApiTest, FullQueueAnswers503WithRetryAfterAndShutdownComputesTheQ
 TEST_F(BatchingApiTest, QueueTimeoutAnswers503WithRetryAfter) {
   ApiOptions o = one_waiting();
   o.batch.queue_timeout = std::chrono::milliseconds(1);
-  InferenceApi api(*repo_, o);
+  auto api_models = open_manager(dir_->str());
+  InferenceApi api(*api_models, o);
   http::Response res = api.handle(infer(1));  // answered by the batcher's timer thread
   EXPECT_EQ(res.result_int(), 503u) << res.body();
   EXPECT_EQ(res[bhttp::field::retry_after], "1");
@@ -202,7 +200,8 @@ TEST_F(BatchingApiTest, QueueTimeoutAnswers503WithRetryAfter) {
 TEST_F(BatchingApiTest, UnbatchedInferRunsOnTheComputePoolNotTheCallingThread) {
   ApiOptions o;
   o.compute_threads = 1;
-  InferenceApi api(*repo_, o);
+  auto api_models = open_manager(dir_->str());
+  InferenceApi api(*api_models, o);
   std::promise<std::thread::id> where;
   api.handle_async(infer(1), [&where](http::Response&&) { where.set_value(std::this_thread::get_id()); });
   EXPECT_NE(where.get_future().get(), std::this_thread::get_id());

@@ -38,18 +38,8 @@ class InferenceApiTest : public ::testing::Test {
     bad.prefix = "broken";
     ASSERT_TRUE(models::make_repository(d, bad).ok());
     std::ofstream(dir_->path() / "broken-0" / "model.safetensors", std::ios::trunc) << "not safetensors";
-    auto repo = models::ModelRepository::open(d);
-    ASSERT_TRUE(repo.ok()) << repo.error().message;
-    repo_ = std::make_unique<models::ModelRepository>(std::move(repo).value());
-    ASSERT_NE(repo_->find("mlp-0"), nullptr);
-    ASSERT_NE(repo_->find("mlp-0")->model, nullptr);
-    ASSERT_NE(repo_->find("broken-0"), nullptr);
-    ASSERT_EQ(repo_->find("broken-0")->model, nullptr);
   }
-  static void TearDownTestSuite() {
-    repo_.reset();
-    dir_.reset();
-  }
+  static void TearDownTestSuite() { dir_.reset(); }
 
   http::Response call(bhttp::verb method, std::string target, std::string body = {}) {
     return api_.handle(make_request(method, std::move(target), std::move(body)));
@@ -102,9 +92,12 @@ class InferenceApiTest : public ::testing::Test {
     return json::serialize(body);
   }
 
-  static std::vector<float> direct_infer(const std::vector<float>& in, int rows) {
+  std::vector<float> direct_infer(const std::vector<float>& in, int rows) {
     std::vector<float> out(static_cast<size_t>(rows * kOutputWidth));
-    repo_->find("mlp-0")->model->infer(in.data(), rows, out.data());
+    models::Acquired got;
+    manager_->acquire("mlp-0", std::chrono::steady_clock::now() + 5s, [&got](models::Acquired a) { got = std::move(a); });
+    EXPECT_TRUE(got.ok()) << got.message;  // sync mode: loaded on this thread
+    if (got.ok()) got.lease->infer(in.data(), rows, out.data());
     return out;
   }
 
@@ -125,12 +118,11 @@ class InferenceApiTest : public ::testing::Test {
   }
 
   static std::unique_ptr<TempDir> dir_;
-  static std::unique_ptr<models::ModelRepository> repo_;
-  InferenceApi api_{*repo_};
+  std::unique_ptr<models::ModelManager> manager_ = open_manager(dir_->str());
+  InferenceApi api_{*manager_};
 };
 
 std::unique_ptr<TempDir> InferenceApiTest::dir_;
-std::unique_ptr<models::ModelRepository> InferenceApiTest::repo_;
 
 TEST_F(InferenceApiTest, HealthLiveIsTrue) {
   http::Response res = call(bhttp::verb::get, "/v2/health/live");
@@ -168,17 +160,28 @@ TEST_F(InferenceApiTest, ModelMetadataDescribesInputsAndOutputs) {
   EXPECT_EQ(call(bhttp::verb::get, "/v2/models/mlp-1/versions/1").result_int(), 200u);
 }
 
-TEST_F(InferenceApiTest, ModelReadyIsTrueForALoadedModel) {
+TEST_F(InferenceApiTest, ModelReadyReflectsTheStateWithoutLoading) {
   http::Response res = call(bhttp::verb::get, "/v2/models/mlp-0/ready");
+  EXPECT_EQ(res.result_int(), 503u);  // sync mode: nothing loads before its first use
+  EXPECT_EQ(body_of(res).at("state"), "unloaded");
+  EXPECT_EQ(body_of(res).at("ready"), false);
+  ASSERT_EQ(call(bhttp::verb::get, "/v2/models/mlp-0").result_int(), 200u);  // metadata loads it
+  res = call(bhttp::verb::get, "/v2/models/mlp-0/ready");
   EXPECT_EQ(res.result_int(), 200u);
-  EXPECT_EQ(body_of(res), json::parse(R"({"name":"mlp-0","ready":true})"));
+  EXPECT_EQ(body_of(res), json::parse(R"({"name":"mlp-0","ready":true,"state":"ready"})"));
 }
 
 TEST_F(InferenceApiTest, FailedModelAnswers503WithItsLoadError) {
-  expect_error(call(bhttp::verb::get, "/v2/models/broken-0/ready"), 503, "broken-0");
-  expect_error(call(bhttp::verb::get, "/v2/models/broken-0"), 503, "failed to load");
-  expect_error(call(bhttp::verb::post, "/v2/models/broken-0/infer", infer_body(1, input_rows(1))), 503,
-               "failed to load");
+  http::Response first = call(bhttp::verb::post, "/v2/models/broken-0/infer", infer_body(1, input_rows(1)));
+  expect_error(first, 503, "broken-0");
+  const std::string reason(body_of(first).at("error").as_string());
+  http::Response ready = call(bhttp::verb::get, "/v2/models/broken-0/ready");
+  expect_error(ready, 503, "broken-0");
+  EXPECT_EQ(body_of(ready).at("state"), "failed");
+  EXPECT_FALSE(body_of(ready).at("reason").as_string().empty());
+  expect_error(call(bhttp::verb::get, "/v2/models/broken-0"), 503, "broken-0");
+  // The others keep serving.
+  EXPECT_EQ(call(bhttp::verb::post, "/v2/models/mlp-0/infer", infer_body(1, input_rows(1))).result_int(), 200u);
 }
 
 TEST_F(InferenceApiTest, UnknownModelIs404) {
@@ -270,6 +273,7 @@ TEST_F(InferenceApiTest, MetricsCountRequestsByRouteCodeAndModel) {
   call(bhttp::verb::post, "/v2/models/mlp-0/infer", infer_body(3, input_rows(3)));
   call(bhttp::verb::post, "/v2/models/mlp-0/infer", infer_body(2, input_rows(2)));
   call(bhttp::verb::post, "/v2/models/mlp-0/infer", "{");
+  call(bhttp::verb::post, "/v2/models/broken-0/infer", infer_body(1, input_rows(1)));  // load fails
   call(bhttp::verb::get, "/v2/models/broken-0/ready");
   call(bhttp::verb::get, "/v2/health/live");
   call(bhttp::verb::get, "/nowhere");
@@ -281,6 +285,7 @@ TEST_F(InferenceApiTest, MetricsCountRequestsByRouteCodeAndModel) {
   EXPECT_EQ(m.at(R"(servelab_http_requests_total{route="infer",code="200"})"), 2);
   EXPECT_EQ(m.at(R"(servelab_http_requests_total{route="infer",code="400"})"), 1);
   EXPECT_EQ(m.at(R"(servelab_http_requests_total{route="model_ready",code="503"})"), 1);
+  EXPECT_EQ(m.at(R"(servelab_http_requests_total{route="infer",code="503"})"), 1);
   EXPECT_EQ(m.at(R"(servelab_http_requests_total{route="health_live",code="200"})"), 1);
   EXPECT_EQ(m.at(R"(servelab_http_requests_total{route="other",code="404"})"), 1);
   EXPECT_EQ(m.at("servelab_http_requests_in_flight"), 1);  // this scrape
@@ -302,7 +307,8 @@ TEST_F(InferenceApiTest, StallAidBlocksTheNextInferForStallFor) {
   ApiOptions options;
   options.stall_every = std::chrono::microseconds(1);
   options.stall_for = std::chrono::milliseconds(30);
-  InferenceApi stalling(*repo_, options);
+  auto stalling_models = open_manager(dir_->str());
+  InferenceApi stalling(*stalling_models, options);
   // Due one microsecond after construction: wait until it surely is.
   const auto due = std::chrono::steady_clock::now() + std::chrono::microseconds(2);
   ASSERT_TRUE(wait_until([&] { return std::chrono::steady_clock::now() > due; }));

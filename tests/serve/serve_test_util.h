@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "http/http_server.h"
+#include "models/model_manager.h"
 #include "models/model_repository.h"
 #include "support/temp_dir.h"
 #include "support/wait_until.h"
@@ -90,6 +91,19 @@ class TestClient {
   beast::tcp_stream stream_{ioc_};
   beast::flat_buffer buffer_;
 };
+
+// A model manager over `dir`; by default sync mode (a model loads on first
+// use, on the calling thread), so that tests of the API see loaded models at
+// once. One per InferenceApi: the API shuts its manager down.
+inline std::unique_ptr<models::ModelManager> open_manager(const std::string& dir, models::ManagerOptions options = [] {
+  models::ManagerOptions o;
+  o.async = false;
+  return o;
+}()) {
+  auto manager = models::ModelManager::open(dir, std::move(options));
+  EXPECT_TRUE(manager.ok()) << manager.error().message;
+  return manager.ok() ? std::move(manager).value() : nullptr;
+}
 
 inline http::Request make_request(bhttp::verb method, std::string target, std::string body = {}) {
   http::Request request(method, std::move(target), 11);

@@ -172,6 +172,20 @@ TEST(Streamer, AFailedConnectionStopsAndWakesAPausedProducer) {
   EXPECT_FALSE(finished_ok);
 }
 
+TEST(Streamer, AWriteThatMeetsAFailedStreamStillWakesTheProducer) {
+  // The failure lands between the producer's failed() check and its write:
+  // the false it gets must be followed by a resume, or it would wait forever.
+  auto w = std::make_shared<FakeWriter>();
+  auto s = Streamer::create(w, {});
+  int resumed = 0;
+  s->on_resume([&] { ++resumed; });
+  EXPECT_TRUE(s->write("a"));
+  w->complete(/*ok=*/false);
+  EXPECT_EQ(resumed, 0);  // it was not paused
+  EXPECT_FALSE(s->write("b"));
+  EXPECT_EQ(resumed, 1);
+}
+
 TEST(Streamer, CoalesceWaitsForMaxBytes) {
   auto w = std::make_shared<FakeWriter>();
   StreamConfig cfg;

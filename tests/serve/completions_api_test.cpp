@@ -1,0 +1,289 @@
+// POST /v1/completions over a real ReferenceServer on loopback: answers,
+// SSE shape, the streaming toggle, gzip, errors, disconnects, slow readers.
+
+#include "serve/completions_api.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "serve/reference_server.h"
+#include "serve_test_util.h"
+#include "stream/gzip.h"
+
+namespace servelab::serve {
+namespace {
+
+using namespace servelab::test;
+namespace json = boost::json;
+
+class CompletionsServer {
+ public:
+  explicit CompletionsServer(CompletionsOptions options = {}) {
+    models::MakeOptions tokens;
+    tokens.kind = "tokens";
+    tokens.prefix = "tokens";
+    tokens.hidden = 32;
+    EXPECT_TRUE(models::make_repository(dir_.str(), tokens).ok());
+    models::MakeOptions mlp;
+    mlp.dims = {4, 4};
+    EXPECT_TRUE(models::make_repository(dir_.str(), mlp).ok());
+    ReferenceServerConfig config;
+    config.models_dir = dir_.str();
+    config.http.threads = 2;
+    config.api.compute_threads = 1;
+    config.completions = options;
+    auto s = ReferenceServer::open(config);
+    EXPECT_TRUE(s.ok());
+    server_ = std::move(*s);
+    EXPECT_TRUE(server_->start().ok());
+  }
+  uint16_t port() const { return server_->port(); }
+  const CompletionMetrics& metrics() { return server_->completions().metrics(); }
+
+  http::Response post(const std::string& body, const std::string& accept_encoding = "") {
+    TestClient client;
+    EXPECT_FALSE(client.connect(port()));
+    http::Request req = make_request(bhttp::verb::post, "/v1/completions", body);
+    if (!accept_encoding.empty()) req.set(bhttp::field::accept_encoding, accept_encoding);
+    return client.roundtrip(std::move(req));
+  }
+
+ private:
+  TempDir dir_{"completions"};
+  std::unique_ptr<ReferenceServer> server_;
+};
+
+// The data lines of an SSE body, in order.
+std::vector<std::string> sse_data(const std::string& body) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while ((pos = body.find("data: ", pos)) != std::string::npos) {
+    const size_t end = body.find("\n\n", pos);
+    out.push_back(body.substr(pos + 6, end - pos - 6));
+    pos = end;
+  }
+  return out;
+}
+
+std::string streamed_text(const std::vector<std::string>& events) {
+  std::string text;
+  for (const auto& e : events) {
+    if (e == "[DONE]") continue;
+    text += json::parse(e).at("choices").at(0).at("text").as_string().c_str();
+  }
+  return text;
+}
+
+std::string request(int max_tokens, bool stream, int seed = 5) {
+  return R"({"model":"tokens-0","prompt":"Once upon","max_tokens":)" + std::to_string(max_tokens) +
+         R"(,"temperature":1.0,"seed":)" + std::to_string(seed) + R"(,"stream":)" + (stream ? "true" : "false") + "}";
+}
+
+// A blocking loopback socket whose reads give up after 5 s (never hangs).
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port, int rcvbuf = 0) : socket_(ioc_) {
+    socket_.open(asio::ip::tcp::v4());
+    if (rcvbuf > 0) socket_.set_option(asio::socket_base::receive_buffer_size(rcvbuf));
+    timeval tv{5, 0};
+    setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    socket_.connect({asio::ip::make_address("127.0.0.1"), port});
+  }
+  void send(const std::string& body) {
+    const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    asio::write(socket_, asio::buffer(req));
+  }
+  // Reads until `needle` has arrived; false on timeout or close.
+  bool read_until(const std::string& needle) {
+    char buf[4096];
+    for (int i = 0; i < 100000 && received_.find(needle) == std::string::npos; ++i) {
+      beast::error_code ec;
+      const size_t n = socket_.read_some(asio::buffer(buf), ec);
+      if (ec) return false;
+      received_.append(buf, n);
+    }
+    return received_.find(needle) != std::string::npos;
+  }
+  void close() {
+    beast::error_code ec;
+    socket_.close(ec);
+  }
+
+ private:
+  asio::io_context ioc_;
+  asio::ip::tcp::socket socket_;
+  std::string received_;
+};
+
+TEST(Completions, NonStreamedAnswerHasTextFinishReasonAndUsage) {
+  CompletionsServer server;
+  http::Response res = server.post(request(12, false));
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  const json::value v = json::parse(res.body());
+  EXPECT_EQ(v.at("object").as_string(), "text_completion");
+  EXPECT_EQ(v.at("model").as_string(), "tokens-0");
+  const auto& choice = v.at("choices").at(0);
+  EXPECT_EQ(choice.at("text").as_string().size(), 12u);
+  EXPECT_EQ(choice.at("finish_reason").as_string(), "length");
+  EXPECT_EQ(v.at("usage").at("prompt_tokens").as_int64(), 9);
+  EXPECT_EQ(v.at("usage").at("completion_tokens").as_int64(), 12);
+  EXPECT_EQ(v.at("usage").at("total_tokens").as_int64(), 21);
+  EXPECT_EQ(server.metrics().completions.load(), 1u);
+  EXPECT_EQ(server.metrics().tokens_generated.load(), 12u);
+}
+
+TEST(Completions, StreamedAnswerIsOneEventPerTokenThenUsageThenDone) {
+  CompletionsServer server;
+  http::Response res = server.post(request(20, true));
+  ASSERT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res[bhttp::field::content_type], "text/event-stream");
+  EXPECT_TRUE(res.chunked());
+  const auto events = sse_data(res.body());
+  ASSERT_EQ(events.size(), 22u);  // 20 tokens, the final chunk, [DONE]
+  EXPECT_EQ(events.back(), "[DONE]");
+  const json::value first = json::parse(events[0]);
+  EXPECT_EQ(first.at("object").as_string(), "text_completion");
+  EXPECT_TRUE(first.at("choices").at(0).at("finish_reason").is_null());
+  EXPECT_TRUE(first.at("choices").at(0).at("logprobs").is_null());
+  EXPECT_EQ(first.at("choices").at(0).at("text").as_string().size(), 1u);
+  const json::value final_chunk = json::parse(events[20]);
+  EXPECT_EQ(final_chunk.at("choices").at(0).at("finish_reason").as_string(), "length");
+  EXPECT_EQ(final_chunk.at("usage").at("completion_tokens").as_int64(), 20);
+  EXPECT_TRUE(wait_until([&] { return server.metrics().completions.load() == 1; }));
+  EXPECT_EQ(server.metrics().streams_active.load(), 0);
+  EXPECT_GE(server.metrics().stream.chunks.load(), 1u);
+}
+
+TEST(Completions, StreamedAndNonStreamedTextsAreIdenticalForASeed) {
+  CompletionsServer server;
+  const std::string whole =
+      json::parse(server.post(request(64, false, 42)).body()).at("choices").at(0).at("text").as_string().c_str();
+  const std::string streamed = streamed_text(sse_data(server.post(request(64, true, 42)).body()));
+  EXPECT_EQ(whole.size(), 64u);
+  EXPECT_EQ(streamed, whole);
+  const std::string other = streamed_text(sse_data(server.post(request(64, true, 43)).body()));
+  EXPECT_NE(other, whole);  // the seed matters
+}
+
+TEST(Completions, StreamingOffSendsTheSameEventsWholeWithContentLength) {
+  CompletionsOptions off;
+  off.streaming = false;
+  CompletionsServer server_off(off);
+  CompletionsServer server_on;
+  http::Response res = server_off.post(request(30, true, 9));
+  ASSERT_EQ(res.result_int(), 200u);
+  EXPECT_FALSE(res.chunked());
+  EXPECT_EQ(res[bhttp::field::content_length], std::to_string(res.body().size()));
+  const auto events = sse_data(res.body());
+  ASSERT_EQ(events.size(), 32u);
+  EXPECT_EQ(streamed_text(events), streamed_text(sse_data(server_on.post(request(30, true, 9)).body())));
+  EXPECT_EQ(server_off.metrics().stream.streams.load(), 0u);  // nothing went through a streamer
+}
+
+TEST(Completions, GzipStreamDecodesToTheSameEvents) {
+  CompletionsServer server;
+  http::Response plain = server.post(request(100, true, 3));
+  http::Response gz = server.post(request(100, true, 3), "gzip");
+  ASSERT_EQ(gz.result_int(), 200u);
+  EXPECT_EQ(gz[bhttp::field::content_encoding], "gzip");
+  const auto body = stream::gunzip(gz.body());
+  ASSERT_TRUE(body.has_value());
+  EXPECT_EQ(streamed_text(sse_data(*body)), streamed_text(sse_data(plain.body())));
+  EXPECT_LT(gz.body().size(), plain.body().size() / 3);
+  EXPECT_GT(server.metrics().stream.gzip_out_bytes.load(), 0u);
+}
+
+TEST(Completions, SmallAnswersAreNotGzipped) {
+  CompletionsServer server;
+  http::Response res = server.post(request(2, false), "gzip");
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res[bhttp::field::content_encoding], "");  // under 1 KB
+}
+
+TEST(Completions, BadRequestsGetAnErrorStatusAndMessage) {
+  CompletionsServer server;
+  struct Case {
+    std::string body;
+    unsigned status;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {"not json", 400, "invalid JSON"},
+      {"[1]", 400, "JSON object"},
+      {R"({"prompt":"x"})", 400, "'model'"},
+      {R"({"model":"tokens-0"})", 400, "'prompt'"},
+      {R"({"model":"tokens-0","prompt":"x","max_tokens":0})", 400, "'max_tokens'"},
+      {R"({"model":"tokens-0","prompt":"x","max_tokens":"many"})", 400, "'max_tokens'"},
+      {R"({"model":"tokens-0","prompt":"x","temperature":3})", 400, "'temperature'"},
+      {R"({"model":"tokens-0","prompt":"x","stream":"yes"})", 400, "'stream'"},
+      {R"({"model":"tokens-0","prompt":"x","n":2})", 400, "'n'"},
+      {R"({"model":"nope","prompt":"x"})", 404, "not found"},
+      {R"({"model":"mlp-0","prompt":"x"})", 400, "'tokens' model"},
+  };
+  for (const auto& c : cases) {
+    http::Response res = server.post(c.body);
+    EXPECT_EQ(res.result_int(), c.status) << c.body;
+    EXPECT_EQ(res[bhttp::field::content_type], "application/json");
+    EXPECT_NE(json::parse(res.body()).at("error").as_string().find(c.says), std::string::npos)
+        << c.body << " → " << res.body();
+  }
+  TestClient client;
+  ASSERT_FALSE(client.connect(server.port()));
+  http::Response get = client.roundtrip(make_request(bhttp::verb::get, "/v1/completions"));
+  EXPECT_EQ(get.result_int(), 405u);
+  EXPECT_EQ(server.metrics().rejected.load(), cases.size() + 1);
+}
+
+TEST(Completions, ADisconnectMidStreamCancelsTheGeneration) {
+  CompletionsServer server;
+  RawClient client(server.port());
+  client.send(request(16384, true));
+  ASSERT_TRUE(client.read_until("data: "));  // the stream is flowing
+  client.close();
+  EXPECT_TRUE(wait_until([&] { return server.metrics().cancelled.load() == 1; }));
+  EXPECT_TRUE(wait_until([&] { return server.metrics().active.load() == 0; }));
+  EXPECT_EQ(server.metrics().completions.load(), 0u);
+  EXPECT_LT(server.metrics().tokens_generated.load(), 16384u);  // stopped early
+}
+
+TEST(Completions, ASlowReaderPausesGenerationWithinTheBufferBound) {
+  CompletionsOptions options;
+  options.stream.buffer_limit = 4096;
+  CompletionsServer server(options);
+  RawClient client(server.port(), /*rcvbuf=*/4096);
+  client.send(request(16384, true));  // ~2.5 MB of events, far beyond the socket buffers
+  ASSERT_TRUE(client.read_until("data: "));
+  // The client reads no more: the socket fills, then the streamer's buffer.
+  ASSERT_TRUE(wait_until([&] { return server.metrics().stream.backpressure_events.load() >= 1; }));
+  const uint64_t held = server.metrics().stream.max_held_bytes.load();
+  EXPECT_LE(held, options.stream.buffer_limit + 512);  // bound + at most one event
+  EXPECT_EQ(server.metrics().streams_active.load(), 1);
+  EXPECT_EQ(server.metrics().completions.load(), 0u);
+  client.close();  // a paused stream still learns that its client left
+  EXPECT_TRUE(wait_until([&] { return server.metrics().cancelled.load() == 1; }));
+  EXPECT_TRUE(wait_until([&] { return server.metrics().streams_active.load() == 0; }));
+}
+
+TEST(Completions, MetricsRouteShowsTheCompletionSeries) {
+  CompletionsServer server;
+  server.post(request(3, true));
+  TestClient client;
+  ASSERT_FALSE(client.connect(server.port()));
+  http::Response res = client.roundtrip(make_request(bhttp::verb::get, "/metrics"));
+  for (const char* name : {"servelab_completions_total", "servelab_completion_tokens_total", "servelab_streams_active",
+                           "servelab_completions_cancelled_total", "servelab_stream_chunks_total",
+                           "servelab_stream_bytes_total", "servelab_stream_backpressure_events_total",
+                           "servelab_stream_compression_ratio"})
+    EXPECT_NE(res.body().find(std::string("\n") + name + " "), std::string::npos) << name;
+}
+
+}  // namespace
+}  // namespace servelab::serve
