@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 
+#include "load/engine.h"
+#include "load/plan.h"
 #include "models/model_repository.h"
+#include "runner/scenario_runner.h"
 
 extern char** environ;
 
@@ -116,6 +119,21 @@ ProcessOutput run_cli(const std::vector<std::string>& args, std::chrono::millise
   ::waitpid(pid, &status, 0);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+MeasuredRun run_measured(const launch::ServerProcess& server, const scenario::Scenario& s) {
+  MeasuredRun r;
+  auto plan = load::make_plan(s, server.base_url());
+  EXPECT_TRUE(plan.ok()) << (plan.ok() ? "" : plan.error().message);
+  if (!plan.ok()) return r;
+  r.before = runner::scrape_metrics(server.base_url());
+  std::atomic<bool> stop{false};
+  auto stats = load::run(*plan, stop, {});
+  EXPECT_TRUE(stats.ok()) << (stats.ok() ? "" : stats.error().message);
+  if (stats.ok()) r.stats = std::move(*stats);
+  r.after = runner::scrape_metrics(server.base_url());
+  EXPECT_FALSE(r.after.empty()) << "server /metrics could not be scraped";
+  return r;
 }
 
 }  // namespace servelab::testing

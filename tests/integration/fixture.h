@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "launch/server_process.h"
+#include "load/run_stats.h"
 #include "scenario/scenario.h"
 #include "support/temp_dir.h"
 
@@ -30,6 +31,15 @@ launch::ServerProcess start_server(const std::string& models, std::vector<std::s
 
 // Scrapes /metrics; value of one series (0 when absent).
 double metric(const std::map<std::string, double>& metrics, const std::string& series);
+
+// One engine run of `s` against `server` with the server's /metrics scraped
+// before and after, so that tests compare counts with what the server saw.
+struct MeasuredRun {
+  load::RunStats stats;
+  std::map<std::string, double> before, after;
+  double delta(const std::string& series) const { return metric(after, series) - metric(before, series); }
+};
+MeasuredRun run_measured(const launch::ServerProcess& server, const scenario::Scenario& s);
 
 // A scenario aimed at `url` with one infer request against mlp-0.
 scenario::Scenario infer_scenario(const std::string& url, std::chrono::milliseconds duration,

@@ -60,13 +60,9 @@ struct Measured {
 };
 
 Measured run_against(const launch::ServerProcess& server, const scenario::Scenario& s) {
-  auto plan = load::make_plan(s, server.base_url());
-  EXPECT_TRUE(plan.ok()) << (plan.ok() ? "" : plan.error().message);
-  const auto before = runner::scrape_metrics(server.base_url());
-  std::atomic<bool> stop{false};
-  auto stats = load::run(*plan, stop, {});
-  EXPECT_TRUE(stats.ok()) << (stats.ok() ? "" : stats.error().message);
-  Measured m{std::move(*stats), 0, 0};
+  MeasuredRun r = run_measured(server, s);
+  const std::map<std::string, double>& before = r.before;
+  Measured m{std::move(r.stats), 0, 0};
   // The server counts a completion once its last byte is written, which can
   // be a moment after the client read it: wait for the counter (bounded).
   const auto ok = static_cast<double>(m.stats.generate.requests);

@@ -25,17 +25,8 @@ struct Measured {
 };
 
 Measured run_against(const launch::ServerProcess& server, const scenario::Scenario& s) {
-  auto plan = load::make_plan(s, server.base_url());
-  EXPECT_TRUE(plan.ok()) << (plan.ok() ? "" : plan.error().message);
-  const auto before = runner::scrape_metrics(server.base_url());
-  std::atomic<bool> stop{false};
-  auto stats = load::run(*plan, stop, {});
-  EXPECT_TRUE(stats.ok()) << (stats.ok() ? "" : stats.error().message);
-  const auto after = runner::scrape_metrics(server.base_url());
-  EXPECT_FALSE(after.empty()) << "server /metrics could not be scraped";
-  Measured m{std::move(*stats), metric(after, kInferSeries) - metric(before, kInferSeries),
-             metric(after, kConnSeries) - metric(before, kConnSeries)};
-  return m;
+  MeasuredRun r = run_measured(server, s);
+  return Measured{std::move(r.stats), r.delta(kInferSeries), r.delta(kConnSeries)};
 }
 
 TEST(GeneratorAgainstServer, ClosedLoopCountsMatchServerMetrics) {

@@ -29,16 +29,8 @@ struct Measured {
 
 Measured run_with(const launch::ServerProcess& server, scenario::Scenario s, scenario::EngineKind engine) {
   s.load.engine = engine;
-  auto plan = load::make_plan(s, server.base_url());
-  EXPECT_TRUE(plan.ok()) << (plan.ok() ? "" : plan.error().message);
-  const auto before = runner::scrape_metrics(server.base_url());
-  std::atomic<bool> stop{false};
-  auto stats = load::run(*plan, stop, {});
-  EXPECT_TRUE(stats.ok()) << (stats.ok() ? "" : stats.error().message);
-  const auto after = runner::scrape_metrics(server.base_url());
-  EXPECT_FALSE(after.empty()) << "server /metrics could not be scraped";
-  return Measured{std::move(*stats), metric(after, kInferSeries) - metric(before, kInferSeries),
-                  metric(after, kConnSeries) - metric(before, kConnSeries)};
+  MeasuredRun r = run_measured(server, s);
+  return Measured{std::move(r.stats), r.delta(kInferSeries), r.delta(kConnSeries)};
 }
 
 TEST(NativeEngine, ClosedLoopCountsMatchServerMetrics) {
