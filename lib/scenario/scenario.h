@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/toggles.h"
+
 namespace servelab::scenario {
 
 using Micros = std::chrono::microseconds;
@@ -104,14 +106,8 @@ struct RequestSpec {
   std::vector<double> model_weights;   // distribution = "weights" (key `weights`): one per model, >= 0
 };
 
-// Optimization toggles (DESIGN.md). Client-side ones are applied by the
-// generator; server-side ones are passed to an embedded server.
-struct Toggles {
-  bool pooling = true;
-  bool batching = false;
-  bool streaming = false;
-  bool async_loading = false;
-};
+// Optimization toggles: one table for all four (common/toggles.h).
+using Toggles = servelab::Toggles;
 
 // How `target = "embedded"` starts servelab-server.
 struct EmbeddedServerConfig {
