@@ -12,9 +12,9 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "common/duration.h"
 #include "batch/compute_pool.h"
-#include "scenario/byte_size.h"
-#include "scenario/scenario_parser.h"
+#include "common/byte_size.h"
 #include "serve/reference_server.h"
 
 namespace {
@@ -24,7 +24,7 @@ constexpr int kExitStartup = 1;
 constexpr int kExitUsage = 2;
 
 bool to_duration(const std::string& flag, const std::string& text, std::chrono::microseconds& out) {
-  auto d = servelab::scenario::parse_duration(text);
+  auto d = servelab::parse_duration(text);
   if (!d) {
     fmt::print(stderr, "servelab-server: {}: {}\n", flag, d.error().message);
     return false;
@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
 
   manager.async = async_loading == "on";
   manager.prediction = prediction == "on";
-  if (auto budget = servelab::scenario::parse_byte_size(memory_budget); budget) {
+  if (auto budget = servelab::parse_byte_size(memory_budget); budget) {
     manager.memory_budget = *budget;
   } else {
     fmt::print(stderr, "servelab-server: --model-memory-budget: {}\n", budget.error().message);
@@ -221,7 +221,7 @@ int main(int argc, char** argv) {
   fmt::print(stderr, "models: {} in {} (async loading {}, memory budget {}, {} loader threads, prediction {})\n",
              (*server)->manager().configs().size(), config.models_dir, async_loading,
              manager.memory_budget == 0 ? std::string("unlimited")
-                                        : servelab::scenario::format_byte_size(manager.memory_budget),
+                                        : servelab::format_byte_size(manager.memory_budget),
              manager.max_concurrent_loads, manager.async ? prediction : "off");
   if (auto started = (*server)->start(); !started) {
     fmt::print(stderr, "servelab-server: {}\n", started.error().message);

@@ -11,8 +11,8 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "common/duration.h"
 #include "models/model_repository.h"
-#include "scenario/scenario_parser.h"
 
 namespace servelab::models {
 
@@ -98,7 +98,7 @@ Status apply_batching(const ConfigReader& r, const toml::node& node, BatchingOve
       const auto* s = v.as_string();
       if (s == nullptr)
         return r.at(v.source(), fmt::format("key '{}': expected a duration string like \"2ms\", got {}", full, type_name(v)));
-      auto d = scenario::parse_duration(s->get());
+      auto d = parse_duration(s->get());
       if (!d) return r.at(v.source(), fmt::format("key '{}': {}", full, d.error().message));
       if (d->count() < 0 || (!allow_zero && d->count() == 0))
         return r.at(v.source(), fmt::format("key '{}': must be {}", full, allow_zero ? "zero or positive" : "positive"));
@@ -207,7 +207,7 @@ Status apply(const ConfigReader& r, std::string_view key, const toml::node& v, M
   if (key == "load_timeout") {
     std::string s;
     if (auto st = unwrap_string(s); !st) return st;
-    auto d = scenario::parse_duration(s);
+    auto d = parse_duration(s);
     if (!d) return r.at(v.source(), fmt::format("key 'load_timeout': {}", d.error().message));
     if (d->count() <= 0) return r.at(v.source(), "key 'load_timeout': must be positive");
     c.load_timeout = std::chrono::ceil<std::chrono::milliseconds>(*d);

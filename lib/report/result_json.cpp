@@ -1,3 +1,4 @@
+#include "common/duration.h"
 #include "report/result_json.h"
 
 #include <fstream>
@@ -21,15 +22,15 @@ json::object scenario_json(const scenario::Scenario& s) {
       {"rate", s.load.rate},
       {"arrival", scenario::to_string(s.load.arrival)},
       {"engine", scenario::to_string(s.load.engine)},
-      {"duration", scenario::format_duration(s.load.duration)},
-      {"warmup", scenario::format_duration(s.load.warmup)},
-      {"timeout", scenario::format_duration(s.load.timeout)},
-      {"think_time", scenario::format_duration(s.load.think_time)},
+      {"duration", format_duration(s.load.duration)},
+      {"warmup", format_duration(s.load.warmup)},
+      {"timeout", format_duration(s.load.timeout)},
+      {"think_time", format_duration(s.load.think_time)},
   };
   if (!s.load.stages.empty()) {
     json::array stages;
     for (const auto& st : s.load.stages) {
-      json::object o{{"duration", scenario::format_duration(st.duration)}};
+      json::object o{{"duration", format_duration(st.duration)}};
       if (s.load.mode == scenario::LoadMode::open) o["rate"] = st.rate;
       else o["connections"] = st.connections;
       stages.push_back(std::move(o));
@@ -92,13 +93,13 @@ json::object scenario_json(const scenario::Scenario& s) {
         {"model_memory_budget", s.server.model_memory_budget},
         {"max_concurrent_loads", s.server.max_concurrent_loads},
         {"prediction", s.server.prediction},
-        {"load_wait_timeout", scenario::format_duration(s.server.load_wait_timeout)}}},
+        {"load_wait_timeout", format_duration(s.server.load_wait_timeout)}}},
       {"pool",
        {{"min", s.pool.min},
         {"max", s.pool.max},
-        {"idle_timeout", scenario::format_duration(s.pool.idle_timeout)},
-        {"max_age", scenario::format_duration(s.pool.max_age)},
-        {"health_check_interval", scenario::format_duration(s.pool.health_check_interval)},
+        {"idle_timeout", format_duration(s.pool.idle_timeout)},
+        {"max_age", format_duration(s.pool.max_age)},
+        {"health_check_interval", format_duration(s.pool.health_check_interval)},
         {"health_check_path", s.pool.health_check_path}}},
       {"tls", {{"insecure", s.tls.insecure}, {"ca_file", s.tls.ca_file}}},
       {"http", {{"http2", s.http.http2}, {"streams_per_connection", s.http.streams_per_connection}}},
@@ -315,7 +316,7 @@ Status parse_scenario_details(const json::object& so, scenario::Scenario& s) {
                             {"timeout", &l.timeout}, {"think_time", &l.think_time}}) {
       auto text = field<std::string>(lo, key, "scenario.load");
       if (!text) continue;
-      auto d = scenario::parse_duration(*text);
+      auto d = parse_duration(*text);
       if (!d) return make_error(fmt::format("result: scenario.load.{}: {}", key, d.error().message));
       *dst = *d;
     }
@@ -324,7 +325,7 @@ Status parse_scenario_details(const json::object& so, scenario::Scenario& s) {
         if (!e.is_object()) return make_error("result: scenario.load.stages entry is not an object");
         scenario::Stage stage;
         if (auto t = field<std::string>(e.as_object(), "duration", "scenario.load.stages[]")) {
-          auto d = scenario::parse_duration(*t);
+          auto d = parse_duration(*t);
           if (!d) return make_error("result: scenario.load.stages[].duration: " + d.error().message);
           stage.duration = *d;
         }
@@ -380,7 +381,7 @@ Status parse_scenario_details(const json::object& so, scenario::Scenario& s) {
     if (auto v = field<int>(o, "max_concurrent_loads", "scenario.server")) s.server.max_concurrent_loads = *v;
     if (auto v = field<bool>(o, "prediction", "scenario.server")) s.server.prediction = *v;
     if (auto v = field<std::string>(o, "load_wait_timeout", "scenario.server"))
-      if (auto d = scenario::parse_duration(*v)) s.server.load_wait_timeout = *d;
+      if (auto d = parse_duration(*v)) s.server.load_wait_timeout = *d;
   }
   // [pool], [tls], [http]: absent from results written before they existed.
   if (const auto* pv = so.if_contains("pool"); pv && pv->is_object()) {
@@ -392,7 +393,7 @@ Status parse_scenario_details(const json::object& so, scenario::Scenario& s) {
                             {"health_check_interval", &s.pool.health_check_interval}}) {
       auto text = field<std::string>(o, key, "scenario.pool");
       if (!text) continue;
-      auto d = scenario::parse_duration(*text);
+      auto d = parse_duration(*text);
       if (!d) return make_error(fmt::format("result: scenario.pool.{}: {}", key, d.error().message));
       *dst = *d;
     }

@@ -1,3 +1,4 @@
+#include "common/duration.h"
 #include "report/summary.h"
 
 #include <fmt/format.h>
@@ -40,11 +41,11 @@ std::string conditions_line(const RunRecord& r) {
       if (i) load += ',';
       load += l.mode == scenario::LoadMode::open ? fmt::format("{}/s", st.rate)
                                                  : fmt::format("{}conn", st.connections);
-      load += fmt::format("@{}", scenario::format_duration(st.duration));
+      load += fmt::format("@{}", format_duration(st.duration));
     }
   }
   return fmt::format("{} duration={} warmup={} toggles={} target={} | {} cores, {}", load,
-                     scenario::format_duration(l.duration), scenario::format_duration(l.warmup),
+                     format_duration(l.duration), format_duration(l.warmup),
                      toggles_label(r.scenario.toggles), r.server.url, r.environment.cores,
                      r.environment.cpu_model);
 }

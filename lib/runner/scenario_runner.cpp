@@ -1,3 +1,4 @@
+#include "common/duration.h"
 #include "runner/scenario_runner.h"
 
 #include <algorithm>
@@ -142,7 +143,7 @@ Result<RunOutcome> run_scenario(const scenario::Scenario& s, const RunOptions& o
                     {"--async-loading", s.toggles.async_loading ? "on" : "off", "--model-memory-budget",
                      std::to_string(s.server.model_memory_budget), "--max-concurrent-loads",
                      std::to_string(s.server.max_concurrent_loads), "--prediction", s.server.prediction ? "on" : "off",
-                     "--load-wait-timeout", scenario::format_duration(s.server.load_wait_timeout)});
+                     "--load-wait-timeout", format_duration(s.server.load_wait_timeout)});
     cfg.log_path = (fs::path(outcome.out_dir) / "server.log").string();
     cfg.ready_timeout = options.server_ready_timeout;
     auto proc = launch::ServerProcess::start(cfg);

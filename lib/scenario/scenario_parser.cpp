@@ -1,3 +1,4 @@
+#include "common/duration.h"
 #include "scenario/scenario_parser.h"
 
 #include <algorithm>
@@ -12,7 +13,7 @@
 
 #include "scenario/diagnostics.h"
 #include "scenario/generate_request.h"
-#include "scenario/byte_size.h"
+#include "common/byte_size.h"
 #include "scenario/overrides.h"
 #include "scenario/table_reader.h"
 

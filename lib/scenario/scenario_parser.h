@@ -20,10 +20,6 @@ Result<Scenario> parse_scenario_file(const std::string& path,
 Result<Scenario> parse_scenario_text(std::string_view text, const std::string& source_name,
                                      const std::vector<std::string>& overrides = {});
 
-// "30s", "500ms", "250us", "10m", "1h", "1m30s". Error text says what is accepted.
-Result<std::chrono::microseconds> parse_duration(std::string_view text);
-std::string format_duration(std::chrono::microseconds d);
-
 std::string_view to_string(LoadMode m);
 std::string_view to_string(Arrival a);
 std::string_view to_string(EngineKind e);

@@ -1,3 +1,4 @@
+#include "common/duration.h"
 #include "scenario/table_reader.h"
 
 #include <cmath>

@@ -7,7 +7,6 @@
 
 #include <string>
 
-#include "scenario/byte_size.h"
 #include "scenario/scenario_parser.h"
 
 namespace servelab::scenario {
@@ -92,20 +91,6 @@ TEST(ServerManagerKeys, AreReadWithTheirUnits) {
   EXPECT_NE(e.find("test.toml:6:23: server.model_memory_budget: expected a byte size"), std::string::npos) << e;
   EXPECT_NE(error_of(with_request("model = \"m\"\n") + "[server]\nmax_concurrent_loads = 0\n").find("max_concurrent_loads"),
             std::string::npos);
-}
-
-TEST(ByteSize, ParsesDecimalAndBinaryUnits) {
-  EXPECT_EQ(*parse_byte_size("4096"), 4096u);
-  EXPECT_EQ(*parse_byte_size("512MiB"), 512ull << 20);
-  EXPECT_EQ(*parse_byte_size("1.5GiB"), 3ull << 29);
-  EXPECT_EQ(*parse_byte_size("64MB"), 64'000'000u);
-  EXPECT_EQ(*parse_byte_size("2 KiB"), 2048u);
-  EXPECT_FALSE(parse_byte_size("").ok());
-  EXPECT_FALSE(parse_byte_size("-1MiB").ok());
-  EXPECT_FALSE(parse_byte_size("12 parsecs").ok());
-  EXPECT_FALSE(parse_byte_size("99999999TiB").ok());
-  EXPECT_EQ(format_byte_size(512ull << 20), "512 MiB");
-  EXPECT_EQ(format_byte_size(100), "100 B");
 }
 
 }  // namespace

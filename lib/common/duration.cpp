@@ -1,6 +1,3 @@
-// parse_duration / format_duration (declared in scenario_parser.h): the
-// duration strings of scenario files, Go-style ("1m30s") but with microsecond
-// resolution, which is what the load engine schedules in.
 
 #include <cstdint>
 #include <limits>
@@ -8,9 +5,9 @@
 
 #include <fmt/format.h>
 
-#include "scenario/scenario_parser.h"
+#include "common/duration.h"
 
-namespace servelab::scenario {
+namespace servelab {
 
 namespace {
 
@@ -112,4 +109,4 @@ std::string format_duration(Micros d) {
   return out;
 }
 
-}  // namespace servelab::scenario
+}  // namespace servelab

@@ -1,4 +1,4 @@
-#include "scenario/byte_size.h"
+#include "common/byte_size.h"
 
 #include <array>
 #include <charconv>
@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-namespace servelab::scenario {
+namespace servelab {
 
 namespace {
 
@@ -73,4 +73,4 @@ std::string format_byte_size(uint64_t bytes) {
   return fmt::format("{:.3g} {}", value, kNames[unit]);
 }
 
-}  // namespace servelab::scenario
+}  // namespace servelab

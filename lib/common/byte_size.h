@@ -1,7 +1,5 @@
 #pragma once
 // Byte sizes as people write them: "512MiB", "1.5GiB", "64MB", "4096" (bytes).
-// Used by the scenario key server.model_memory_budget and the server flag
-// --model-memory-budget.
 
 #include <cstdint>
 #include <string>
@@ -9,7 +7,7 @@
 
 #include "common/result.h"
 
-namespace servelab::scenario {
+namespace servelab {
 
 // A number (integer or decimal) followed by an optional unit: B, kB/KB, MB,
 // GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024); no unit
@@ -21,4 +19,4 @@ Result<uint64_t> parse_byte_size(std::string_view text);
 // value >= 1, at most 3 significant decimals. For messages.
 std::string format_byte_size(uint64_t bytes);
 
-}  // namespace servelab::scenario
+}  // namespace servelab

@@ -5,9 +5,9 @@
 
 #include <fmt/format.h>
 
-#include "scenario/scenario_parser.h"
+#include "common/duration.h"
 
-namespace servelab::scenario {
+namespace servelab {
 namespace {
 
 using namespace std::chrono_literals;
@@ -80,4 +80,4 @@ TEST(Duration, RejectsMalformedTextSayingWhatIsAccepted) {
 }
 
 }  // namespace
-}  // namespace servelab::scenario
+}  // namespace servelab
