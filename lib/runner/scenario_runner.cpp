@@ -21,7 +21,7 @@
 #include "report/markdown_report.h"
 #include "report/summary.h"
 #include "report/threshold.h"
-#include "serve/prometheus_text.h"
+#include "common/prometheus_text.h"
 
 namespace servelab::runner {
 namespace fs = std::filesystem;
@@ -69,7 +69,7 @@ std::map<std::string, double> counter_deltas(const std::map<std::string, double>
 std::map<std::string, double> scrape_metrics(const std::string& base_url) {
   auto reply = launch::http_get(base_url + "/metrics", std::chrono::milliseconds(2000));
   if (!reply || reply->status != 200) return {};
-  return serve::parse_prometheus_text(reply->body);
+  return parse_prometheus_text(reply->body);
 }
 
 Result<std::string> ensure_model_repository(const scenario::Scenario& s,

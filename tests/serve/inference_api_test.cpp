@@ -11,7 +11,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
-#include "serve/prometheus_text.h"
+#include "common/prometheus_text.h"
 #include "serve_test_util.h"
 
 namespace servelab::serve {

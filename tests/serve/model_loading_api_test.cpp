@@ -16,7 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "serve/inference_api.h"
-#include "serve/prometheus_text.h"
+#include "common/prometheus_text.h"
 #include "serve_test_util.h"
 
 namespace servelab::serve {

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "serve/prometheus_text.h"
+#include "common/prometheus_text.h"
 
 namespace servelab::serve {
 namespace {

@@ -1,10 +1,10 @@
-#include "serve/prometheus_text.h"
+#include "common/prometheus_text.h"
 
 #include <cmath>
 
 #include <gtest/gtest.h>
 
-namespace servelab::serve {
+namespace servelab {
 namespace {
 
 TEST(PrometheusText, ReadsSamplesWithAndWithoutLabels) {
@@ -37,4 +37,4 @@ TEST(PrometheusText, SkipsLinesThatAreNotSamples) {
 }
 
 }  // namespace
-}  // namespace servelab::serve
+}  // namespace servelab

@@ -1,9 +1,9 @@
-#include "serve/prometheus_text.h"
+#include "common/prometheus_text.h"
 
 #include <cstdlib>
 #include <string>
 
-namespace servelab::serve {
+namespace servelab {
 
 namespace {
 
@@ -63,4 +63,4 @@ std::map<std::string, double> parse_prometheus_text(std::string_view text) {
   return samples;
 }
 
-}  // namespace servelab::serve
+}  // namespace servelab

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace servelab::serve {
+namespace servelab {
 
 // Maps each sample's series, written as in the text (`name` or
 // `name{label="v",...}`), to its value. Comment and blank lines are skipped,
@@ -14,4 +14,4 @@ namespace servelab::serve {
 // value is ignored. "+Inf", "-Inf" and "NaN" are read as such.
 std::map<std::string, double> parse_prometheus_text(std::string_view text);
 
-}  // namespace servelab::serve
+}  // namespace servelab
