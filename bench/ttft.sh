@@ -12,7 +12,7 @@
 #   whole      "stream": false                         (one JSON answer; TTFT = latency)
 # Per mode: median over rounds of TTFT p50/p99, latency p50, ITL p50, TPOT
 # p50 (one token step as the client sees it) and, for the stream mode,
-# TTFT p50 ÷ TPOT p50 (the goal: within 2 token steps).
+# TTFT p50 ÷ TPOT p50 (the goal: within 2 token steps).
 #
 # usage: bench/ttft.sh [DURATION=10s] [ROUNDS=3] [RATE=10] [TOKENS=64]
 #   env: BUILD (default build/release), HIDDEN (default 1024), SERVER_CORE=0, CLIENT_CORE=1
