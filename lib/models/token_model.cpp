@@ -14,6 +14,8 @@
 #pragma GCC diagnostic pop
 #include <fmt/format.h>
 
+#include "models/random_weights.h"
+
 namespace servelab::models {
 
 namespace {
@@ -52,17 +54,10 @@ uint64_t next_random(uint64_t& s) {
   return s * 0x2545F4914F6CDD1DULL;
 }
 
-uint64_t mix(uint64_t z) {  // splitmix64 finalizer: any seed (even 0) → a non-zero state
-  z += 0x9E3779B97F4A7C15ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  z ^= z >> 31;
+// Any seed (even 0) → a non-zero xorshift state.
+uint64_t rng_state(uint64_t seed) {
+  const uint64_t z = splitmix64(seed);
   return z == 0 ? 1 : z;
-}
-
-float uniform(std::mt19937_64& gen, float a) {  // [-a, a), 24 random bits
-  const float u = static_cast<float>(gen() >> 40) * 0x1p-24f;
-  return (2.0f * u - 1.0f) * a;
 }
 
 }  // namespace
@@ -114,7 +109,7 @@ TokenModel::State TokenModel::start(uint64_t seed) const {
   s.h.assign(h, 0.0f);
   s.next_h.assign(h, 0.0f);
   s.logits.assign(static_cast<size_t>(kVocab), 0.0f);
-  s.rng = mix(seed);
+  s.rng = rng_state(seed);
   return s;
 }
 
@@ -186,7 +181,7 @@ std::vector<F32Tensor> make_token_weights(int hidden, uint64_t seed) {
     size_t n = 1;
     for (int64_t d : t.shape) n *= static_cast<size_t>(d);
     t.values.resize(n);
-    for (float& v : t.values) v = uniform(gen, a);
+    for (float& v : t.values) v = uniform_weight(gen, a);
     return t;
   };
   // Variance ~0.9/H keeps the recurrence contractive (no saturation, no
