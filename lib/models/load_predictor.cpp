@@ -4,7 +4,8 @@
 
 namespace servelab::models {
 
-LoadPredictor::LoadPredictor(bool enabled, size_t history, std::chrono::milliseconds interval, TimePoint now)
+LoadPredictor::LoadPredictor(bool enabled, size_t history, std::chrono::milliseconds interval,
+                             TimePoint now)
     : enabled_(enabled), interval_(interval), next_run_(now + interval) {
   if (enabled_) ring_.assign(std::max<size_t>(1, history), -1);
 }
@@ -30,8 +31,8 @@ int LoadPredictor::choose(const ModelSlots& slots, const MemoryBudget& budget) c
   int best = -1;
   for (size_t j = 0; j < slots.size(); ++j) {
     const ModelSlot& s = *slots[j];
-    if (s.state != ModelState::unloaded || !s.config_error.empty() || s.config.preload == Preload::none ||
-        s.user_unloaded || s.score < kMinScore)
+    if (s.state != ModelState::unloaded || !s.config_error.empty() ||
+        s.config.preload == Preload::none || s.user_unloaded || s.score < kMinScore)
       continue;
     if (!budget.could_fit(s.estimate_total)) continue;
     if (best >= 0 && s.score <= slots[static_cast<size_t>(best)]->score) continue;

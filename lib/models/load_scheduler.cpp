@@ -95,7 +95,8 @@ void LoadScheduler::loader_loop() {
     host_.begin_load(index);
     const ModelSlot& s = *slots_[static_cast<size_t>(index)];
     load_deadlines_[static_cast<size_t>(index)] =
-        add_deadline(s.load_started + s.config.load_timeout, Deadline{Deadline::load_timeout, static_cast<uint64_t>(index)});
+        add_deadline(s.load_started + s.config.load_timeout,
+                     Deadline{Deadline::load_timeout, static_cast<uint64_t>(index)});
     lk.unlock();
     d.run();
     LoadOutcome outcome = host_.run_load(index);
@@ -110,7 +111,8 @@ void LoadScheduler::loader_loop() {
 void LoadScheduler::timer_loop() {
   std::unique_lock lk(mu_);
   while (!stop_) {
-    const TimePoint next = std::min(deadlines_.empty() ? kNever : deadlines_.begin()->first, host_.next_tick());
+    const TimePoint next =
+        std::min(deadlines_.empty() ? kNever : deadlines_.begin()->first, host_.next_tick());
     if (next == kNever)
       timer_cv_.wait(lk);
     else

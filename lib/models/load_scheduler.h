@@ -58,7 +58,7 @@ class LoadScheduler {
     virtual bool reserve(int index, JobClass policy, Deferred& d) = 0;
     // A queued preload found no room: it is dropped (never waits).
     virtual void no_room_for_preload(int index, Deferred& d) = 0;
-    virtual void begin_load(int index) = 0;  // taken off the queue, about to run
+    virtual void begin_load(int index) = 0;       // taken off the queue, about to run
     virtual LoadOutcome run_load(int index) = 0;  // without the lock
     virtual void finish_load(int index, LoadOutcome outcome, Deferred& d) = 0;
     virtual void load_deadline_passed(int index, Deferred& d) = 0;

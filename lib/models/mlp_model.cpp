@@ -5,28 +5,14 @@
 #include <random>
 #include <string>
 
-// GCC 12 reports -W(maybe-)uninitialized inside its own AVX-512 intrinsic
-// headers when Eigen inlines them (GCC bug 105593, a false positive, seen
-// with -march=native); the diagnostic points into those headers, so it is
-// silenced only for what this include pulls in.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <Eigen/Core>
-#pragma GCC diagnostic pop
 #include <fmt/format.h>
 
+#include "models/eigen_matrix.h"
 #include "models/random_weights.h"
 
 namespace servelab::models {
 
 namespace {
-
-using RowMajorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  return fmt::format("[{}]", fmt::join(shape, ", "));
-}
 
 // An F32 tensor of the expected rank with positive dimensions.
 Result<const TensorInfo*> find_f32(const Safetensors& st, const std::string& name, size_t rank) {

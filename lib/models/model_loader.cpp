@@ -1,12 +1,12 @@
 #include "models/model_loader.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string_view>
 #include <system_error>
-
-#include <fmt/format.h>
 
 #include "models/mlp_model.h"
 #include "models/path_within.h"
@@ -28,7 +28,8 @@ Result<fs::path> weights_path(const ModelConfig& c) {
   if (ec) return make_error(fmt::format("model folder {}: {}", c.dir, ec.message()));
   const fs::path file = fs::canonical(dir / c.weights, ec);
   if (ec) return make_error(ec.message());
-  if (!path_within(file, dir)) return make_error(fmt::format("resolves to {}, outside the model folder", file.string()));
+  if (!path_within(file, dir))
+    return make_error(fmt::format("resolves to {}, outside the model folder", file.string()));
   if (!fs::is_regular_file(file, ec)) return make_error("not a regular file");
   return file;
 }
@@ -49,7 +50,8 @@ Result<std::string> read_bytes(const fs::path& path, const LoadCheck& check) {
     }
     const size_t n = std::min(kChunk, bytes.size() - done);
     in.read(bytes.data() + done, static_cast<std::streamsize>(n));
-    if (static_cast<size_t>(in.gcount()) != n) return make_error("read failed (file shrank while reading?)");
+    if (static_cast<size_t>(in.gcount()) != n)
+      return make_error("read failed (file shrank while reading?)");
     done += n;
   }
   if (in.peek() != std::char_traits<char>::eof()) return make_error("file grew while reading");
@@ -84,7 +86,8 @@ Result<std::shared_ptr<const Model>> load_model(const ModelConfig& config, const
   auto st = Safetensors::parse(std::move(*bytes));
   if (!st) return weights_error(config, st.error().message);
   if (!config.sha256.empty() && digest != config.sha256)
-    return weights_error(config, fmt::format("sha256 is {}, model.toml expects {}", digest, config.sha256));
+    return weights_error(config,
+                         fmt::format("sha256 is {}, model.toml expects {}", digest, config.sha256));
   if (auto why = stop()) return weights_error(config, *why);
 
   if (config.kind == "mlp") return build<MlpModel>(config, *st);

@@ -23,7 +23,8 @@ using LoadCheck = std::function<std::optional<std::string>()>;
 // Builds the model of `config.kind` from its weights file. Errors start with
 // "<name>: weights file <weights>: "; with `check`, an abandoned load's error
 // ends with the reason `check` gave.
-Result<std::shared_ptr<const Model>> load_model(const ModelConfig& config, const LoadCheck& check = {});
+Result<std::shared_ptr<const Model>> load_model(const ModelConfig& config,
+                                                const LoadCheck& check = {});
 
 // Bytes of the weights file (the manager's memory estimate before a load),
 // with the same confinement checks as load_model().

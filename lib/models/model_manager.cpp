@@ -9,14 +9,14 @@
 
 #include "models/model_manager.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "models/deferred.h"
 #include "models/load_predictor.h"
@@ -30,11 +30,16 @@ namespace servelab::models {
 
 std::string_view to_string(ModelState s) {
   switch (s) {
-    case ModelState::unloaded: return "unloaded";
-    case ModelState::loading: return "loading";
-    case ModelState::ready: return "ready";
-    case ModelState::failed: return "failed";
-    case ModelState::unloading: return "unloading";
+    case ModelState::unloaded:
+      return "unloaded";
+    case ModelState::loading:
+      return "loading";
+    case ModelState::ready:
+      return "ready";
+    case ModelState::failed:
+      return "failed";
+    case ModelState::unloading:
+      return "unloading";
   }
   return "unknown";
 }
@@ -53,22 +58,30 @@ struct Waiter {
 };
 
 std::string wait_timeout_message(const ModelSlot& e) {
-  return fmt::format("model '{}' did not become ready before the request's deadline (state {})", e.config.name,
-                     to_string(e.state));
+  return fmt::format("model '{}' did not become ready before the request's deadline (state {})",
+                     e.config.name, to_string(e.state));
 }
 
 std::string load_timeout_message(const ModelSlot& e) {
-  return fmt::format("model '{}': load timed out after {} ms (load_timeout in model.toml)", e.config.name,
-                     e.config.load_timeout.count());
+  return fmt::format("model '{}': load timed out after {} ms (load_timeout in model.toml)",
+                     e.config.name, e.config.load_timeout.count());
 }
 
-std::string cancelled_message(const ModelSlot& e) { return fmt::format("load of '{}' was cancelled", e.config.name); }
+std::string cancelled_message(const ModelSlot& e) {
+  return fmt::format("load of '{}' was cancelled", e.config.name);
+}
 
-bool in_memory(const ModelSlot& e) { return e.state == ModelState::ready || e.state == ModelState::unloading; }
+bool in_memory(const ModelSlot& e) {
+  return e.state == ModelState::ready || e.state == ModelState::unloading;
+}
 
 ModelStatus status_of(const ModelSlot& e) {
-  return ModelStatus{e.config.name, e.config.kind, e.state, e.state == ModelState::failed ? e.reason : std::string(),
-                     in_memory(e) ? e.memory : 0, e.leases};
+  return ModelStatus{e.config.name,
+                     e.config.kind,
+                     e.state,
+                     e.state == ModelState::failed ? e.reason : std::string(),
+                     in_memory(e) ? e.memory : 0,
+                     e.leases};
 }
 
 // Memory a model needs with all it depends on (each dependency once), bytes.
@@ -89,7 +102,8 @@ uint64_t estimate_with_dependencies(const ModelSlots& slots, size_t root) {
 
 }  // namespace
 
-struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_this<ModelManager::Impl> {
+struct ModelManager::Impl final : LoadScheduler::Host,
+                                  std::enable_shared_from_this<ModelManager::Impl> {
   Impl(ManagerOptions options, std::vector<ModelConfig> model_configs, ModelSlots model_slots)
       : opt(std::move(options)),
         configs(std::move(model_configs)),
@@ -122,8 +136,9 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
   const ModelSlot& at(int idx) const { return *slots[static_cast<size_t>(idx)]; }
 
   int find(std::string_view name) const {
-    const auto it = std::lower_bound(configs.begin(), configs.end(), name,
-                                     [](const ModelConfig& c, std::string_view n) { return c.name < n; });
+    const auto it =
+        std::lower_bound(configs.begin(), configs.end(), name,
+                         [](const ModelConfig& c, std::string_view n) { return c.name < n; });
     return it != configs.end() && it->name == name ? static_cast<int>(it - configs.begin()) : -1;
   }
 
@@ -201,7 +216,8 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
     for (const int dep : e.deps) {
       ModelSlot& de = at(dep);
       --de.pins;
-      if (de.pins == 0 && de.leases == 0 && de.state == ModelState::unloading) finish_unload(dep, d);
+      if (de.pins == 0 && de.leases == 0 && de.state == ModelState::unloading)
+        finish_unload(dep, d);
     }
   }
 
@@ -216,13 +232,15 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
     ModelSlot& e = at(idx);
     if (deadline <= Clock::now()) {
       ++st.wait_timeouts;
-      d.callbacks.emplace_back(std::move(done), Acquired{{}, AcquireError::timeout, wait_timeout_message(e)});
+      d.callbacks.emplace_back(std::move(done),
+                               Acquired{{}, AcquireError::timeout, wait_timeout_message(e)});
       return;
     }
     const uint64_t id = next_waiter++;
     Waiter w{idx, std::move(done), std::nullopt};
     if (deadline != kNever)
-      w.deadline = scheduler.add_deadline(deadline, LoadScheduler::Deadline{LoadScheduler::Deadline::waiter, id});
+      w.deadline = scheduler.add_deadline(
+          deadline, LoadScheduler::Deadline{LoadScheduler::Deadline::waiter, id});
     waiters.emplace(id, std::move(w));
     e.waiters.push_back(id);
   }
@@ -240,9 +258,10 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
     ModelSlot& e = at(idx);
     for (const uint64_t id : e.waiters) {
       Waiter w = take_waiter(id);
-      d.callbacks.emplace_back(std::move(w.done), kind == AcquireError::none
-                                                      ? Acquired{make_lease(idx), AcquireError::none, {}}
-                                                      : Acquired{{}, kind, message});
+      d.callbacks.emplace_back(std::move(w.done),
+                               kind == AcquireError::none
+                                   ? Acquired{make_lease(idx), AcquireError::none, {}}
+                                   : Acquired{{}, kind, message});
     }
     e.waiters.clear();
   }
@@ -255,7 +274,8 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
     ModelSlot& e = at(w.idx);
     e.waiters.erase(std::find(e.waiters.begin(), e.waiters.end(), id));
     ++st.wait_timeouts;
-    d.callbacks.emplace_back(std::move(w.done), Acquired{{}, AcquireError::timeout, wait_timeout_message(e)});
+    d.callbacks.emplace_back(std::move(w.done),
+                             Acquired{{}, AcquireError::timeout, wait_timeout_message(e)});
   }
 
   // ---- state transitions -------------------------------------------------
@@ -288,7 +308,8 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
 
   void fail_for_dependency(int idx, int dep, Deferred& d) {
     const ModelSlot& de = at(dep);
-    fail(idx, AcquireError::failed, fmt::format("dependency '{}' failed: {}", de.config.name, de.reason), d);
+    fail(idx, AcquireError::failed,
+         fmt::format("dependency '{}' failed: {}", de.config.name, de.reason), d);
   }
 
   void skip_preload(int idx, std::string message, Deferred& d) {
@@ -306,9 +327,10 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
     const ModelSlot& e = at(idx);
     if (budget.could_fit(e.estimate_total)) return false;
     fail(idx, AcquireError::too_large,
-         fmt::format("model '{}' needs {} bytes (weights{}), larger than the memory budget of {} bytes",
-                     e.config.name, e.estimate_total, e.deps.empty() ? "" : " with its dependencies",
-                     budget.budget()),
+         fmt::format(
+             "model '{}' needs {} bytes (weights{}), larger than the memory budget of {} bytes",
+             e.config.name, e.estimate_total, e.deps.empty() ? "" : " with its dependencies",
+             budget.budget()),
          d);
     return true;
   }
@@ -318,7 +340,8 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
     const ModelSlot& e = at(idx);
     for (const int x : e.dependents) {
       ModelSlot& xe = at(x);
-      if (xe.state != ModelState::loading || xe.queued || xe.running || xe.deps_pending == 0) continue;
+      if (xe.state != ModelState::loading || xe.queued || xe.running || xe.deps_pending == 0)
+        continue;
       if (e.state == ModelState::ready) {
         if (--xe.deps_pending == 0) scheduler.enqueue(x);
       } else if (e.state == ModelState::failed) {
@@ -328,7 +351,9 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
       } else {
         ++st.load_cancelled;
         drop(x, stopping_ ? AcquireError::shutting_down : AcquireError::cancelled,
-             fmt::format("load of '{}' cancelled: its dependency '{}' was cancelled", xe.config.name, e.config.name), d);
+             fmt::format("load of '{}' cancelled: its dependency '{}' was cancelled",
+                         xe.config.name, e.config.name),
+             d);
       }
     }
   }
@@ -358,13 +383,18 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
   void ensure_loading(int idx, JobClass cls, Deferred& d) {
     ModelSlot& e = at(idx);
     switch (e.state) {
-      case ModelState::ready: return;
-      case ModelState::unloading: revive(e); return;
-      case ModelState::failed: return;
+      case ModelState::ready:
+        return;
+      case ModelState::unloading:
+        revive(e);
+        return;
+      case ModelState::failed:
+        return;
       case ModelState::loading:
         if (cls == JobClass::demand) upgrade_to_demand(idx);
         return;
-      case ModelState::unloaded: break;
+      case ModelState::unloaded:
+        break;
     }
     if (fail_if_too_large(idx, d)) return;
     start_loading(idx, cls);
@@ -431,7 +461,8 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
     // A failure after the deadline is a timeout too: the last step overran
     // (there is no check after it).
     if (why == Abandon::none &&
-        (out.timed_out || (!out.result.ok() && Clock::now() > e.load_started + e.config.load_timeout))) {
+        (out.timed_out ||
+         (!out.result.ok() && Clock::now() > e.load_started + e.config.load_timeout))) {
       why = Abandon::timeout;
       ++st.load_timeouts;
     }
@@ -442,7 +473,8 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
         ++st.load_failures;
         fail(idx, AcquireError::timeout, load_timeout_message(e), d);
       } else {
-        drop(idx, stopping_ ? AcquireError::shutting_down : AcquireError::cancelled, cancelled_message(e), d);
+        drop(idx, stopping_ ? AcquireError::shutting_down : AcquireError::cancelled,
+             cancelled_message(e), d);
       }
     } else if (out.result.ok()) {
       e.model = std::move(*out.result);
@@ -452,7 +484,8 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
       e.eager_settled = true;
       ++st.loads;
       st.load_time_us.record(
-          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - e.load_started).count());
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - e.load_started)
+              .count());
       e.preloaded = e.job != JobClass::demand && e.waiters.empty();
       deliver(idx, AcquireError::none, {}, d);
       dep_done(idx, d);
@@ -491,7 +524,8 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
   void predict(Deferred& d) {
     if (stopping_ || predictor.empty()) return;
     predictor.score(slots);
-    if (scheduler.queued() != 0 || running >= static_cast<uint32_t>(opt.max_concurrent_loads)) return;
+    if (scheduler.queued() != 0 || running >= static_cast<uint32_t>(opt.max_concurrent_loads))
+      return;
     const int best = predictor.choose(slots, budget);
     if (best >= 0) ensure_loading(best, JobClass::predicted, d);
   }
@@ -515,19 +549,25 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
       ModelSlot& e = at(idx);
       if (stopping_) return {AcquireError::shutting_down, std::string(kShuttingDown)};
       switch (e.state) {
-        case ModelState::ready: return {};
-        case ModelState::unloading: revive(e); return {};
-        case ModelState::failed: return unavailable(e);
+        case ModelState::ready:
+          return {};
+        case ModelState::unloading:
+          revive(e);
+          return {};
+        case ModelState::failed:
+          return unavailable(e);
         case ModelState::loading:
           if (e.abandon_why != Abandon::none) return {AcquireError::cancelled, "load cancelled"};
           if (deadline == kNever)
             state_cv.wait(lk);
-          else if (state_cv.wait_until(lk, deadline) == std::cv_status::timeout && e.state == ModelState::loading) {
+          else if (state_cv.wait_until(lk, deadline) == std::cv_status::timeout &&
+                   e.state == ModelState::loading) {
             ++st.wait_timeouts;
             return {AcquireError::timeout, wait_timeout_message(e)};
           }
           continue;
-        case ModelState::unloaded: break;
+        case ModelState::unloaded:
+          break;
       }
       if (fail_if_too_large(idx, d)) return unavailable(e);
       start_loading(idx, JobClass::demand);
@@ -551,7 +591,9 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
         } else if (state_cv.wait_until(lk, deadline) == std::cv_status::timeout) {
           ++st.wait_timeouts;
           const std::string why = fmt::format(
-              "model '{}': no room in the memory budget before the request's deadline (models in use)", e.config.name);
+              "model '{}': no room in the memory budget before the request's deadline (models in "
+              "use)",
+              e.config.name);
           drop(idx, AcquireError::timeout, why, d);
           return {AcquireError::timeout, why};
         }
@@ -563,7 +605,8 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
       lk.lock();
       finish_load(idx, std::move(out), d);
       if (e.state == ModelState::unloaded)
-        return {stopping_ ? AcquireError::shutting_down : AcquireError::cancelled, cancelled_message(e)};
+        return {stopping_ ? AcquireError::shutting_down : AcquireError::cancelled,
+                cancelled_message(e)};
     }
   }
 
@@ -578,8 +621,9 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
       if (!unload_dependents) {
         std::vector<std::string> names;
         for (const int x : needed_by) names.push_back(at(x).config.name);
-        return make_error(fmt::format("model '{}' is needed by {} (loaded); unload them first or set unload_dependents",
-                                      e.config.name, fmt::join(names, ", ")));
+        return make_error(fmt::format(
+            "model '{}' is needed by {} (loaded); unload them first or set unload_dependents",
+            e.config.name, fmt::join(names, ", ")));
       }
       for (const int x : needed_by)
         if (auto s = unload_locked(x, true, d); !s) return s;
@@ -595,7 +639,8 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
           e.state = ModelState::unloading;  // leaves memory with its last lease
         break;
       case ModelState::loading:
-        cancel_load(idx, AcquireError::cancelled, fmt::format("model '{}' was unloaded while loading", e.config.name), d);
+        cancel_load(idx, AcquireError::cancelled,
+                    fmt::format("model '{}' was unloaded while loading", e.config.name), d);
         break;
       case ModelState::failed:
         if (e.config_error.empty()) {
@@ -605,7 +650,8 @@ struct ModelManager::Impl final : LoadScheduler::Host, std::enable_shared_from_t
         }
         break;
       case ModelState::unloading:
-      case ModelState::unloaded: break;
+      case ModelState::unloaded:
+        break;
     }
     state_cv.notify_all();
     scheduler.wake_loaders();
@@ -619,12 +665,14 @@ ModelManager::ModelManager(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) 
 
 ModelManager::~ModelManager() { shutdown(); }
 
-Result<std::unique_ptr<ModelManager>> ModelManager::open(const std::string& dir, ManagerOptions options) {
+Result<std::unique_ptr<ModelManager>> ModelManager::open(const std::string& dir,
+                                                         ManagerOptions options) {
   auto scanned = scan_repository(dir);
   if (!scanned) return std::move(scanned).error();
   options.max_concurrent_loads = std::max(1, options.max_concurrent_loads);
   options.history = std::max<size_t>(1, options.history);
-  if (options.prediction_interval.count() <= 0) options.prediction_interval = std::chrono::milliseconds(20);
+  if (options.prediction_interval.count() <= 0)
+    options.prediction_interval = std::chrono::milliseconds(20);
 
   std::vector<ModelConfig> configs;
   ModelSlots slots;
@@ -650,9 +698,10 @@ Result<std::unique_ptr<ModelManager>> ModelManager::open(const std::string& dir,
   }
   // Dependency indices (names checked by scan_repository); configs are sorted by name.
   const auto index_of = [&](const std::string& name) {
-    return static_cast<int>(std::lower_bound(configs.begin(), configs.end(), name,
-                                             [](const ModelConfig& c, const std::string& n) { return c.name < n; }) -
-                            configs.begin());
+    return static_cast<int>(
+        std::lower_bound(configs.begin(), configs.end(), name,
+                         [](const ModelConfig& c, const std::string& n) { return c.name < n; }) -
+        configs.begin());
   };
   for (size_t i = 0; i < slots.size(); ++i) {
     for (const std::string& dep : slots[i]->config.depends_on) {
@@ -661,7 +710,8 @@ Result<std::unique_ptr<ModelManager>> ModelManager::open(const std::string& dir,
       slots[static_cast<size_t>(d)]->dependents.push_back(static_cast<int>(i));
     }
   }
-  for (size_t i = 0; i < slots.size(); ++i) slots[i]->estimate_total = estimate_with_dependencies(slots, i);
+  for (size_t i = 0; i < slots.size(); ++i)
+    slots[i]->estimate_total = estimate_with_dependencies(slots, i);
 
   auto impl = std::make_shared<Impl>(std::move(options), std::move(configs), std::move(slots));
   if (impl->opt.async) impl->scheduler.start(impl->opt.max_concurrent_loads);
@@ -679,10 +729,12 @@ void ModelManager::start() {
     std::vector<int> eager;
     for (size_t i = 0; i < m.slots.size(); ++i) {
       const ModelSlot& e = *m.slots[i];
-      if (e.config.preload == Preload::eager && e.config_error.empty()) eager.push_back(static_cast<int>(i));
+      if (e.config.preload == Preload::eager && e.config_error.empty())
+        eager.push_back(static_cast<int>(i));
     }
-    std::stable_sort(eager.begin(), eager.end(),
-                     [&](int a, int b) { return m.at(a).config.priority > m.at(b).config.priority; });
+    std::stable_sort(eager.begin(), eager.end(), [&](int a, int b) {
+      return m.at(a).config.priority > m.at(b).config.priority;
+    });
     for (const int idx : eager) {
       ModelSlot& e = m.at(idx);
       if (e.state == ModelState::unloaded)
@@ -704,7 +756,8 @@ bool ModelManager::eager_settled() const {
   });
 }
 
-void ModelManager::acquire(std::string_view name, std::chrono::steady_clock::time_point deadline, Done done) {
+void ModelManager::acquire(std::string_view name, std::chrono::steady_clock::time_point deadline,
+                           Done done) {
   Impl& m = *impl_;
   Deferred d;
   Acquired now;
@@ -743,8 +796,9 @@ void ModelManager::acquire(std::string_view name, std::chrono::steady_clock::tim
         e.user_unloaded = false;
         e.preloaded = false;
         if (e.state == ModelState::loading && e.abandon_why != Abandon::none) {
-          now = e.abandon_why == Abandon::timeout ? Acquired{{}, AcquireError::timeout, load_timeout_message(e)}
-                                                  : Acquired{{}, AcquireError::cancelled, cancelled_message(e)};
+          now = e.abandon_why == Abandon::timeout
+                    ? Acquired{{}, AcquireError::timeout, load_timeout_message(e)}
+                    : Acquired{{}, AcquireError::cancelled, cancelled_message(e)};
         } else {
           m.ensure_loading(idx, JobClass::demand, d);
           if (e.state == ModelState::failed) {
@@ -808,9 +862,12 @@ void ModelManager::load(std::string_view name, std::function<void(Status)> done)
         if (e.state == ModelState::failed)
           now = make_error(e.reason);
         else
-          m.add_waiter(idx, kNever, [done](Acquired a) {
-            done(a.ok() ? Status(Ok{}) : Status(make_error(std::move(a.message))));
-          }, d);
+          m.add_waiter(
+              idx, kNever,
+              [done](Acquired a) {
+                done(a.ok() ? Status(Ok{}) : Status(make_error(std::move(a.message))));
+              },
+              d);
       }
     }
   }
@@ -848,7 +905,8 @@ int ModelManager::find(std::string_view name) const { return impl_->find(name); 
 ModelStatus ModelManager::status(std::string_view name) const {
   const Impl& m = *impl_;
   const int idx = m.find(name);
-  if (idx < 0) return ModelStatus{std::string(name), {}, ModelState::unloaded, "unknown model", 0, 0};
+  if (idx < 0)
+    return ModelStatus{std::string(name), {}, ModelState::unloaded, "unknown model", 0, 0};
   std::lock_guard lk(m.mu);
   return status_of(m.at(idx));
 }
@@ -880,7 +938,8 @@ void ModelManager::shutdown() {
     for (size_t i = 0; i < m.slots.size(); ++i) {
       const ModelSlot& e = *m.slots[i];
       if (e.state == ModelState::loading && !e.running)
-        m.cancel_load(static_cast<int>(i), AcquireError::shutting_down, std::string(kShuttingDown), d);
+        m.cancel_load(static_cast<int>(i), AcquireError::shutting_down, std::string(kShuttingDown),
+                      d);
     }
     lk.unlock();
     d.run();

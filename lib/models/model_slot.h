@@ -40,18 +40,18 @@ struct ModelSlot {
   AcquireError fail_kind = AcquireError::none;
   std::string reason;  // failed: why
   std::shared_ptr<const Model> model;
-  uint64_t memory = 0;       // bytes counted against the budget now
-  uint32_t leases = 0;       // live ModelLease objects
-  uint32_t pins = 0;         // dependents loading or in memory
-  bool holds_pins = false;   // this model holds one pin on each dependency
-  uint64_t last_used = 0;    // LRU tick (larger: more recent)
-  double score = 0;          // the predictor's, see load_predictor.h
+  uint64_t memory = 0;      // bytes counted against the budget now
+  uint32_t leases = 0;      // live ModelLease objects
+  uint32_t pins = 0;        // dependents loading or in memory
+  bool holds_pins = false;  // this model holds one pin on each dependency
+  uint64_t last_used = 0;   // LRU tick (larger: more recent)
+  double score = 0;         // the predictor's, see load_predictor.h
 
   bool queued = false;   // in the load queue
   bool running = false;  // a thread is loading it now
   int deps_pending = 0;  // loading, waiting for this many dependencies
   JobClass job = JobClass::demand;
-  uint64_t seq = 0;  // arrival order: FIFO among equals in the load queue
+  uint64_t seq = 0;                  // arrival order: FIFO among equals in the load queue
   std::vector<uint64_t> waiters;     // ids of the requests waiting for it
   std::atomic<bool> abandon{false};  // polled by the loading thread
   Abandon abandon_why = Abandon::none;

@@ -1,11 +1,11 @@
 #include "models/repository_maker.h"
 
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
 #include <filesystem>
 #include <sstream>
 #include <system_error>
-
-#include <fmt/format.h>
-#include <toml++/toml.h>
 
 #include "common/atomic_file.h"
 #include "models/mlp_model.h"
@@ -33,16 +33,21 @@ void add_manager_keys(toml::table& table, const MakeOptions& o) {
 }
 
 Status check(const MakeOptions& options) {
-  if (!options.preload.empty() && options.preload != "eager" && options.preload != "lazy" && options.preload != "none")
+  if (!options.preload.empty() && options.preload != "eager" && options.preload != "lazy" &&
+      options.preload != "none")
     return make_error(fmt::format("preload '{}' is not one of eager, lazy, none", options.preload));
-  if (options.count < 0) return make_error(fmt::format("model count {} is negative", options.count));
-  if (options.dims.size() < 2) return make_error("dims needs at least two widths (input and output)");
+  if (options.count < 0)
+    return make_error(fmt::format("model count {} is negative", options.count));
+  if (options.dims.size() < 2)
+    return make_error("dims needs at least two widths (input and output)");
   for (const int d : options.dims)
     if (d <= 0) return make_error(fmt::format("dims: width {} is not positive", d));
-  if (options.prefix.empty() || options.prefix.find('/') != std::string::npos || options.prefix.front() == '.')
+  if (options.prefix.empty() || options.prefix.find('/') != std::string::npos ||
+      options.prefix.front() == '.')
     return make_error(fmt::format("prefix '{}' is not a valid folder name", options.prefix));
   if (options.kind != "mlp" && options.kind != "tokens")
-    return make_error(fmt::format("kind '{}' is not one models make writes (mlp, tokens)", options.kind));
+    return make_error(
+        fmt::format("kind '{}' is not one models make writes (mlp, tokens)", options.kind));
   if (options.kind == "tokens" && options.hidden < 1)
     return make_error(fmt::format("hidden width {} is not positive", options.hidden));
   return Ok{};
@@ -67,11 +72,16 @@ Status make_repository(const std::string& dir, const MakeOptions& options) {
     const std::string weights = serialize_safetensors(
         options.kind == "tokens" ? make_token_weights(options.hidden, model_seed)
                                  : make_mlp_weights(options.dims, model_seed),
-        {{"generator", "servelab models make"}, {"seed", std::to_string(options.seed)}, {"index", std::to_string(i)}});
-    if (auto s = write_file_atomically((folder / "model.safetensors").string(), weights); !s) return s;
+        {{"generator", "servelab models make"},
+         {"seed", std::to_string(options.seed)},
+         {"index", std::to_string(i)}});
+    if (auto s = write_file_atomically((folder / "model.safetensors").string(), weights); !s)
+      return s;
 
-    toml::table table{
-        {"name", name}, {"kind", options.kind}, {"weights", "model.safetensors"}, {"sha256", sha256_hex(weights)}};
+    toml::table table{{"name", name},
+                      {"kind", options.kind},
+                      {"weights", "model.safetensors"},
+                      {"sha256", sha256_hex(weights)}};
     add_manager_keys(table, options);
     std::ostringstream text;
     text << "# Written by servelab models make (seed " << options.seed << ").\n" << table << "\n";

@@ -22,7 +22,7 @@ struct MakeOptions {
   std::vector<std::string> depends_on;  // model names
   std::string load_timeout;             // duration, e.g. "2s"
   std::string kind = "mlp";             // "mlp" (uses dims) or "tokens" (uses hidden)
-  int hidden = 512;                     // tokens: recurrent state width; 512: ~22 µs a step (docs/PERFORMANCE.md)
+  int hidden = 512;  // tokens: recurrent state width; 512: ~22 µs a step (docs/PERFORMANCE.md)
 };
 
 // Writes `count` valid models of `kind` under `dir` (created if missing), each

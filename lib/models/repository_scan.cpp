@@ -1,12 +1,12 @@
 #include "models/repository_scan.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <string_view>
 #include <system_error>
-
-#include <fmt/format.h>
 
 #include "models/model_config.h"
 #include "models/path_within.h"
@@ -19,7 +19,8 @@ Result<std::vector<ModelEntry>> scan_repository(const std::string& dir) {
   std::error_code ec;
   const fs::path root = fs::canonical(dir, ec);
   if (ec) return make_error(fmt::format("model repository {}: {}", dir, ec.message()));
-  if (!fs::is_directory(root, ec)) return make_error(fmt::format("model repository {}: not a directory", dir));
+  if (!fs::is_directory(root, ec))
+    return make_error(fmt::format("model repository {}: not a directory", dir));
 
   std::vector<ModelEntry> entries;
   fs::directory_iterator it(root, ec);
@@ -28,7 +29,8 @@ Result<std::vector<ModelEntry>> scan_repository(const std::string& dir) {
     const fs::path folder = it->path();
     const std::string name = folder.filename().string();
     // Hidden folders hold nothing of ours (editors, VCS, temp files).
-    if (name.empty() || name.front() == '.' || !fs::is_directory(folder, ec) || !fs::exists(folder / "model.toml", ec))
+    if (name.empty() || name.front() == '.' || !fs::is_directory(folder, ec) ||
+        !fs::exists(folder / "model.toml", ec))
       continue;
 
     ModelEntry entry;
@@ -57,14 +59,17 @@ Result<std::vector<ModelEntry>> scan_repository(const std::string& dir) {
 
 Status check_dependencies(const std::vector<ModelEntry>& entries) {
   const auto index_of = [&](std::string_view name) -> int {
-    const auto it = std::lower_bound(entries.begin(), entries.end(), name,
-                                     [](const ModelEntry& e, std::string_view n) { return e.config.name < n; });
-    return it != entries.end() && it->config.name == name ? static_cast<int>(it - entries.begin()) : -1;
+    const auto it =
+        std::lower_bound(entries.begin(), entries.end(), name,
+                         [](const ModelEntry& e, std::string_view n) { return e.config.name < n; });
+    return it != entries.end() && it->config.name == name ? static_cast<int>(it - entries.begin())
+                                                          : -1;
   };
   for (const ModelEntry& e : entries)
     for (const std::string& dep : e.config.depends_on)
       if (index_of(dep) < 0)
-        return make_error(fmt::format("{}/model.toml: depends_on names unknown model '{}'", e.config.dir, dep));
+        return make_error(
+            fmt::format("{}/model.toml: depends_on names unknown model '{}'", e.config.dir, dep));
 
   // Depth-first search with colours; the grey path is the stack, so a back
   // edge closes a cycle whose path is the stack from that model on.
@@ -91,9 +96,11 @@ Status check_dependencies(const std::vector<ModelEntry>& entries) {
       if (colour[du] == grey) {
         std::vector<std::string> names;
         const auto from = std::find(path.begin(), path.end(), d);
-        for (auto p = from; p != path.end(); ++p) names.push_back(entries[static_cast<size_t>(*p)].config.name);
+        for (auto p = from; p != path.end(); ++p)
+          names.push_back(entries[static_cast<size_t>(*p)].config.name);
         names.push_back(entries[du].config.name);
-        return make_error(fmt::format("dependency cycle in model repository: {}", fmt::join(names, " -> ")));
+        return make_error(
+            fmt::format("dependency cycle in model repository: {}", fmt::join(names, " -> ")));
       }
       if (colour[du] == white) {
         colour[du] = grey;

@@ -6,21 +6,15 @@
 #include <random>
 #include <string>
 
-// See mlp_model.cpp: GCC 12's false positives inside its AVX-512 headers.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <Eigen/Core>
-#pragma GCC diagnostic pop
 #include <fmt/format.h>
 
+#include "models/eigen_matrix.h"
 #include "models/random_weights.h"
 
 namespace servelab::models {
 
 namespace {
 
-using RowMajorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Vector = Eigen::VectorXf;
 
 // Token ids a completion may produce, in increasing order: the end token,
@@ -33,8 +27,6 @@ constexpr std::array<uint8_t, 97> kCandidates = [] {
   for (int b = 32; b <= 126; ++b) c[n++] = static_cast<uint8_t>(b);
   return c;
 }();
-
-std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
 Result<std::vector<float>> take(const Safetensors& st, const std::string& name, std::vector<int64_t> shape) {
   const TensorInfo* t = st.find(name);

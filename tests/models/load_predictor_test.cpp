@@ -3,9 +3,9 @@
 
 #include "models/load_predictor.h"
 
-#include <cmath>
-
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 namespace servelab::models {
 namespace {
@@ -99,7 +99,8 @@ TEST(LoadPredictor, NeedsAtLeastTheMinimumScore) {
   LoadPredictor p(true, 256, 20ms, Clock::now());
   p.record(0);
   // Model 0's one request ages until its weight falls below kMinScore.
-  const int age = static_cast<int>(std::ceil(std::log(LoadPredictor::kMinScore) / std::log(LoadPredictor::kDecay)));
+  const int age = static_cast<int>(
+      std::ceil(std::log(LoadPredictor::kMinScore) / std::log(LoadPredictor::kDecay)));
   for (int i = 0; i < age - 1; ++i) p.record(1);
   p.score(slots);
   ASSERT_GE(slots[0]->score, LoadPredictor::kMinScore);

@@ -4,20 +4,20 @@
 
 #include "models/load_scheduler.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <condition_variable>
 #include <mutex>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "support/wait_until.h"
 
 namespace servelab::models {
 namespace {
 
-using ::testing::ElementsAre;
 using servelab::testing::wait_until;
+using ::testing::ElementsAre;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
@@ -28,12 +28,12 @@ class FakeHost final : public LoadScheduler::Host {
   FakeHost(std::mutex& mu, ModelSlots& slots) : mu_(mu), slots_(slots) {}
 
   LoadScheduler* scheduler = nullptr;
-  std::vector<bool> room;        // per model: reserve() succeeds
-  bool hold = false;             // run_load() blocks until false (or a load deadline passed)
+  std::vector<bool> room;  // per model: reserve() succeeds
+  bool hold = false;       // run_load() blocks until false (or a load deadline passed)
   LoadScheduler::TimePoint next = LoadScheduler::kNever;
-  std::vector<int> started;      // begin_load() order
+  std::vector<int> started;  // begin_load() order
   std::vector<int> finished;
-  std::vector<int> dropped;      // no_room_for_preload()
+  std::vector<int> dropped;  // no_room_for_preload()
   std::vector<int> load_deadlines;
   std::vector<uint64_t> wait_deadlines;
   int ticks = 0;
@@ -63,7 +63,9 @@ class FakeHost final : public LoadScheduler::Host {
     load_deadlines.push_back(index);
     cv.notify_all();
   }
-  void wait_deadline_passed(uint64_t waiter, Deferred&) override { wait_deadlines.push_back(waiter); }
+  void wait_deadline_passed(uint64_t waiter, Deferred&) override {
+    wait_deadlines.push_back(waiter);
+  }
   LoadScheduler::TimePoint next_tick() const override { return next; }
   void tick(LoadScheduler::TimePoint now, Deferred&) override {
     if (now < next) return;
@@ -197,7 +199,8 @@ TEST_F(LoadSchedulerTest, FiresWaiterDeadlinesInTimeOrderAndNotCancelledOnes) {
     std::lock_guard lk(mu_);
     const auto now = Clock::now();
     scheduler_.add_deadline(now + 30ms, {LoadScheduler::Deadline::waiter, 1});
-    const auto cancelled = scheduler_.add_deadline(now + 20ms, {LoadScheduler::Deadline::waiter, 2});
+    const auto cancelled =
+        scheduler_.add_deadline(now + 20ms, {LoadScheduler::Deadline::waiter, 2});
     scheduler_.add_deadline(now + 10ms, {LoadScheduler::Deadline::waiter, 3});
     scheduler_.cancel_deadline(cancelled);
   }

@@ -3,9 +3,9 @@
 
 #include "models/memory_budget.h"
 
-#include <vector>
-
 #include <gtest/gtest.h>
+
+#include <vector>
 
 namespace servelab::models {
 namespace {

@@ -3,12 +3,12 @@
 
 #include "models/model_loader.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <filesystem>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "model_test_util.h"
 #include "models/model_config.h"
@@ -19,13 +19,13 @@ namespace servelab::models {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::EndsWith;
-using ::testing::HasSubstr;
-using ::testing::StartsWith;
 using servelab::testing::TempDir;
 using test::slurp;
 using test::small_models;
 using test::write_file;
+using ::testing::EndsWith;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
 ModelConfig config_of(const TempDir& repo, const std::string& name) {
   auto c = read_model_config((repo.path() / name).string());
@@ -91,10 +91,12 @@ TEST(ModelLoader, MissingWeightsFailTheLoadAndTheSize) {
   TempDir dir;
   ASSERT_TRUE(make_repository(dir.str(), small_models()).ok());
   fs::remove(dir.path() / "mlp-0" / "model.safetensors");
-  EXPECT_THAT(load_error(dir, "mlp-0"), HasSubstr("mlp-0: weights file model.safetensors: No such file"));
+  EXPECT_THAT(load_error(dir, "mlp-0"),
+              HasSubstr("mlp-0: weights file model.safetensors: No such file"));
   auto size = weights_file_size(config_of(dir, "mlp-0"));
   ASSERT_FALSE(size.ok());
-  EXPECT_THAT(size.error().message, HasSubstr("mlp-0: weights file model.safetensors: No such file"));
+  EXPECT_THAT(size.error().message,
+              HasSubstr("mlp-0: weights file model.safetensors: No such file"));
 }
 
 TEST(ModelLoader, WeightsFileSizeIsTheFilesBytes) {

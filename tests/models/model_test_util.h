@@ -25,8 +25,8 @@ inline void write_file(const std::filesystem::path& p, std::string_view text) {
 }
 
 // A model folder `name` under `root` with this model.toml text (no weights).
-inline std::filesystem::path model_folder(const servelab::testing::TempDir& root, const std::string& name,
-                                          std::string_view toml) {
+inline std::filesystem::path model_folder(const servelab::testing::TempDir& root,
+                                          const std::string& name, std::string_view toml) {
   const std::filesystem::path dir = root.path() / name;
   write_file(dir / "model.toml", toml);
   return dir;

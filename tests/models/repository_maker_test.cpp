@@ -3,10 +3,10 @@
 
 #include "models/repository_maker.h"
 
-#include <filesystem>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <filesystem>
 
 #include "model_test_util.h"
 #include "models/model_config.h"
@@ -18,10 +18,10 @@ namespace servelab::models {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
 using servelab::testing::TempDir;
 using test::slurp;
 using test::small_models;
+using ::testing::HasSubstr;
 
 TEST(MakeRepository, SameSeedWritesTheSameFiles) {
   TempDir a, b, c;
@@ -36,14 +36,17 @@ TEST(MakeRepository, SameSeedWritesTheSameFiles) {
       EXPECT_FALSE(bytes.empty());
       EXPECT_EQ(bytes, slurp(b.path() / name / file)) << name << "/" << file;
     }
-    EXPECT_NE(slurp(a.path() / name / "model.safetensors"), slurp(c.path() / name / "model.safetensors"));
+    EXPECT_NE(slurp(a.path() / name / "model.safetensors"),
+              slurp(c.path() / name / "model.safetensors"));
   }
   // Models of one repository differ from each other.
-  EXPECT_NE(slurp(a.path() / "mlp-0" / "model.safetensors"), slurp(a.path() / "mlp-1" / "model.safetensors"));
+  EXPECT_NE(slurp(a.path() / "mlp-0" / "model.safetensors"),
+            slurp(a.path() / "mlp-1" / "model.safetensors"));
   // Overwriting leaves no temp files behind.
   ASSERT_TRUE(make_repository(a.str(), small_models()).ok());
   size_t files = 0;
-  for (const auto& e : fs::recursive_directory_iterator(a.path())) files += e.is_regular_file() ? 1 : 0;
+  for (const auto& e : fs::recursive_directory_iterator(a.path()))
+    files += e.is_regular_file() ? 1 : 0;
   EXPECT_EQ(files, 4u);
 }
 
@@ -59,11 +62,17 @@ TEST(MakeRepository, WeightsForASeedNeverChange) {
   t.seed = 3;
   t.prefix = "tokens";
   ASSERT_TRUE(make_repository(tokens.str(), t).ok());
-  const auto digest = [](const fs::path& folder) { return sha256_hex(slurp(folder / "model.safetensors")); };
-  EXPECT_EQ(digest(mlp.path() / "mlp-0"), "26e97593652ce5f7850d6293632579e60f221ddbaeb74955d813c729078d1b4e");
-  EXPECT_EQ(digest(mlp.path() / "mlp-1"), "27d43f679f9558f7c1feeb2e4877f982ccfc782d3c31018576203d80c503e0be");
-  EXPECT_EQ(digest(tokens.path() / "tokens-0"), "33c74f7bcae86a9e7bcc42b5d953908d5bd7a70e3c340e3e5d3cf0ea05004ad6");
-  EXPECT_EQ(digest(tokens.path() / "tokens-1"), "f07357fe477cfe7798f85efcdc8699087ff8118b680b8f0717c15a174920c3de");
+  const auto digest = [](const fs::path& folder) {
+    return sha256_hex(slurp(folder / "model.safetensors"));
+  };
+  EXPECT_EQ(digest(mlp.path() / "mlp-0"),
+            "26e97593652ce5f7850d6293632579e60f221ddbaeb74955d813c729078d1b4e");
+  EXPECT_EQ(digest(mlp.path() / "mlp-1"),
+            "27d43f679f9558f7c1feeb2e4877f982ccfc782d3c31018576203d80c503e0be");
+  EXPECT_EQ(digest(tokens.path() / "tokens-0"),
+            "33c74f7bcae86a9e7bcc42b5d953908d5bd7a70e3c340e3e5d3cf0ea05004ad6");
+  EXPECT_EQ(digest(tokens.path() / "tokens-1"),
+            "f07357fe477cfe7798f85efcdc8699087ff8118b680b8f0717c15a174920c3de");
 }
 
 TEST(MakeRepository, ModelTomlCarriesTheWeightsDigest) {

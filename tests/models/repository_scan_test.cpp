@@ -3,10 +3,10 @@
 
 #include "models/repository_scan.h"
 
-#include <filesystem>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <filesystem>
 
 #include "model_test_util.h"
 #include "models/repository_maker.h"
@@ -16,11 +16,11 @@ namespace servelab::models {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
 using servelab::testing::TempDir;
 using test::model_folder;
 using test::small_models;
 using test::write_file;
+using ::testing::HasSubstr;
 
 TEST(RepositoryScan, ReadsEveryModelTomlSortedByName) {
   TempDir dir;
@@ -42,7 +42,8 @@ TEST(RepositoryScan, ReadsNoWeights) {
   TempDir dir;
   ASSERT_TRUE(make_repository(dir.str(), small_models()).ok());
   fs::remove(dir.path() / "mlp-0" / "model.safetensors");
-  fs::resize_file(dir.path() / "mlp-1" / "model.safetensors", 12);  // corrupt: only a load would see it
+  fs::resize_file(dir.path() / "mlp-1" / "model.safetensors",
+                  12);  // corrupt: only a load would see it
   auto entries = scan_repository(dir.str());
   ASSERT_TRUE(entries.ok()) << entries.error().message;
   ASSERT_EQ(entries->size(), 2u);
@@ -55,7 +56,8 @@ TEST(RepositoryScan, BadModelTomlIsThatEntrysErrorAndOtherFoldersAreSkipped) {
   model_folder(dir, "broken", "name = \"broken\"\nkind = \"mlp\"\ncolour = \"red\"\n");
   write_file(dir.path() / "notes" / "README", "not a model");  // no model.toml: skipped
   model_folder(dir, ".hidden", "garbage = = =");               // hidden: skipped
-  write_file(dir.path() / "model.toml", "kind = \"mlp\"\n");    // a file at the top: not a model folder
+  write_file(dir.path() / "model.toml",
+             "kind = \"mlp\"\n");  // a file at the top: not a model folder
   auto entries = scan_repository(dir.str());
   ASSERT_TRUE(entries.ok()) << entries.error().message;
   ASSERT_EQ(entries->size(), 3u);
@@ -103,7 +105,8 @@ TEST(RepositoryScan, RejectsADependencyCycleWithItsPath) {
   ASSERT_TRUE(make_repository(repo.str(), o).ok());
   auto scanned = scan_repository(repo.str());
   ASSERT_FALSE(scanned.ok());
-  EXPECT_THAT(scanned.error().message, HasSubstr("dependency cycle in model repository: a-0 -> b-0 -> a-0"));
+  EXPECT_THAT(scanned.error().message,
+              HasSubstr("dependency cycle in model repository: a-0 -> b-0 -> a-0"));
 }
 
 TEST(RepositoryScan, RejectsADependencyOnAnUnknownModel) {
@@ -114,7 +117,8 @@ TEST(RepositoryScan, RejectsADependencyOnAnUnknownModel) {
   ASSERT_TRUE(make_repository(repo.str(), o).ok());
   auto scanned = scan_repository(repo.str());
   ASSERT_FALSE(scanned.ok());
-  EXPECT_THAT(scanned.error().message, HasSubstr("mlp-0/model.toml: depends_on names unknown model 'ghost'"));
+  EXPECT_THAT(scanned.error().message,
+              HasSubstr("mlp-0/model.toml: depends_on names unknown model 'ghost'"));
 }
 
 }  // namespace

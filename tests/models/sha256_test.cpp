@@ -3,9 +3,9 @@
 
 #include "models/sha256.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 namespace servelab::models {
 namespace {
@@ -26,7 +26,8 @@ TEST(Sha256, TwoBlockMessageOf448Bits) {
 
 TEST(Sha256, MessageOf896Bits) {
   const std::string m =
-      "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
+      "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmno"
+      "pqrsmnopqrstnopqrstu";
   ASSERT_EQ(m.size() * 8, 896u);
   EXPECT_EQ(sha256_hex(m), "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
 }
@@ -38,7 +39,8 @@ TEST(Sha256, OneMillionRepetitionsOfA) {
 
 TEST(Sha256, HashesEveryByteIncludingNul) {
   // Weights files are binary: a NUL must not end the message.
-  EXPECT_EQ(sha256_hex(std::string("a\0b", 3)), "59b271ae1bbcb1d31d41929817f4b16fb439eb4f31520b5ad1d5ce98920a7138");
+  EXPECT_EQ(sha256_hex(std::string("a\0b", 3)),
+            "59b271ae1bbcb1d31d41929817f4b16fb439eb4f31520b5ad1d5ce98920a7138");
 }
 
 }  // namespace
