@@ -15,7 +15,7 @@
 #include <benchmark/benchmark.h>
 
 #include "models/model_manager.h"
-#include "models/model_repository.h"
+#include "models/repository_maker.h"
 
 namespace {
 

@@ -14,7 +14,7 @@
 
 #include "common/atomic_file.h"
 #include "measure/percentile_text.h"
-#include "models/model_repository.h"
+#include "models/repository_maker.h"
 #include "report/compare.h"
 #include "report/csv_report.h"
 #include "report/gate.h"

@@ -1,28 +1,18 @@
 #include "models/mlp_model.h"
 
 #include <algorithm>
+#include <cmath>
+#include <random>
 #include <string>
 
-// GCC 12 reports -W(maybe-)uninitialized inside its own AVX-512 intrinsic
-// headers when Eigen inlines them (GCC bug 105593, a false positive, seen
-// with -march=native); the diagnostic points into those headers, so it is
-// silenced only for what this include pulls in.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <Eigen/Core>
-#pragma GCC diagnostic pop
 #include <fmt/format.h>
+
+#include "models/eigen_matrix.h"
+#include "models/random_weights.h"
 
 namespace servelab::models {
 
 namespace {
-
-using RowMajorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  return fmt::format("[{}]", fmt::join(shape, ", "));
-}
 
 // An F32 tensor of the expected rank with positive dimensions.
 Result<const TensorInfo*> find_f32(const Safetensors& st, const std::string& name, size_t rank) {
@@ -116,6 +106,27 @@ void MlpModel::infer(const float* input, int64_t rows, float* output) const {
       ym = (ym.rowwise() + b).cwiseMax(0.0f);
     x = y;
   }
+}
+
+std::vector<F32Tensor> make_mlp_weights(const std::vector<int>& dims, uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::vector<F32Tensor> tensors;
+  for (size_t l = 0; l + 1 < dims.size(); ++l) {
+    const int in = dims[l];
+    const int out = dims[l + 1];
+    // Variance 1/in (uniform on ±sqrt(3/in)) keeps each pre-activation's
+    // variance near its input's, so activations stay bounded at any depth.
+    const float a = std::sqrt(3.0f / static_cast<float>(in));
+    F32Tensor w{fmt::format("layers.{}.weight", l), {out, in}, {}};
+    w.values.resize(static_cast<size_t>(in) * static_cast<size_t>(out));
+    for (float& v : w.values) v = uniform_weight(gen, a);
+    F32Tensor b{fmt::format("layers.{}.bias", l), {out}, {}};
+    b.values.resize(static_cast<size_t>(out));
+    for (float& v : b.values) v = uniform_weight(gen, 0.1f);
+    tensors.push_back(std::move(w));
+    tensors.push_back(std::move(b));
+  }
+  return tensors;
 }
 
 }  // namespace servelab::models

@@ -8,6 +8,7 @@
 // `layers.{i}.bias` shape [out] for i = 0..n-1; layer i's `in` equals layer
 // i-1's `out`.
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -54,5 +55,10 @@ class MlpModel final : public Model {
   int64_t max_hidden_width_ = 0;  // widest intermediate activation (elements per row)
   size_t memory_bytes_ = 0;
 };
+
+// Tensors of a random mlp model with layer widths `dims` (input, hidden...,
+// output; at least two), deterministic for `seed`, as `servelab models make`
+// writes them.
+std::vector<F32Tensor> make_mlp_weights(const std::vector<int>& dims, uint64_t seed);
 
 }  // namespace servelab::models

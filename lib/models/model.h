@@ -27,7 +27,7 @@ struct BatchingOverrides {
   std::optional<bool> preserve_ordering;
 };
 
-// model.toml. Keys not needed yet are parsed and kept for the model manager.
+// model.toml (read by read_model_config(), model_config.h; keys in docs/MODELS.md).
 struct ModelConfig {
   std::string name;        // unique in the repository; equals the folder name
   std::string kind;        // "mlp" or "tokens"
@@ -36,7 +36,6 @@ struct ModelConfig {
   std::vector<std::string> depends_on;
   int priority = 0;        // higher loads first
   Preload preload = Preload::eager;
-  int max_concurrency = 0;  // 0: unlimited
   std::chrono::milliseconds load_timeout = std::chrono::seconds(30);
   std::string dir;         // absolute path of the model folder
   BatchingOverrides batching;  // [batching]

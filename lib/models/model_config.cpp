@@ -1,5 +1,5 @@
-// read_model_config(): model.toml → ModelConfig (declared in
-// model_repository.h). Every error names file:line:column.
+// read_model_config(): model.toml → ModelConfig. Every error names
+// file:line:column.
 
 #include <algorithm>
 #include <array>
@@ -12,7 +12,7 @@
 #include <toml++/toml.h>
 
 #include "common/duration.h"
-#include "models/model_repository.h"
+#include "models/model_config.h"
 
 namespace servelab::models {
 
@@ -20,9 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::array<std::string_view, 10> kKeys{"name",     "kind",    "weights",         "sha256",
-                                                  "depends_on", "priority", "preload", "max_concurrency",
-                                                  "load_timeout", "batching"};
+constexpr std::array<std::string_view, 9> kKeys{"name",     "kind",    "weights", "sha256",      "depends_on",
+                                                 "priority", "preload", "load_timeout", "batching"};
 constexpr std::array<std::string_view, 8> kBatchingKeys{
     "max_batch_size", "max_queue_delay",   "preferred_batch_sizes", "max_queue_size",
     "queue_timeout",  "adaptive",          "target_batch_time",     "preserve_ordering"};
@@ -194,7 +193,6 @@ Status apply(const ConfigReader& r, std::string_view key, const toml::node& v, M
     return Ok{};
   }
   if (key == "priority") return unwrap_int(c.priority, std::numeric_limits<int>::min());
-  if (key == "max_concurrency") return unwrap_int(c.max_concurrency, 0);
   if (key == "preload") {
     std::string s;
     if (auto st = unwrap_string(s); !st) return st;
@@ -236,6 +234,11 @@ Result<ModelConfig> read_model_config(const std::string& model_dir) {
   config.dir = dir.string();
   bool has_kind = false;
   for (const auto& [key, value] : table) {
+    // max_concurrency would promise a per-model request limit that the server
+    // does not have: rejected by name, saying what to do (docs/MODELS.md).
+    if (key.str() == "max_concurrency")
+      return reader.at(key.source(), "key 'max_concurrency' is not supported: the server has no per-model request "
+                                     "limit (remove the key)");
     if (std::find(kKeys.begin(), kKeys.end(), key.str()) == kKeys.end())
       return reader.at(key.source(),
                        fmt::format("unknown key '{}' (valid: {})", key.str(), join(kKeys)));

@@ -1,6 +1,6 @@
 #pragma once
-// The model manager (optimization 4, async model loading): owns every model
-// of a repository and decides when each one is in memory.
+// The model manager (async model loading, the `async_loading` toggle): owns
+// every model of a repository and decides when each one is in memory.
 //
 //   unloaded ──load──▶ loading ──ok──▶ ready ──evict/unload──▶ unloading ──▶ unloaded
 //                         └──error/timeout──▶ failed ──load (retry)──▶ loading

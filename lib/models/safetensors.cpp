@@ -262,4 +262,6 @@ std::string serialize_safetensors(const std::vector<F32Tensor>& tensors,
   return out;
 }
 
+std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+
 }  // namespace servelab::models

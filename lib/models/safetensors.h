@@ -32,6 +32,9 @@ struct TensorInfo {
   uint64_t end = 0;
 };
 
+// A shape as "[2, 3]", for error messages.
+std::string shape_text(const std::vector<int64_t>& shape);
+
 class Safetensors {
  public:
   // Takes ownership of the whole file's bytes.

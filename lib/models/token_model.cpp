@@ -6,19 +6,15 @@
 #include <random>
 #include <string>
 
-// See mlp_model.cpp: GCC 12's false positives inside its AVX-512 headers.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <Eigen/Core>
-#pragma GCC diagnostic pop
 #include <fmt/format.h>
+
+#include "models/eigen_matrix.h"
+#include "models/random_weights.h"
 
 namespace servelab::models {
 
 namespace {
 
-using RowMajorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Vector = Eigen::VectorXf;
 
 // Token ids a completion may produce, in increasing order: the end token,
@@ -31,8 +27,6 @@ constexpr std::array<uint8_t, 97> kCandidates = [] {
   for (int b = 32; b <= 126; ++b) c[n++] = static_cast<uint8_t>(b);
   return c;
 }();
-
-std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
 Result<std::vector<float>> take(const Safetensors& st, const std::string& name, std::vector<int64_t> shape) {
   const TensorInfo* t = st.find(name);
@@ -52,17 +46,10 @@ uint64_t next_random(uint64_t& s) {
   return s * 0x2545F4914F6CDD1DULL;
 }
 
-uint64_t mix(uint64_t z) {  // splitmix64 finalizer: any seed (even 0) → a non-zero state
-  z += 0x9E3779B97F4A7C15ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  z ^= z >> 31;
+// Any seed (even 0) → a non-zero xorshift state.
+uint64_t rng_state(uint64_t seed) {
+  const uint64_t z = splitmix64(seed);
   return z == 0 ? 1 : z;
-}
-
-float uniform(std::mt19937_64& gen, float a) {  // [-a, a), 24 random bits
-  const float u = static_cast<float>(gen() >> 40) * 0x1p-24f;
-  return (2.0f * u - 1.0f) * a;
 }
 
 }  // namespace
@@ -114,7 +101,7 @@ TokenModel::State TokenModel::start(uint64_t seed) const {
   s.h.assign(h, 0.0f);
   s.next_h.assign(h, 0.0f);
   s.logits.assign(static_cast<size_t>(kVocab), 0.0f);
-  s.rng = mix(seed);
+  s.rng = rng_state(seed);
   return s;
 }
 
@@ -186,7 +173,7 @@ std::vector<F32Tensor> make_token_weights(int hidden, uint64_t seed) {
     size_t n = 1;
     for (int64_t d : t.shape) n *= static_cast<size_t>(d);
     t.values.resize(n);
-    for (float& v : t.values) v = uniform(gen, a);
+    for (float& v : t.values) v = uniform_weight(gen, a);
     return t;
   };
   // Variance ~0.9/H keeps the recurrence contractive (no saturation, no

@@ -12,7 +12,7 @@
 #include "launch/server_process.h"
 #include "load/plan.h"
 #include "scenario/scenario_parser.h"
-#include "models/model_repository.h"
+#include "models/repository_maker.h"
 #include "common/atomic_file.h"
 #include "report/result_json.h"
 #include "measure/percentile_text.h"

@@ -15,7 +15,6 @@
 #include "common/result.h"
 #include "http/http_server.h"
 #include "models/model_manager.h"
-#include "models/model_repository.h"
 #include "serve/completions_api.h"
 #include "serve/inference_api.h"
 

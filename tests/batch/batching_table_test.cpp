@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "models/model_repository.h"
+#include "models/model_config.h"
 #include "support/temp_dir.h"
 
 namespace servelab::models {

@@ -10,7 +10,7 @@
 
 #include "load/engine.h"
 #include "load/plan.h"
-#include "models/model_repository.h"
+#include "models/repository_maker.h"
 #include "runner/scenario_runner.h"
 
 extern char** environ;

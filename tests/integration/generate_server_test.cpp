@@ -18,7 +18,7 @@
 #include "fixture.h"
 #include "load/engine.h"
 #include "load/plan.h"
-#include "models/model_repository.h"
+#include "models/repository_maker.h"
 #include "runner/scenario_runner.h"
 #include "support/wait_until.h"
 

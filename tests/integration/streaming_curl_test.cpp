@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "fixture.h"
-#include "models/model_repository.h"
+#include "models/repository_maker.h"
 #include "runner/scenario_runner.h"
 
 namespace servelab::testing {

@@ -19,7 +19,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "models/model_repository.h"
+#include "models/repository_maker.h"
 #include "support/temp_dir.h"
 #include "support/wait_until.h"
 
@@ -691,19 +691,6 @@ TEST(ModelManager, LoadRetriesAFailedModelAndAnswersWhenReady) {
   EXPECT_EQ(idx[0].name, "mlp-0");
   EXPECT_EQ(idx[0].kind, "mlp");
   EXPECT_EQ(idx[0].state, ModelState::ready);
-}
-
-TEST(ModelManager, RepositoryScanReadsNoWeights) {
-  TempDir repo;
-  make(repo, 2);
-  fs::remove(repo.path() / "mlp-1" / "model.safetensors");
-  auto entries = scan_repository(repo.str());
-  ASSERT_TRUE(entries.ok()) << entries.error().message;
-  ASSERT_EQ(entries->size(), 2u);
-  for (const ModelEntry& e : *entries) {
-    EXPECT_EQ(e.model, nullptr);
-    EXPECT_TRUE(e.error.empty()) << e.error;
-  }
 }
 
 }  // namespace

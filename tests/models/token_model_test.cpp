@@ -7,7 +7,9 @@
 
 #include <gtest/gtest.h>
 
-#include "models/model_repository.h"
+#include "models/model_loader.h"
+#include "models/repository_maker.h"
+#include "models/repository_scan.h"
 #include "models/safetensors.h"
 #include "support/temp_dir.h"
 
@@ -124,14 +126,16 @@ TEST(TokenModel, MakeRepositoryWritesLoadableTokensModels) {
   o.hidden = 24;
   o.count = 2;
   ASSERT_TRUE(make_repository(dir.str(), o).ok());
-  auto repo = ModelRepository::open(dir.str());
-  ASSERT_TRUE(repo.ok());
-  ASSERT_EQ(repo->entries().size(), 2u);
-  const ModelEntry* e = repo->find("tokens-1");
-  ASSERT_NE(e, nullptr);
-  ASSERT_TRUE(e->model) << e->error;
-  EXPECT_EQ(e->config.kind, "tokens");
-  auto tm = std::dynamic_pointer_cast<const TokenModel>(e->model);
+  auto entries = scan_repository(dir.str());
+  ASSERT_TRUE(entries.ok()) << entries.error().message;
+  ASSERT_EQ(entries->size(), 2u);
+  const ModelEntry& e = (*entries)[1];
+  EXPECT_EQ(e.config.name, "tokens-1");
+  ASSERT_EQ(e.error, "");
+  EXPECT_EQ(e.config.kind, "tokens");
+  auto model = load_model(e.config);
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  auto tm = std::dynamic_pointer_cast<const TokenModel>(*model);
   ASSERT_TRUE(tm);
   EXPECT_EQ(tm->hidden(), 24);
 }

@@ -22,7 +22,7 @@
 
 #include "http/http_server.h"
 #include "models/model_manager.h"
-#include "models/model_repository.h"
+#include "models/repository_maker.h"
 #include "support/temp_dir.h"
 #include "support/wait_until.h"
 

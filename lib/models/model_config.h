@@ -1,0 +1,16 @@
+#pragma once
+// model.toml → ModelConfig (the keys are in docs/MODELS.md). Every error
+// names file:line:column.
+
+#include <string>
+
+#include "common/result.h"
+#include "models/model.h"
+
+namespace servelab::models {
+
+// Reads `model_dir`/model.toml. The model's name defaults to the folder's
+// name and must equal it; `kind` is required; an unknown key is an error.
+Result<ModelConfig> read_model_config(const std::string& model_dir);
+
+}  // namespace servelab::models

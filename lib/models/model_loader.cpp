@@ -1,0 +1,107 @@
+#include "models/model_loader.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string_view>
+#include <system_error>
+
+#include "models/mlp_model.h"
+#include "models/path_within.h"
+#include "models/safetensors.h"
+#include "models/sha256.h"
+#include "models/token_model.h"
+
+namespace servelab::models {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// The weights file, resolved through symlinks and confined to the model
+// folder (model.toml's lexical check cannot see symlinks).
+Result<fs::path> weights_path(const ModelConfig& c) {
+  std::error_code ec;
+  const fs::path dir = fs::canonical(c.dir, ec);
+  if (ec) return make_error(fmt::format("model folder {}: {}", c.dir, ec.message()));
+  const fs::path file = fs::canonical(dir / c.weights, ec);
+  if (ec) return make_error(ec.message());
+  if (!path_within(file, dir))
+    return make_error(fmt::format("resolves to {}, outside the model folder", file.string()));
+  if (!fs::is_regular_file(file, ec)) return make_error("not a regular file");
+  return file;
+}
+
+// Reads in chunks so that `check` can abandon a long read of a big file.
+Result<std::string> read_bytes(const fs::path& path, const LoadCheck& check) {
+  constexpr size_t kChunk = size_t{4} << 20;  // bytes between two checks
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error("cannot open");
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec) return make_error(ec.message());
+  std::string bytes(static_cast<size_t>(size), '\0');
+  size_t done = 0;
+  while (done < bytes.size()) {
+    if (check) {
+      if (auto why = check()) return make_error(*why);
+    }
+    const size_t n = std::min(kChunk, bytes.size() - done);
+    in.read(bytes.data() + done, static_cast<std::streamsize>(n));
+    if (static_cast<size_t>(in.gcount()) != n)
+      return make_error("read failed (file shrank while reading?)");
+    done += n;
+  }
+  if (in.peek() != std::char_traits<char>::eof()) return make_error("file grew while reading");
+  return bytes;
+}
+
+Error weights_error(const ModelConfig& config, std::string_view why) {
+  return make_error(fmt::format("{}: weights file {}: {}", config.name, config.weights, why));
+}
+
+// The model of `kind` built from parsed weights, with its creation error.
+template <class M>
+Result<std::shared_ptr<const Model>> build(const ModelConfig& config, const Safetensors& st) {
+  auto m = M::create(config, st);
+  if (!m) return weights_error(config, m.error().message);
+  return std::shared_ptr<const Model>(std::move(*m));
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const Model>> load_model(const ModelConfig& config, const LoadCheck& check) {
+  const auto stop = [&]() -> std::optional<std::string> { return check ? check() : std::nullopt; };
+  auto path = weights_path(config);
+  if (!path) return weights_error(config, path.error().message);
+  auto bytes = read_bytes(*path, check);
+  if (!bytes) return weights_error(config, bytes.error().message);
+  if (auto why = stop()) return weights_error(config, *why);
+  // Hash before parse() takes the bytes, report a parse error first: it
+  // says more about a damaged file than a digest mismatch does.
+  const std::string digest = config.sha256.empty() ? std::string() : sha256_hex(*bytes);
+  if (auto why = stop()) return weights_error(config, *why);
+  auto st = Safetensors::parse(std::move(*bytes));
+  if (!st) return weights_error(config, st.error().message);
+  if (!config.sha256.empty() && digest != config.sha256)
+    return weights_error(config,
+                         fmt::format("sha256 is {}, model.toml expects {}", digest, config.sha256));
+  if (auto why = stop()) return weights_error(config, *why);
+
+  if (config.kind == "mlp") return build<MlpModel>(config, *st);
+  if (config.kind == "tokens") return build<TokenModel>(config, *st);
+  return make_error(fmt::format("{}: unknown kind '{}'", config.name, config.kind));
+}
+
+Result<uint64_t> weights_file_size(const ModelConfig& config) {
+  auto path = weights_path(config);
+  if (!path) return weights_error(config, path.error().message);
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(*path, ec);
+  if (ec) return weights_error(config, ec.message());
+  return static_cast<uint64_t>(size);
+}
+
+}  // namespace servelab::models

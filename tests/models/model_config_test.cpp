@@ -1,0 +1,126 @@
+#include "models/model_config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "model_test_util.h"
+#include "support/temp_dir.h"
+
+namespace servelab::models {
+namespace {
+
+namespace fs = std::filesystem;
+using servelab::testing::TempDir;
+using test::model_folder;
+using ::testing::HasSubstr;
+
+std::string config_error(const fs::path& dir) {
+  auto c = read_model_config(dir.string());
+  EXPECT_FALSE(c.ok());
+  return c.ok() ? std::string() : c.error().message;
+}
+
+TEST(ModelConfig, ReadsEveryKey) {
+  TempDir dir;
+  const auto folder = model_folder(dir, "m1", R"(
+name = "m1"
+kind = "mlp"
+weights = "./weights/w.safetensors"
+sha256 = "ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+depends_on = ["base", "tok"]
+priority = 5
+preload = "lazy"
+load_timeout = "1m30s"
+)");
+  auto c = read_model_config(folder.string());
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->name, "m1");
+  EXPECT_EQ(c->kind, "mlp");
+  EXPECT_EQ(c->weights, "./weights/w.safetensors");
+  EXPECT_EQ(c->sha256, "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+  EXPECT_EQ(c->depends_on, (std::vector<std::string>{"base", "tok"}));
+  EXPECT_EQ(c->priority, 5);
+  EXPECT_EQ(c->preload, Preload::lazy);
+  EXPECT_EQ(c->load_timeout, std::chrono::seconds(90));
+  EXPECT_EQ(c->dir, fs::canonical(folder).string());
+}
+
+TEST(ModelConfig, DefaultsApplyToUnsetKeys) {
+  TempDir dir;
+  auto c = read_model_config(model_folder(dir, "m", "kind = \"tokens\"\n").string());
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->weights, "model.safetensors");
+  EXPECT_EQ(c->sha256, "");
+  EXPECT_TRUE(c->depends_on.empty());
+  EXPECT_EQ(c->priority, 0);
+  EXPECT_EQ(c->preload, Preload::eager);
+  EXPECT_EQ(c->load_timeout, std::chrono::seconds(30));
+}
+
+TEST(ModelConfig, NameDefaultsToFolderAndMustMatchIt) {
+  TempDir dir;
+  auto c = read_model_config(model_folder(dir, "m2", "kind = \"mlp\"\n").string());
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->name, "m2");
+  EXPECT_THAT(
+      config_error(model_folder(dir, "m3", "kind = \"mlp\"\nname = \"other\"\n")),
+      HasSubstr("m3/model.toml:2:8: key 'name': 'other' must equal the model folder's name 'm3'"));
+}
+
+TEST(ModelConfig, RejectsWeightsPathsThatEscapeTheFolder) {
+  TempDir dir;
+  EXPECT_THAT(
+      config_error(
+          model_folder(dir, "a", "kind = \"mlp\"\nweights = \"../b/model.safetensors\"\n")),
+      HasSubstr("a/model.toml:2:11: key 'weights': '../b/model.safetensors' must be a file path "
+                "relative to the model folder and stay inside it"));
+  EXPECT_THAT(config_error(model_folder(dir, "b", "kind = \"mlp\"\nweights = \"sub/../../x\"\n")),
+              HasSubstr("key 'weights': 'sub/../../x' must be"));
+  EXPECT_THAT(config_error(model_folder(dir, "c", "kind = \"mlp\"\nweights = \"/etc/passwd\"\n")),
+              HasSubstr("key 'weights': '/etc/passwd' must be"));
+}
+
+TEST(ModelConfig, ReportsBadValuesWithLocation) {
+  TempDir dir;
+  EXPECT_THAT(config_error(model_folder(dir, "p", "kind = \"mlp\"\npreload = \"sometimes\"\n")),
+              HasSubstr("p/model.toml:2:11: key 'preload': unknown value 'sometimes' (valid: "
+                        "eager, lazy, none)"));
+  EXPECT_THAT(config_error(model_folder(dir, "k", "kind = \"cnn\"\n")),
+              HasSubstr("k/model.toml:1:8: key 'kind': unknown kind 'cnn' (valid: mlp, tokens)"));
+  EXPECT_THAT(config_error(model_folder(dir, "i", "kind = \"mlp\"\npriority = \"high\"\n")),
+              HasSubstr("i/model.toml:2:12: key 'priority': expected an integer, got a string"));
+  EXPECT_THAT(config_error(model_folder(dir, "t", "kind = \"mlp\"\nload_timeout = \"soon\"\n")),
+              HasSubstr("t/model.toml:2:16: key 'load_timeout': "));
+  EXPECT_THAT(config_error(model_folder(dir, "s", "kind = \"mlp\"\nsha256 = \"abc\"\n")),
+              HasSubstr("s/model.toml:2:10: key 'sha256': expected 64 hexadecimal digits"));
+  EXPECT_THAT(config_error(model_folder(dir, "x", "kind = \"mlp\"\nname = \n")),
+              HasSubstr("x/model.toml:2:"));
+  EXPECT_THAT(config_error(model_folder(dir, "n", "name = \"n\"\n")),
+              HasSubstr("n/model.toml: missing key 'kind' (valid: mlp, tokens)"));
+}
+
+TEST(ModelConfig, RejectsAnUnknownKeyListingTheValidOnes) {
+  TempDir dir;
+  const std::string error =
+      config_error(model_folder(dir, "u", "kind = \"mlp\"\ncolour = \"red\"\n"));
+  EXPECT_THAT(
+      error,
+      HasSubstr("u/model.toml:2:1: unknown key 'colour' (valid: name, kind, weights, sha256, "
+                "depends_on, priority, preload, load_timeout, batching)"));
+}
+
+// A key that promises a limit the server does not enforce is refused by
+// name (docs/MODELS.md, "model.toml keys"), not silently accepted.
+TEST(ModelConfig, RejectsMaxConcurrencyNamingWhatToDo) {
+  TempDir dir;
+  EXPECT_THAT(
+      config_error(model_folder(dir, "c", "kind = \"mlp\"\nmax_concurrency = 4\n")),
+      HasSubstr(
+          "c/model.toml:2:1: key 'max_concurrency' is not supported: the server has no per-model "
+          "request limit (remove the key)"));
+}
+
+}  // namespace
+}  // namespace servelab::models
