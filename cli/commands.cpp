@@ -23,8 +23,8 @@
 #include "report/matrix_file.h"
 #include "report/result_json.h"
 #include "report/threshold.h"
-#include "runner/matrix_runner.h"
 #include "report/summary.h"
+#include "runner/matrix_runner.h"
 #include "runner/scenario_runner.h"
 #include "scenario/scenario_parser.h"
 
@@ -180,7 +180,10 @@ void Commands::add_to(CLI::App& app) {
   auto* matrix = app.add_subcommand("matrix", "Run a scenario under toggle combinations and write the ablation table");
   matrix->add_option("scenario", matrix_.scenario, "Scenario TOML file")->required()->check(CLI::ExistingFile);
   matrix->add_option("--set", matrix_.sets, "Override a scenario key: --set load.duration=5s")->take_all();
-  matrix->add_option("--toggles", matrix_.toggles, "Comma-separated toggles to vary")->capture_default_str();
+  matrix_.toggles = runner::toggle_names(",");
+  matrix->add_option("--toggles", matrix_.toggles,
+                     "Comma-separated toggles to vary, some of " + runner::toggle_names(", "))
+      ->capture_default_str();
   matrix->add_option("--mode", matrix_.mode, "one-at-a-time (all-off, each alone, all-on) or full (2^n)")
       ->capture_default_str()->check(CLI::IsMember({"one-at-a-time", "full"}));
   matrix->add_option("--repeat", matrix_.repeat, "Runs per combination (median and spread)")
