@@ -115,6 +115,18 @@ class ProgressPrinter {
   double next_plain_ = 0;
 };
 
+// The options run and matrix share: where results go, the --set arguments
+// to echo, and the servelab-server beside this executable.
+runner::RunOptions run_options(const std::string& results_root, const std::string& out_dir,
+                               const std::vector<std::string>& sets) {
+  runner::RunOptions options;
+  options.results_root = results_root;
+  options.out_dir = out_dir;
+  options.overrides = sets;
+  options.server_executable = self_dir() + "/servelab-server";
+  return options;
+}
+
 std::vector<int> parse_dims(const std::string& text) {
   std::vector<int> dims;
   size_t pos = 0;
@@ -292,11 +304,7 @@ int Commands::run_command() {
     return kExitUsage;
   }
   const scenario::Scenario& s = *parsed;
-  runner::RunOptions options;
-  options.results_root = run_.results_root;
-  options.out_dir = run_.out_dir;
-  options.overrides = run_.sets;
-  options.server_executable = self_dir() + "/servelab-server";
+  const runner::RunOptions options = run_options(run_.results_root, run_.out_dir, run_.sets);
 
   SignalStop signals;
   const bool quiet = run_.quiet || run_.json;
@@ -324,10 +332,6 @@ int Commands::run_command() {
   return print_checks(outcome->record.threshold_results, run_.json) ? kExitOk : kExitThresholds;
 }
 
-}  // namespace servelab::cli
-
-namespace servelab::cli {
-
 int Commands::matrix_command() {
   auto parsed = load_scenario(matrix_.scenario, matrix_.sets);
   if (!parsed) {
@@ -343,11 +347,7 @@ int Commands::matrix_command() {
     std::fprintf(stderr, "%s\n", combos.error().message.c_str());
     return kExitUsage;
   }
-  runner::RunOptions options;
-  options.results_root = matrix_.results_root;
-  options.out_dir = matrix_.out_dir;
-  options.overrides = matrix_.sets;
-  options.server_executable = self_dir() + "/servelab-server";
+  const runner::RunOptions options = run_options(matrix_.results_root, matrix_.out_dir, matrix_.sets);
 
   SignalStop signals;
   ProgressPrinter printer(s.load.duration, matrix_.quiet);

@@ -21,14 +21,14 @@
 // path ("missing summary.requests", "timeline[].second has the wrong type");
 // the caller prefixes the file kind ("result: ").
 
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#include <boost/json.hpp>
-#include <fmt/format.h>
 
 #include "common/result.h"
 
@@ -38,7 +38,9 @@ template <class T>
 struct Fields;  // specialized per struct (see above)
 
 template <class T>
-concept Described = requires { sizeof(Fields<std::remove_const_t<T>>); };
+concept Described = requires {
+  sizeof(Fields<std::remove_const_t<T>>);
+};
 
 template <class T>
 struct IsVector : std::false_type {};
@@ -46,7 +48,8 @@ template <class T, class A>
 struct IsVector<std::vector<T, A>> : std::true_type {};
 
 template <class T>
-concept DescribedVector = IsVector<std::remove_const_t<T>>::value && Described<typename T::value_type>;
+concept DescribedVector =
+    IsVector<std::remove_const_t<T>>::value && Described<typename T::value_type>;
 
 class JsonWriter {
  public:
@@ -104,7 +107,8 @@ class JsonWriter {
 
 class JsonReader {
  public:
-  explicit JsonReader(const boost::json::object& in, std::string path = "") : in_(in), path_(std::move(path)) {}
+  explicit JsonReader(const boost::json::object& in, std::string path = "")
+      : in_(in), path_(std::move(path)) {}
 
   template <class T, class... Codec>
   void operator()(std::string_view key, T& v, const Codec&... codec) {
@@ -174,8 +178,10 @@ class JsonReader {
   void read(std::string_view key, bool required, T& v, const Codec&... codec) {
     const boost::json::value* jv = find(key, required);
     if (jv == nullptr) return;
-    if constexpr (sizeof...(Codec) == 0) status_ = read_value(*jv, v, path_of(key));
-    else status_ = (codec.read(*jv, v, path_of(key)), ...);
+    if constexpr (sizeof...(Codec) == 0)
+      status_ = read_value(*jv, v, path_of(key));
+    else
+      status_ = (codec.read(*jv, v, path_of(key)), ...);
   }
   template <class F>
   void nested(std::string_view key, bool required, F& fields) {
@@ -203,7 +209,8 @@ struct FormatVersion {
   Status read(const boost::json::value& jv, const int&, const std::string& path) const {
     auto v = boost::json::try_value_to<int>(jv);
     if (!v) return make_error(path + " has the wrong type");
-    if (*v != expected) return make_error(fmt::format("format version {} (this servelab reads {})", *v, expected));
+    if (*v != expected)
+      return make_error(fmt::format("format version {} (this servelab reads {})", *v, expected));
     return Ok{};
   }
 };

@@ -1,11 +1,11 @@
 #include "report/result_json.h"
 
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-
-#include <boost/json.hpp>
-#include <fmt/format.h>
 
 #include "report/json_fields.h"
 #include "scenario/scenario_json.h"
@@ -30,7 +30,9 @@ struct Encoded {
 
 // A duration as fractional seconds.
 struct Seconds {
-  json::value write(std::chrono::microseconds d) const { return std::chrono::duration<double>(d).count(); }
+  json::value write(std::chrono::microseconds d) const {
+    return std::chrono::duration<double>(d).count();
+  }
   Status read(const json::value& jv, std::chrono::microseconds& d, const std::string& path) const {
     auto secs = json::try_value_to<double>(jv);
     if (!secs) return make_error(path + " has the wrong type");
@@ -46,7 +48,8 @@ struct StatusCodes {
     for (const auto& [code, n] : codes) o[std::to_string(code)] = n;
     return o;
   }
-  Status read(const json::value& jv, std::map<int, uint64_t>& codes, const std::string& path) const {
+  Status read(const json::value& jv, std::map<int, uint64_t>& codes,
+              const std::string& path) const {
     if (!jv.is_object()) return make_error(path + " is not an object");
     for (const auto& kv : jv.as_object()) {
       auto n = json::try_value_to<uint64_t>(kv.value());
@@ -90,7 +93,7 @@ json::object latency_json(const measure::Histogram& h) {
 json::object capped_percentiles(const measure::Histogram& h) {
   const int64_t mx = h.max();
   auto p = [&](double q) { return std::min(mx, h.value_at_percentile(q)); };
-  return {{"count", h.count()}, {"min", h.min()}, {"mean", h.mean()},  {"p50", p(50)},
+  return {{"count", h.count()}, {"min", h.min()}, {"mean", h.mean()}, {"p50", p(50)},
           {"p90", p(90)},       {"p99", p(99)},   {"p99_9", p(99.9)}, {"max", mx}};
 }
 
@@ -201,7 +204,8 @@ struct Fields<RunRecord> {
     auto& st = r.stats;
     auto& c = st.counters;
     auto& g = st.generate;
-    io.required("servelab_result", RunRecord::kFormatVersion, FormatVersion{RunRecord::kFormatVersion});
+    io.required("servelab_result", RunRecord::kFormatVersion,
+                FormatVersion{RunRecord::kFormatVersion});
     io.required("partial", st.partial);
     io.required("scenario", r.scenario, ScenarioEcho{});
     io("overrides", r.overrides);
@@ -217,7 +221,8 @@ struct Fields<RunRecord> {
       s.required("ok", c.ok);
       s.derived("errors", [&] { return c.error_total(); });
       s.derived("error_rate", [&] {
-        return c.requests ? static_cast<double>(c.error_total()) / static_cast<double>(c.requests) : 0.0;
+        return c.requests ? static_cast<double>(c.error_total()) / static_cast<double>(c.requests)
+                          : 0.0;
       });
       s.object("errors_by_class", [&](auto& e) {
         for (size_t i = 0; i < c.errors.size(); ++i)
@@ -234,7 +239,8 @@ struct Fields<RunRecord> {
       s.derived("connection_reuse_rate", [&] { return st.connection_reuse_rate(); });
       s("client_cpu_seconds", st.client_cpu_seconds);
       s.derived("requests_per_client_cpu_second", [&] {
-        return st.client_cpu_seconds > 0 ? static_cast<double>(c.requests) / st.client_cpu_seconds : 0.0;
+        return st.client_cpu_seconds > 0 ? static_cast<double>(c.requests) / st.client_cpu_seconds
+                                         : 0.0;
       });
       s("client_peak_rss_kb", st.client_peak_rss_kb);
       s.derived("latency_us", [&] { return latency_json(st.latency); });
@@ -334,7 +340,8 @@ Result<RunRecord> parse_result_json(const std::string& text) {
   if (ec) return make_error("result: not JSON: " + ec.message());
   if (!doc.is_object()) return make_error("result: top level is not an object");
   RunRecord r;
-  if (auto st = JsonReader::read_value(doc, r, ""); !st) return make_error("result: " + st.error().message);
+  if (auto st = JsonReader::read_value(doc, r, ""); !st)
+    return make_error("result: " + st.error().message);
   return r;
 }
 

@@ -1,7 +1,8 @@
 #include "runner/model_metadata.h"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+
+#include <boost/json.hpp>
 
 #include "runner/http_get.h"
 
@@ -18,14 +19,17 @@ Result<load::ModelInput> parse_model_input(const std::string& model, const std::
   if (ec) return bad("not JSON: " + ec.message());
   const json::object* obj = doc.if_object();
   const json::value* inputs = obj ? obj->if_contains("inputs") : nullptr;
-  if (!inputs || !inputs->is_array() || inputs->as_array().empty()) return bad("no \"inputs\" array");
+  if (!inputs || !inputs->is_array() || inputs->as_array().empty())
+    return bad("no \"inputs\" array");
   const json::object* in0 = inputs->as_array().front().if_object();
   const json::value* shape = in0 ? in0->if_contains("shape") : nullptr;
   const json::value* name = in0 ? in0->if_contains("name") : nullptr;
   if (!shape || !shape->is_array() || shape->as_array().empty() || !name || !name->is_string())
     return bad("inputs[0] needs \"name\" and a non-empty \"shape\"");
-  if (const json::value* dt = in0->if_contains("datatype"); dt && dt->is_string() && dt->as_string() != "FP32")
-    return bad(fmt::format("inputs[0] datatype is {}, only FP32 is generated", std::string_view(dt->as_string())));
+  if (const json::value* dt = in0->if_contains("datatype");
+      dt && dt->is_string() && dt->as_string() != "FP32")
+    return bad(fmt::format("inputs[0] datatype is {}, only FP32 is generated",
+                           std::string_view(dt->as_string())));
   const json::value& last = shape->as_array().back();
   if (!last.is_int64() && !last.is_uint64()) return bad("inputs[0].shape must hold integers");
   const int64_t width = last.is_int64() ? last.as_int64() : static_cast<int64_t>(last.as_uint64());
@@ -33,7 +37,8 @@ Result<load::ModelInput> parse_model_input(const std::string& model, const std::
   return load::ModelInput{std::string(name->as_string()), width};
 }
 
-Result<load::ModelInputs> fetch_model_inputs(const scenario::Scenario& s, const std::string& base_url) {
+Result<load::ModelInputs> fetch_model_inputs(const scenario::Scenario& s,
+                                             const std::string& base_url) {
   std::string base = base_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
   load::ModelInputs inputs;
@@ -42,7 +47,8 @@ Result<load::ModelInputs> fetch_model_inputs(const scenario::Scenario& s, const 
     auto reply = http_get(url, kMetadataTimeout);
     if (!reply) return reply.error();
     if (reply->status != 200)
-      return make_error(fmt::format("GET {}: HTTP {}: {}", url, reply->status, reply->body.substr(0, 200)));
+      return make_error(
+          fmt::format("GET {}: HTTP {}: {}", url, reply->status, reply->body.substr(0, 200)));
     auto input = parse_model_input(model, url, reply->body);
     if (!input) return input.error();
     inputs.emplace(model, std::move(*input));

@@ -25,6 +25,7 @@ Result<load::ModelInput> parse_model_input(const std::string& model, const std::
 
 // Fetches and parses the input of every model the scenario's plan needs.
 // Errors name the URL and the HTTP status or transport failure.
-Result<load::ModelInputs> fetch_model_inputs(const scenario::Scenario& s, const std::string& base_url);
+Result<load::ModelInputs> fetch_model_inputs(const scenario::Scenario& s,
+                                             const std::string& base_url);
 
 }  // namespace servelab::runner

@@ -14,7 +14,8 @@ scenario::RequestSpec request(scenario::RequestKind kind, bool stream = true) {
   return r;
 }
 
-scenario::Scenario with(std::vector<scenario::RequestSpec> requests, const std::string& target = "embedded") {
+scenario::Scenario with(std::vector<scenario::RequestSpec> requests,
+                        const std::string& target = "embedded") {
   scenario::Scenario s;
   s.target = target;
   s.requests = std::move(requests);
@@ -36,10 +37,12 @@ TEST(InertToggles, TogglesThatAreOffAreNeverInert) {
 
 TEST(InertToggles, ServerSideTogglesAreInertAgainstAForeignTarget) {
   const auto inert = inert_toggles(
-      with({request(scenario::RequestKind::infer), request(scenario::RequestKind::generate)}, "http://127.0.0.1:1"));
+      with({request(scenario::RequestKind::infer), request(scenario::RequestKind::generate)},
+           "http://127.0.0.1:1"));
   EXPECT_EQ(names(inert), (std::vector<std::string>{"batching", "streaming", "async_loading"}));
   for (const auto& i : inert) {
-    EXPECT_NE(i.reason.find("server-side: not applied to a foreign target"), std::string::npos) << i.reason;
+    EXPECT_NE(i.reason.find("server-side: not applied to a foreign target"), std::string::npos)
+        << i.reason;
     EXPECT_NE(i.reason.find("--"), std::string::npos) << "names the server flag: " << i.reason;
   }
 }
@@ -47,7 +50,8 @@ TEST(InertToggles, ServerSideTogglesAreInertAgainstAForeignTarget) {
 TEST(InertToggles, AnInferOnlyMixLeavesStreamingNothingToDo) {
   const auto inert = inert_toggles(with({request(scenario::RequestKind::infer)}));
   ASSERT_EQ(names(inert), (std::vector<std::string>{"streaming"}));
-  EXPECT_NE(inert[0].reason.find("generate requests with stream = true"), std::string::npos) << inert[0].reason;
+  EXPECT_NE(inert[0].reason.find("generate requests with stream = true"), std::string::npos)
+      << inert[0].reason;
 }
 
 TEST(InertToggles, StreamingNeedsAGenerateRequestThatAsksForAStream) {

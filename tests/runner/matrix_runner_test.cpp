@@ -16,9 +16,11 @@ std::vector<std::string> labels(const std::vector<scenario::Toggles>& ts) {
 
 TEST(MatrixCombinations, OneAtATimeIsAllOffEachAloneAllOn) {
   scenario::Toggles base;
-  auto c = matrix_combinations(base, {"pooling", "batching", "streaming", "async_loading"}, MatrixMode::one_at_a_time);
+  auto c = matrix_combinations(base, {"pooling", "batching", "streaming", "async_loading"},
+                               MatrixMode::one_at_a_time);
   ASSERT_TRUE(c.ok());
-  EXPECT_EQ(labels(*c), (std::vector<std::string>{"all-off", "pooling", "batching", "streaming", "async_loading",
+  EXPECT_EQ(labels(*c), (std::vector<std::string>{"all-off", "pooling", "batching", "streaming",
+                                                  "async_loading",
                                                   "pooling+batching+streaming+async_loading"}));
 }
 
@@ -47,7 +49,8 @@ TEST(MatrixCombinations, UnknownToggleListsTheValidOnes) {
 }
 
 TEST(MatrixCombinations, DefaultTogglesAreEveryRowOfTheTable) {
-  EXPECT_EQ(MatrixOptions{}.toggles, (std::vector<std::string>{"pooling", "batching", "streaming", "async_loading"}));
+  EXPECT_EQ(MatrixOptions{}.toggles,
+            (std::vector<std::string>{"pooling", "batching", "streaming", "async_loading"}));
   EXPECT_EQ(toggle_names(","), "pooling,batching,streaming,async_loading");
 }
 

@@ -2,9 +2,9 @@
 // before planning (runner/model_metadata.h).
 #include "runner/model_metadata.h"
 
-#include <atomic>
-
 #include <gtest/gtest.h>
+
+#include <atomic>
 
 #include "load/test_server.h"
 #include "runner/scenario_runner.h"
@@ -32,12 +32,14 @@ class MetadataServer {
       : server_([this](http::Request&& req) {
           if (req.method() == bhttp::verb::get && req.target() == "/v2/models/m") {
             fetches_.fetch_add(1);
-            return make_response(req, bhttp::status::ok,
-                                 R"({"name":"m","platform":"servelab_mlp","inputs":[{"name":"x","datatype":"FP32","shape":[-1,8]}],)"
-                                 R"("outputs":[{"name":"y","datatype":"FP32","shape":[-1,2]}]})",
-                                 "application/json");
+            return make_response(
+                req, bhttp::status::ok,
+                R"({"name":"m","platform":"servelab_mlp","inputs":[{"name":"x","datatype":"FP32","shape":[-1,8]}],)"
+                R"("outputs":[{"name":"y","datatype":"FP32","shape":[-1,2]}]})",
+                "application/json");
           }
-          return make_response(req, bhttp::status::not_found, R"({"error":"unknown model"})", "application/json");
+          return make_response(req, bhttp::status::not_found, R"({"error":"unknown model"})",
+                               "application/json");
         }) {}
   TestServer& server() { return server_; }
   int fetches() const { return fetches_.load(); }
@@ -52,7 +54,8 @@ TEST(ModelMetadata, EachModelIsFetchedOnceAndGivesItsInput) {
   ASSERT_TRUE(meta.server().started()) << meta.server().error();
   scenario::Scenario s;
   scenario::RequestSpec spread = infer_spec("");
-  spread.models = {"m", "m2"};  // only the first is asked: every model of a spread takes the same input
+  spread.models = {"m",
+                   "m2"};  // only the first is asked: every model of a spread takes the same input
   s.requests = {infer_spec("m", 3), infer_spec("m", 1), spread};
   auto inputs = fetch_model_inputs(s, meta.server().base_url() + "/");
   ASSERT_TRUE(inputs.ok()) << inputs.error().message;
@@ -69,7 +72,8 @@ TEST(ModelMetadata, UnknownModelFailsNamingTheUrlAndStatus) {
   s.requests = {infer_spec("nope")};
   auto inputs = fetch_model_inputs(s, meta.server().base_url());
   ASSERT_FALSE(inputs.ok());
-  EXPECT_NE(inputs.error().message.find("/v2/models/nope"), std::string::npos) << inputs.error().message;
+  EXPECT_NE(inputs.error().message.find("/v2/models/nope"), std::string::npos)
+      << inputs.error().message;
   EXPECT_NE(inputs.error().message.find("404"), std::string::npos) << inputs.error().message;
 }
 
@@ -93,7 +97,8 @@ TEST(ModelMetadata, MalformedMetadataIsAnErrorSayingWhatIsWrong) {
   for (const auto& [body, expected] : cases) {
     auto in = parse_model_input("m", "http://h/v2/models/m", body);
     ASSERT_FALSE(in.ok()) << body;
-    EXPECT_NE(in.error().message.find("model 'm' metadata from http://h/v2/models/m"), std::string::npos)
+    EXPECT_NE(in.error().message.find("model 'm' metadata from http://h/v2/models/m"),
+              std::string::npos)
         << in.error().message;
     EXPECT_NE(in.error().message.find(expected), std::string::npos) << in.error().message;
   }
@@ -107,7 +112,8 @@ TEST(ModelMetadata, PlanRunBuildsInferBodiesOfTheFetchedWidth) {
   auto plan = plan_run(s, meta.server().base_url());
   ASSERT_TRUE(plan.ok()) << plan.error().message;
   ASSERT_EQ(plan->requests.size(), 1u);
-  EXPECT_NE(plan->requests[0].body.find(R"("shape":[2,8])"), std::string::npos) << plan->requests[0].body;
+  EXPECT_NE(plan->requests[0].body.find(R"("shape":[2,8])"), std::string::npos)
+      << plan->requests[0].body;
 }
 
 }  // namespace

@@ -88,7 +88,8 @@ TEST(CheckThresholds, ABadExpressionNamesTheFileAndTheColumn) {
   s.thresholds = {"rps>1", "p(99)<10"};
   auto st = check_thresholds(s);
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.error().message.find("x.toml: thresholds: threshold \"p(99)<10\": column"), std::string::npos)
+  EXPECT_NE(st.error().message.find("x.toml: thresholds: threshold \"p(99)<10\": column"),
+            std::string::npos)
       << st.error().message;
   s.thresholds = {"rps>1", "p(99)<10ms"};
   EXPECT_TRUE(check_thresholds(s).ok());

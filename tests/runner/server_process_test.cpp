@@ -2,11 +2,10 @@
 // blocking GET the runner uses for the control plane (runner/http_get.h).
 #include "runner/server_process.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 #include "models/model_repository.h"
 #include "runner/http_get.h"
@@ -17,7 +16,9 @@ namespace {
 
 using servelab::testing::TempDir;
 
-std::string server_executable() { return std::string(SERVELAB_BINARY_DIR) + "/bin/servelab-server"; }
+std::string server_executable() {
+  return std::string(SERVELAB_BINARY_DIR) + "/bin/servelab-server";
+}
 
 TEST(ServerProcess, StartsReadyOnAnEphemeralPortAndStopsCleanly) {
   TempDir dir("server-process");
@@ -52,9 +53,11 @@ TEST(ServerProcess, AServerThatExitsBeforeListeningFailsWithItsStatusAndLog) {
   cfg.ready_timeout = std::chrono::seconds(10);
   auto proc = ServerProcess::start(cfg);
   ASSERT_FALSE(proc.ok());
-  EXPECT_NE(proc.error().message.find("did not become ready"), std::string::npos) << proc.error().message;
+  EXPECT_NE(proc.error().message.find("did not become ready"), std::string::npos)
+      << proc.error().message;
   EXPECT_NE(proc.error().message.find("exited 3"), std::string::npos) << proc.error().message;
-  EXPECT_NE(proc.error().message.find("unknown flag --port"), std::string::npos) << proc.error().message;
+  EXPECT_NE(proc.error().message.find("unknown flag --port"), std::string::npos)
+      << proc.error().message;
 }
 
 TEST(ServerProcess, AMissingExecutableIsAnErrorNamingIt) {
@@ -62,11 +65,13 @@ TEST(ServerProcess, AMissingExecutableIsAnErrorNamingIt) {
   cfg.executable = "/nonexistent/servelab-server";
   auto proc = ServerProcess::start(cfg);
   ASSERT_FALSE(proc.ok());
-  EXPECT_NE(proc.error().message.find("/nonexistent/servelab-server"), std::string::npos) << proc.error().message;
+  EXPECT_NE(proc.error().message.find("/nonexistent/servelab-server"), std::string::npos)
+      << proc.error().message;
 }
 
 TEST(HttpGet, ATransportFailureIsAnErrorNamingTheUrl) {
-  auto reply = http_get("http://127.0.0.1:9/metrics", std::chrono::seconds(1));  // discard port: refused
+  auto reply =
+      http_get("http://127.0.0.1:9/metrics", std::chrono::seconds(1));  // discard port: refused
   ASSERT_FALSE(reply.ok());
   EXPECT_NE(reply.error().message.find("GET http://127.0.0.1:9/metrics"), std::string::npos)
       << reply.error().message;
