@@ -23,8 +23,8 @@
 #include "report/matrix_file.h"
 #include "report/result_json.h"
 #include "report/threshold.h"
-#include "runner/matrix_runner.h"
 #include "report/summary.h"
+#include "runner/matrix_runner.h"
 #include "runner/scenario_runner.h"
 #include "scenario/scenario_parser.h"
 
@@ -115,6 +115,18 @@ class ProgressPrinter {
   double next_plain_ = 0;
 };
 
+// The options run and matrix share: where results go, the --set arguments
+// to echo, and the servelab-server beside this executable.
+runner::RunOptions run_options(const std::string& results_root, const std::string& out_dir,
+                               const std::vector<std::string>& sets) {
+  runner::RunOptions options;
+  options.results_root = results_root;
+  options.out_dir = out_dir;
+  options.overrides = sets;
+  options.server_executable = self_dir() + "/servelab-server";
+  return options;
+}
+
 std::vector<int> parse_dims(const std::string& text) {
   std::vector<int> dims;
   size_t pos = 0;
@@ -180,7 +192,10 @@ void Commands::add_to(CLI::App& app) {
   auto* matrix = app.add_subcommand("matrix", "Run a scenario under toggle combinations and write the ablation table");
   matrix->add_option("scenario", matrix_.scenario, "Scenario TOML file")->required()->check(CLI::ExistingFile);
   matrix->add_option("--set", matrix_.sets, "Override a scenario key: --set load.duration=5s")->take_all();
-  matrix->add_option("--toggles", matrix_.toggles, "Comma-separated toggles to vary")->capture_default_str();
+  matrix_.toggles = runner::toggle_names(",");
+  matrix->add_option("--toggles", matrix_.toggles,
+                     "Comma-separated toggles to vary, some of " + runner::toggle_names(", "))
+      ->capture_default_str();
   matrix->add_option("--mode", matrix_.mode, "one-at-a-time (all-off, each alone, all-on) or full (2^n)")
       ->capture_default_str()->check(CLI::IsMember({"one-at-a-time", "full"}));
   matrix->add_option("--repeat", matrix_.repeat, "Runs per combination (median and spread)")
@@ -289,11 +304,7 @@ int Commands::run_command() {
     return kExitUsage;
   }
   const scenario::Scenario& s = *parsed;
-  runner::RunOptions options;
-  options.results_root = run_.results_root;
-  options.out_dir = run_.out_dir;
-  options.overrides = run_.sets;
-  options.server_executable = self_dir() + "/servelab-server";
+  const runner::RunOptions options = run_options(run_.results_root, run_.out_dir, run_.sets);
 
   SignalStop signals;
   const bool quiet = run_.quiet || run_.json;
@@ -321,10 +332,6 @@ int Commands::run_command() {
   return print_checks(outcome->record.threshold_results, run_.json) ? kExitOk : kExitThresholds;
 }
 
-}  // namespace servelab::cli
-
-namespace servelab::cli {
-
 int Commands::matrix_command() {
   auto parsed = load_scenario(matrix_.scenario, matrix_.sets);
   if (!parsed) {
@@ -340,11 +347,7 @@ int Commands::matrix_command() {
     std::fprintf(stderr, "%s\n", combos.error().message.c_str());
     return kExitUsage;
   }
-  runner::RunOptions options;
-  options.results_root = matrix_.results_root;
-  options.out_dir = matrix_.out_dir;
-  options.overrides = matrix_.sets;
-  options.server_executable = self_dir() + "/servelab-server";
+  const runner::RunOptions options = run_options(matrix_.results_root, matrix_.out_dir, matrix_.sets);
 
   SignalStop signals;
   ProgressPrinter printer(s.load.duration, matrix_.quiet);

@@ -36,7 +36,7 @@ class Commands {
   struct MatrixArgs {
     std::string scenario;
     std::vector<std::string> sets;
-    std::string toggles = "pooling,batching,streaming,async_loading";
+    std::string toggles;  // comma-separated; empty: every toggle (set in add_to from the table)
     std::string mode = "one-at-a-time";
     int repeat = 1;
     std::string out_dir;

@@ -2,26 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
-#include <memory>
 
 #include <strings.h>
 
 #include <boost/json.hpp>
-#include <curl/curl.h>
 #include <fmt/format.h>
 
-#include "launch/http_get.h"
 #include "load/arrivals.h"  // splitmix64
-#include "load/curl_global.h"
 
 namespace servelab::load {
 namespace {
 
 namespace json = boost::json;
-
-// How long make_plan waits for a model's metadata.
-constexpr long kMetadataTimeoutMs = 5'000;
 
 bool is_absolute(const std::string& url) {
   return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
@@ -34,52 +26,11 @@ std::string resolve(const std::string& base, const std::string& url) {
   return base + "/" + url;
 }
 
-// GET url → body of a 200 answer, or an error naming the URL and what went wrong.
-Result<std::string> get_ok(const std::string& url) {
-  auto reply = launch::http_get(url, std::chrono::milliseconds(kMetadataTimeoutMs));
-  if (!reply) return reply.error();
-  if (reply->status != 200)
-    return make_error(fmt::format("GET {}: HTTP {}: {}", url, reply->status, reply->body.substr(0, 200)));
-  return std::move(reply->body);
-}
-
-struct ModelInput {
-  std::string name;  // the model's first input tensor
-  int64_t width = 0; // its last dimension
-};
-
-// KServe v2 model metadata: {"name":..., "inputs":[{"name","datatype","shape"}], ...}.
-// The first input's last dimension is the feature width; a leading -1 is the
-// variable batch dimension.
-Result<ModelInput> fetch_model_input(const std::string& base, const std::string& model) {
-  const std::string url = fmt::format("{}/v2/models/{}", base, model);
-  auto body = get_ok(url);
-  if (!body) return body.error();
-  json::error_code ec;
-  json::value doc = json::parse(*body, ec);
-  const auto bad = [&](std::string_view what) {
-    return make_error(fmt::format("model '{}' metadata from {}: {}", model, url, what));
-  };
-  if (ec) return bad("not JSON: " + ec.message());
-  const json::object* obj = doc.if_object();
-  const json::value* inputs = obj ? obj->if_contains("inputs") : nullptr;
-  if (!inputs || !inputs->is_array() || inputs->as_array().empty()) {
-    return bad("no \"inputs\" array");
-  }
-  const json::object* in0 = inputs->as_array().front().if_object();
-  const json::value* shape = in0 ? in0->if_contains("shape") : nullptr;
-  const json::value* name = in0 ? in0->if_contains("name") : nullptr;
-  if (!shape || !shape->is_array() || shape->as_array().empty() || !name || !name->is_string()) {
-    return bad("inputs[0] needs \"name\" and a non-empty \"shape\"");
-  }
-  if (const json::value* dt = in0->if_contains("datatype"); dt && dt->is_string() && dt->as_string() != "FP32") {
-    return bad(fmt::format("inputs[0] datatype is {}, only FP32 is generated", std::string_view(dt->as_string())));
-  }
-  const json::value& last = shape->as_array().back();
-  if (!last.is_int64() && !last.is_uint64()) return bad("inputs[0].shape must hold integers");
-  const int64_t width = last.is_int64() ? last.as_int64() : static_cast<int64_t>(last.as_uint64());
-  if (width <= 0) return bad(fmt::format("inputs[0] width {} is not positive", width));
-  return ModelInput{std::string(name->as_string()), width};
+// The input of `model`, or an error naming it.
+Result<const ModelInput*> input_of(const ModelInputs& inputs, const std::string& model) {
+  const auto it = inputs.find(model);
+  if (it == inputs.end()) return make_error(fmt::format("model '{}': its input is unknown (no metadata)", model));
+  return &it->second;
 }
 
 // {"inputs":[{"name":...,"shape":[rows,width],"datatype":"FP32","data":[...]}]}
@@ -162,8 +113,17 @@ size_t pick_request(const std::vector<double>& cumulative_weights, double u) noe
   return static_cast<size_t>(it - cumulative_weights.begin());
 }
 
-Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url) {
-  if (!ensure_curl_global_init()) return make_error("libcurl failed to initialize");
+std::vector<std::string> models_needing_input(const scenario::Scenario& s) {
+  std::vector<std::string> out;
+  for (const scenario::RequestSpec& spec : s.requests) {
+    if (spec.kind != scenario::RequestKind::infer) continue;
+    const std::string& model = spec.models.empty() ? spec.model : spec.models.front();
+    if (!model.empty() && std::find(out.begin(), out.end(), model) == out.end()) out.push_back(model);
+  }
+  return out;
+}
+
+Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url, const ModelInputs& inputs) {
   if (s.requests.empty()) return make_error("scenario has no [[requests]]");
   Plan plan;
   plan.load = s.load;
@@ -174,7 +134,6 @@ Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url)
   plan.base_url = base_url;
   while (!plan.base_url.empty() && plan.base_url.back() == '/') plan.base_url.pop_back();
 
-  std::map<std::string, ModelInput> models;  // metadata fetched once per model
   double total = 0;
   auto add = [&](PreparedRequest r) {
     total += r.weight;
@@ -210,14 +169,15 @@ Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url)
         if (!spec.models.empty()) {
           // Spread over several models: one prepared request per model with
           // its share of the weight, so the mix stats count each model. The
-          // input width comes from the first model (loading only that one
-          // now); a model that takes another input answers 400, counted as errors.
+          // input width comes from the first model (only that one is asked
+          // for its metadata, so only it is loaded before the run); a model
+          // that takes another input answers 400, counted as errors.
           if (spec.rows < 1) return make_error(fmt::format("infer request '{}': rows must be >= 1", spec.name));
           auto shares = spread_weights(spec);
           if (!shares) return make_error(fmt::format("infer request '{}': {}", spec.name, shares.error().message));
-          auto in = fetch_model_input(plan.base_url, spec.models.front());
+          auto in = input_of(inputs, spec.models.front());
           if (!in) return in.error();
-          const std::string body = infer_body(*in, spec.rows, spec.seed);
+          const std::string body = infer_body(**in, spec.rows, spec.seed);
           for (size_t i = 0; i < spec.models.size(); ++i) {
             if ((*shares)[i] <= 0) continue;  // weight 0: never sent
             PreparedRequest m = r;
@@ -234,16 +194,12 @@ Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url)
         if (spec.model.empty()) return make_error("infer request needs a model");
         if (spec.rows < 1) return make_error(fmt::format("infer request '{}': rows must be >= 1", spec.model));
         r.name = spec.name.empty() ? "infer " + spec.model : spec.name;
-        auto it = models.find(spec.model);
-        if (it == models.end()) {
-          auto in = fetch_model_input(plan.base_url, spec.model);
-          if (!in) return in.error();
-          it = models.emplace(spec.model, std::move(*in)).first;
-        }
+        auto in = input_of(inputs, spec.model);
+        if (!in) return in.error();
         r.method = "POST";
         r.url = fmt::format("{}/v2/models/{}/infer", plan.base_url, spec.model);
         r.headers.insert(r.headers.begin(), "Content-Type: application/json");
-        r.body = infer_body(it->second, spec.rows, spec.seed);
+        r.body = infer_body(**in, spec.rows, spec.seed);
         break;
       }
     }

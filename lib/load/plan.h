@@ -1,9 +1,11 @@
 #pragma once
-// A Plan is a scenario resolved against a live target: every request is
-// prepared (absolute URL, header lines, body bytes) before the run, so the
-// engine builds nothing per request (h2load `h1reqs`).
+// A Plan is a scenario resolved against a target: every request is prepared
+// (absolute URL, header lines, body bytes) before the run, so the engine
+// builds nothing per request (h2load `h1reqs`). Planning does no I/O: what
+// it needs from the target (each infer model's input) is handed in.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,15 +43,27 @@ struct Plan {
   uint64_t seed = 1;                // mix selection / poisson arrivals deterministic
 };
 
-// Resolves the target and prepares every request. `infer` requests need the
-// model's input width: fetched once with GET {base_url}/v2/models/{model}
-// (libcurl easy, with a short timeout) and turned into a v2 JSON body with
-// deterministic FP32 data from RequestSpec::seed (shape [rows, width]).
+// A model's first input tensor, as its KServe v2 metadata describes it.
+struct ModelInput {
+  std::string name;   // the input tensor's name
+  int64_t width = 0;  // its last dimension (the feature width)
+};
+using ModelInputs = std::map<std::string, ModelInput>;  // model name → its input
+
+// The models whose input make_plan needs, in request order, each once: the
+// model of each infer request, or the first of its spread (all models of a
+// spread take the same input).
+std::vector<std::string> models_needing_input(const scenario::Scenario& s);
+
 // The JSON body of a generate request for `prompt`: model, prompt,
 // max_tokens, stream, temperature, seed (when given), then extra_body's fields.
 std::string generate_body(const scenario::RequestSpec& spec, const std::string& prompt);
 
-Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url);
+// Prepares every request against `base_url`. An infer request gets a v2
+// JSON body with deterministic FP32 data from RequestSpec::seed, shaped
+// [rows, width] from `inputs` (every model of models_needing_input() must be
+// there; an http/generate-only scenario needs none).
+Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url, const ModelInputs& inputs = {});
 
 // The share of each model of an infer request spread over spec.models
 // (uniform, Zipf 1/i^s by list position from 1, or explicit weights),

@@ -15,26 +15,6 @@ double median_of(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 
-// Applies `f` to each field of the three RunMetrics at once.
-template <class F>
-void each_field(RunMetrics& a, RunMetrics& b, RunMetrics& c, F f) {
-  f(a.rps, b.rps, c.rps, &RunMetrics::rps);
-  f(a.error_rate, b.error_rate, c.error_rate, &RunMetrics::error_rate);
-  f(a.requests, b.requests, c.requests, &RunMetrics::requests);
-  f(a.errors, b.errors, c.errors, &RunMetrics::errors);
-  f(a.p50_us, b.p50_us, c.p50_us, &RunMetrics::p50_us);
-  f(a.p90_us, b.p90_us, c.p90_us, &RunMetrics::p90_us);
-  f(a.p99_us, b.p99_us, c.p99_us, &RunMetrics::p99_us);
-  f(a.p999_us, b.p999_us, c.p999_us, &RunMetrics::p999_us);
-  f(a.max_us, b.max_us, c.max_us, &RunMetrics::max_us);
-  f(a.mean_us, b.mean_us, c.mean_us, &RunMetrics::mean_us);
-  f(a.ttft_p50_us, b.ttft_p50_us, c.ttft_p50_us, &RunMetrics::ttft_p50_us);
-  f(a.ttft_p99_us, b.ttft_p99_us, c.ttft_p99_us, &RunMetrics::ttft_p99_us);
-  f(a.itl_p50_us, b.itl_p50_us, c.itl_p50_us, &RunMetrics::itl_p50_us);
-  f(a.itl_p99_us, b.itl_p99_us, c.itl_p99_us, &RunMetrics::itl_p99_us);
-  f(a.tokens_per_second, b.tokens_per_second, c.tokens_per_second, &RunMetrics::tokens_per_second);
-}
-
 }  // namespace
 
 AblationTable make_ablation(const std::vector<RunRecord>& records, std::vector<FailedRun> failed) {
@@ -59,13 +39,13 @@ AblationTable make_ablation(const std::vector<RunRecord>& records, std::vector<F
     row.runs = static_cast<int>(row.records.size());
     std::vector<RunMetrics> ms;
     for (const RunRecord* r : row.records) ms.push_back(metrics_of(*r));
-    each_field(row.median, row.low, row.high, [&](double& med, double& lo, double& hi, double RunMetrics::*field) {
+    for (const MetricField& f : kMetricFields) {
       std::vector<double> v;
-      for (const RunMetrics& m : ms) v.push_back(m.*field);
-      med = median_of(v);
-      lo = *std::min_element(v.begin(), v.end());
-      hi = *std::max_element(v.begin(), v.end());
-    });
+      for (const RunMetrics& m : ms) v.push_back(m.*f.field);
+      row.median.*f.field = median_of(v);
+      row.low.*f.field = *std::min_element(v.begin(), v.end());
+      row.high.*f.field = *std::max_element(v.begin(), v.end());
+    }
     const bool gen = std::any_of(ms.begin(), ms.end(), [](const RunMetrics& m) { return m.has_generate; });
     row.median.has_generate = row.low.has_generate = row.high.has_generate = gen;
     if (row.label == "all-off") t.baseline = static_cast<int>(i);

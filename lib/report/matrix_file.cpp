@@ -7,48 +7,42 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "report/json_fields.h"
 #include "report/result_json.h"
 
 namespace servelab::report {
 namespace json = boost::json;
 
-std::string to_json_text(const MatrixFile& m) {
-  json::array results;
-  for (const auto& r : m.results) results.push_back(json::string(r));
-  json::array failed;
-  for (const auto& f : m.failed) failed.push_back({{"toggles", f.label}, {"error", f.error}});
-  json::object o{{"servelab_matrix", MatrixFile::kFormatVersion},
-                 {"scenario", m.scenario},
-                 {"mode", m.mode},
-                 {"repeat", m.repeat},
-                 {"results", std::move(results)},
-                 {"failed", std::move(failed)}};
-  return json::serialize(o) + "\n";
-}
+template <>
+struct Fields<FailedRun> {
+  template <class Io, class F>
+  static void each(Io& io, F& f) {
+    io("toggles", f.label);
+    io("error", f.error);
+  }
+};
+
+template <>
+struct Fields<MatrixFile> {
+  template <class Io, class M>
+  static void each(Io& io, M& m) {
+    io.required("servelab_matrix", MatrixFile::kFormatVersion, FormatVersion{MatrixFile::kFormatVersion});
+    io("scenario", m.scenario);
+    io("mode", m.mode);
+    io("repeat", m.repeat);
+    io("results", m.results);
+    io("failed", m.failed);
+  }
+};
+
+std::string to_json_text(const MatrixFile& m) { return json::serialize(JsonWriter::to_json(m)) + "\n"; }
 
 Result<MatrixFile> parse_matrix_json(const std::string& text) {
   boost::system::error_code ec;
   json::value doc = json::parse(text, ec);
   if (ec || !doc.is_object()) return make_error("matrix: not a JSON object");
-  const auto& o = doc.as_object();
-  const auto* v = o.if_contains("servelab_matrix");
-  if (v == nullptr || !v->is_int64() || v->as_int64() != MatrixFile::kFormatVersion)
-    return make_error("matrix: missing or unsupported servelab_matrix version");
   MatrixFile m;
-  if (const auto* s = o.if_contains("scenario"); s && s->is_string()) m.scenario = s->as_string();
-  if (const auto* s = o.if_contains("mode"); s && s->is_string()) m.mode = s->as_string();
-  if (const auto* s = o.if_contains("repeat"); s && s->is_int64()) m.repeat = static_cast<int>(s->as_int64());
-  if (const auto* a = o.if_contains("results"); a && a->is_array())
-    for (const auto& e : a->as_array())
-      if (e.is_string()) m.results.emplace_back(e.as_string());
-  if (const auto* a = o.if_contains("failed"); a && a->is_array())
-    for (const auto& e : a->as_array()) {
-      if (!e.is_object()) continue;
-      FailedRun f;
-      if (const auto* s = e.as_object().if_contains("toggles"); s && s->is_string()) f.label = s->as_string();
-      if (const auto* s = e.as_object().if_contains("error"); s && s->is_string()) f.error = s->as_string();
-      m.failed.push_back(std::move(f));
-    }
+  if (auto st = JsonReader::read_value(doc, m, ""); !st) return make_error("matrix: " + st.error().message);
   return m;
 }
 

@@ -35,15 +35,9 @@ RunMetrics metrics_of(const RunRecord& r) {
 }
 
 bool metric_value(const RunMetrics& m, std::string_view name, double* out) {
-  const std::pair<std::string_view, double> table[] = {
-      {"rps", m.rps},       {"error_rate", m.error_rate}, {"p50", m.p50_us}, {"p90", m.p90_us},
-      {"p99", m.p99_us},    {"p99.9", m.p999_us},         {"max", m.max_us}, {"mean", m.mean_us},
-      {"requests", m.requests}, {"errors", m.errors},
-      {"ttft_p50", m.ttft_p50_us}, {"ttft_p99", m.ttft_p99_us}, {"itl_p50", m.itl_p50_us},
-      {"itl_p99", m.itl_p99_us}, {"tokens_per_second", m.tokens_per_second}};
-  for (const auto& [n, v] : table) {
-    if (n == name) {
-      *out = v;
+  for (const MetricField& f : kMetricFields) {
+    if (f.name == name) {
+      *out = m.*f.field;
       return true;
     }
   }

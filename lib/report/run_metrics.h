@@ -22,9 +22,31 @@ struct RunMetrics {
 
 RunMetrics metrics_of(const RunRecord& record);
 
-// Named access for the gate and the ablation table: "rps", "error_rate",
-// "p50", "p90", "p99", "p99.9", "max", "mean", "ttft_p50", "ttft_p99",
-// "itl_p50", "itl_p99", "tokens_per_second". Returns false for unknown names.
+// Every figure of RunMetrics under the name the gate and thresholds use.
+struct MetricField {
+  std::string_view name;
+  double RunMetrics::*field;
+};
+inline constexpr MetricField kMetricFields[] = {
+    {"rps", &RunMetrics::rps},
+    {"error_rate", &RunMetrics::error_rate},
+    {"requests", &RunMetrics::requests},
+    {"errors", &RunMetrics::errors},
+    {"p50", &RunMetrics::p50_us},
+    {"p90", &RunMetrics::p90_us},
+    {"p99", &RunMetrics::p99_us},
+    {"p99.9", &RunMetrics::p999_us},
+    {"max", &RunMetrics::max_us},
+    {"mean", &RunMetrics::mean_us},
+    {"ttft_p50", &RunMetrics::ttft_p50_us},
+    {"ttft_p99", &RunMetrics::ttft_p99_us},
+    {"itl_p50", &RunMetrics::itl_p50_us},
+    {"itl_p99", &RunMetrics::itl_p99_us},
+    {"tokens_per_second", &RunMetrics::tokens_per_second},
+};
+
+// Named access for the gate and thresholds (a name of kMetricFields).
+// Returns false for unknown names.
 bool metric_value(const RunMetrics& m, std::string_view name, double* out);
 // True when a larger value is better (rps); false for latencies and errors.
 bool higher_is_better(std::string_view name);

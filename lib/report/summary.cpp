@@ -1,8 +1,9 @@
-#include "common/duration.h"
 #include "report/summary.h"
 
 #include <fmt/format.h>
 
+#include "common/duration.h"
+#include "common/toggles.h"
 #include "report/generate_report.h"
 #include "scenario/scenario_parser.h"
 
@@ -15,15 +16,11 @@ std::string ms(int64_t us) { return fmt::format("{:.3f}", static_cast<double>(us
 
 std::string toggles_label(const scenario::Toggles& t) {
   std::string out;
-  auto add = [&](bool on, const char* name) {
-    if (!on) return;
+  for (const ToggleInfo& info : kToggles) {
+    if (!(t.*info.field)) continue;
     if (!out.empty()) out += '+';
-    out += name;
-  };
-  add(t.pooling, "pooling");
-  add(t.batching, "batching");
-  add(t.streaming, "streaming");
-  add(t.async_loading, "async_loading");
+    out += info.name;
+  }
   return out.empty() ? "all-off" : out;
 }
 

@@ -12,7 +12,8 @@ namespace servelab::report {
 std::string summary_text(const RunRecord& record);
 // One line: "mode=closed connections=100 threads=1 toggles=pooling ... on 2 cores (CPU)".
 std::string conditions_line(const RunRecord& record);
-// "pooling,-batching,..." → used in result folder names: "pool+batch" style.
+// The toggles that are on, in kToggles order, joined by '+' ("pooling+batching"),
+// or "all-off": run folder names and ablation rows.
 std::string toggles_label(const scenario::Toggles& t);
 
 }  // namespace servelab::report

@@ -1,12 +1,14 @@
 #include "runner/matrix_runner.h"
 
 #include <algorithm>
+#include <bit>
 #include <filesystem>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "common/atomic_file.h"
+#include "common/toggles.h"
 #include "report/csv_report.h"
 #include "report/html_report.h"
 #include "report/markdown_report.h"
@@ -15,43 +17,32 @@
 
 namespace servelab::runner {
 namespace fs = std::filesystem;
-namespace {
-
-constexpr std::string_view kToggleNames[] = {"pooling", "batching", "streaming", "async_loading"};
-
-bool* toggle_field(scenario::Toggles& t, std::string_view name) {
-  if (name == "pooling") return &t.pooling;
-  if (name == "batching") return &t.batching;
-  if (name == "streaming") return &t.streaming;
-  if (name == "async_loading") return &t.async_loading;
-  return nullptr;
+std::vector<std::string> all_toggles() {
+  std::vector<std::string> names;
+  for (const ToggleInfo& t : kToggles) names.emplace_back(t.name);
+  return names;
 }
 
-bool same(const scenario::Toggles& a, const scenario::Toggles& b) {
-  return a.pooling == b.pooling && a.batching == b.batching && a.streaming == b.streaming &&
-         a.async_loading == b.async_loading;
+std::string toggle_names(std::string_view separator) {
+  return fmt::format("{}", fmt::join(all_toggles(), separator));
 }
-
-}  // namespace
 
 Result<std::vector<scenario::Toggles>> matrix_combinations(const scenario::Toggles& base,
                                                            const std::vector<std::string>& names,
                                                            MatrixMode mode) {
   if (names.empty()) return make_error("--toggles: expected at least one toggle");
   for (const auto& n : names) {
-    scenario::Toggles probe;
-    if (toggle_field(probe, n) == nullptr)
-      return make_error(fmt::format("--toggles: unknown toggle \"{}\"; expected some of {}", n,
-                                    fmt::join(kToggleNames, ", ")));
+    if (find_toggle(n) == nullptr)
+      return make_error(fmt::format("--toggles: unknown toggle \"{}\"; expected some of {}", n, toggle_names(", ")));
   }
   auto with = [&](auto on) {
     scenario::Toggles t = base;
-    for (size_t i = 0; i < names.size(); ++i) *toggle_field(t, names[i]) = on(i);
+    for (size_t i = 0; i < names.size(); ++i) t.*find_toggle(names[i])->field = on(i);
     return t;
   };
   std::vector<scenario::Toggles> all;
   auto add = [&](const scenario::Toggles& t) {
-    if (std::none_of(all.begin(), all.end(), [&](const auto& x) { return same(x, t); })) all.push_back(t);
+    if (std::none_of(all.begin(), all.end(), [&](const auto& x) { return x == t; })) all.push_back(t);
   };
   if (mode == MatrixMode::full) {
     if (names.size() > 10) return make_error("--mode full: at most 10 toggles (2^n runs)");
@@ -59,7 +50,7 @@ Result<std::vector<scenario::Toggles>> matrix_combinations(const scenario::Toggl
     std::vector<uint32_t> masks;
     for (uint32_t m = 0; m < (1u << names.size()); ++m) masks.push_back(m);
     std::stable_sort(masks.begin(), masks.end(),
-                     [](uint32_t a, uint32_t b) { return __builtin_popcount(a) < __builtin_popcount(b); });
+                     [](uint32_t a, uint32_t b) { return std::popcount(a) < std::popcount(b); });
     for (uint32_t m : masks) add(with([&](size_t i) { return ((m >> i) & 1u) != 0; }));
   } else {
     add(with([](size_t) { return false; }));

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -20,8 +21,13 @@ enum class MatrixMode {
   full,           // all 2^n combinations
 };
 
+// Every toggle's name, in table order (common/toggles.h), and the same joined
+// by `separator`.
+std::vector<std::string> all_toggles();
+std::string toggle_names(std::string_view separator);
+
 struct MatrixOptions {
-  std::vector<std::string> toggles = {"pooling", "batching", "streaming", "async_loading"};
+  std::vector<std::string> toggles = all_toggles();  // the toggles to vary
   MatrixMode mode = MatrixMode::one_at_a_time;
   int repeat = 1;  // runs per combination (median and spread in the table)
 };

@@ -1,4 +1,3 @@
-#include "common/duration.h"
 #include "runner/scenario_runner.h"
 
 #include <algorithm>
@@ -8,20 +7,22 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "launch/http_get.h"
-#include "launch/server_process.h"
-#include "load/plan.h"
-#include "scenario/scenario_parser.h"
-#include "models/repository_maker.h"
 #include "common/atomic_file.h"
-#include "report/result_json.h"
+#include "common/duration.h"
+#include "common/prometheus_text.h"
+#include "common/toggles.h"
 #include "measure/percentile_text.h"
+#include "models/repository_maker.h"
 #include "report/csv_report.h"
 #include "report/html_report.h"
 #include "report/markdown_report.h"
+#include "report/result_json.h"
 #include "report/summary.h"
 #include "report/threshold.h"
-#include "common/prometheus_text.h"
+#include "runner/http_get.h"
+#include "runner/inert_toggles.h"
+#include "runner/model_metadata.h"
+#include "runner/server_process.h"
 
 namespace servelab::runner {
 namespace fs = std::filesystem;
@@ -34,20 +35,6 @@ std::string repository_label(const scenario::EmbeddedServerConfig& s) {
 std::string timestamp_utc() {
   return fmt::format("{:%Y%m%d-%H%M%S}", fmt::gmtime(std::chrono::system_clock::to_time_t(
                                              std::chrono::system_clock::now())));
-}
-
-// Toggles that are on but change nothing in this run are recorded, with the
-// reason, so that a result never claims an optimization that did not run.
-std::vector<report::InertToggle> inert_toggles(const scenario::Scenario& s) {
-  std::vector<report::InertToggle> inert;
-  const bool embedded = s.target == "embedded";
-  if (s.toggles.batching && !embedded)
-    inert.push_back({"batching", "server-side: not applied to a foreign target (configure its batching yourself)"});
-  if (s.toggles.streaming && !embedded)
-    inert.push_back({"streaming", "server-side: not applied to a foreign target (a generate request's \"stream\" asks it to stream)"});
-  if (s.toggles.async_loading && !embedded)
-    inert.push_back({"async_loading", "server-side: not applied to a foreign target (configure its model loading yourself)"});
-  return inert;
 }
 
 std::map<std::string, double> counter_deltas(const std::map<std::string, double>& before,
@@ -66,8 +53,14 @@ std::map<std::string, double> counter_deltas(const std::map<std::string, double>
 
 }  // namespace
 
+Result<load::Plan> plan_run(const scenario::Scenario& s, const std::string& base_url) {
+  auto inputs = fetch_model_inputs(s, base_url);
+  if (!inputs) return inputs.error();
+  return load::make_plan(s, base_url, *inputs);
+}
+
 std::map<std::string, double> scrape_metrics(const std::string& base_url) {
-  auto reply = launch::http_get(base_url + "/metrics", std::chrono::milliseconds(2000));
+  auto reply = http_get(base_url + "/metrics", std::chrono::milliseconds(2000));
   if (!reply || reply->status != 200) return {};
   return parse_prometheus_text(reply->body);
 }
@@ -125,28 +118,28 @@ Result<RunOutcome> run_scenario(const scenario::Scenario& s, const RunOptions& o
   if (ec) return make_error(fmt::format("create {}: {}", outcome.out_dir, ec.message()));
   outcome.result_path = (fs::path(outcome.out_dir) / "result.json").string();
 
-  std::optional<launch::ServerProcess> server;
+  std::optional<ServerProcess> server;
   std::string base_url = s.target;
   record.server.embedded = s.target == "embedded";
   if (record.server.embedded) {
     auto repo = ensure_model_repository(s, options.results_root);
     if (!repo) return repo.error();
-    launch::ServerProcessConfig cfg;
+    ServerProcessConfig cfg;
     cfg.executable = options.server_executable;
     cfg.args = {"--models", *repo, "--threads", std::to_string(s.server.threads)};
-    // Only when on: a server that predates batching runs unchanged otherwise.
-    if (s.toggles.batching) cfg.args.insert(cfg.args.end(), {"--batching", "on"});
-    cfg.args.insert(cfg.args.end(), {"--streaming", s.toggles.streaming ? "on" : "off"});
-    // Model manager: the async_loading toggle both ways (the server's own
-    // default is on), and the [server] knobs.
+    // Every server-side toggle both ways (the server's own defaults differ
+    // from the scenario's), then the [server] knobs of the model manager.
+    for (const ToggleInfo& t : kToggles)
+      if (t.side == ToggleSide::server)
+        cfg.args.insert(cfg.args.end(), {std::string(t.server_flag), s.toggles.*t.field ? "on" : "off"});
     cfg.args.insert(cfg.args.end(),
-                    {"--async-loading", s.toggles.async_loading ? "on" : "off", "--model-memory-budget",
+                    {"--model-memory-budget",
                      std::to_string(s.server.model_memory_budget), "--max-concurrent-loads",
                      std::to_string(s.server.max_concurrent_loads), "--prediction", s.server.prediction ? "on" : "off",
                      "--load-wait-timeout", format_duration(s.server.load_wait_timeout)});
     cfg.log_path = (fs::path(outcome.out_dir) / "server.log").string();
     cfg.ready_timeout = options.server_ready_timeout;
-    auto proc = launch::ServerProcess::start(cfg);
+    auto proc = ServerProcess::start(cfg);
     if (!proc) return proc.error();
     server.emplace(std::move(*proc));
     base_url = server->base_url();
@@ -154,7 +147,7 @@ Result<RunOutcome> run_scenario(const scenario::Scenario& s, const RunOptions& o
   record.server.url = base_url;
   if (started) started(base_url);
 
-  auto plan = load::make_plan(s, base_url);
+  auto plan = plan_run(s, base_url);
   if (!plan) return plan.error();
   const auto metrics_before = scrape_metrics(base_url);
   auto stats = load::run(*plan, stop, progress);

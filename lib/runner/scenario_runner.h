@@ -10,6 +10,7 @@
 
 #include "common/result.h"
 #include "load/engine.h"
+#include "load/plan.h"
 #include "report/run_record.h"
 #include "scenario/scenario.h"
 
@@ -55,6 +56,10 @@ std::string matrix_timestamp();
 // when missing, so repeated runs reuse it).
 Result<std::string> ensure_model_repository(const scenario::Scenario& scenario,
                                             const std::string& results_root);
+
+// The plan of `s` against a live target: each infer model's input fetched
+// from its metadata (runner/model_metadata.h), then load::make_plan.
+Result<load::Plan> plan_run(const scenario::Scenario& s, const std::string& base_url);
 
 // Scrapes a Prometheus /metrics endpoint into name{labels} → value; empty map
 // when the target has none.

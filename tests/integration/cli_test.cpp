@@ -14,6 +14,7 @@
 
 #include "fixture.h"
 #include "report/result_json.h"
+#include "runner/http_get.h"
 
 extern char** environ;
 
@@ -142,6 +143,12 @@ TEST(Cli, ModelsMakeWritesARepositoryTheServerServes) {
   EXPECT_TRUE(fs::exists(repo / "mlp-0" / "model.toml"));
   EXPECT_TRUE(fs::exists(repo / "mlp-1" / "model.safetensors"));
   auto server = start_server(repo.string());
+  for (const char* model : {"mlp-0", "mlp-1"}) {
+    auto meta = runner::http_get(server.base_url() + "/v2/models/" + model, std::chrono::seconds(5));
+    ASSERT_TRUE(meta.ok()) << meta.error().message;
+    EXPECT_EQ(meta->status, 200) << model << ": " << meta->body;
+    EXPECT_NE(meta->body.find("[-1,16]"), std::string::npos) << "input width from --dims: " << meta->body;
+  }
   auto exit = server.stop();
   EXPECT_TRUE(exit.clean) << exit.description;
 }
@@ -153,6 +160,8 @@ TEST(Cli, RunFailsClearlyWhenTheTargetIsDown) {
                     (dir.path() / "run").string(), "--set", "target=http://127.0.0.1:9"});
   EXPECT_EQ(p.exit_code, 3) << p.err;
   EXPECT_NE(p.err.find("run failed"), std::string::npos) << p.err;
+  EXPECT_NE(p.err.find("http://127.0.0.1:9/"), std::string::npos) << "names the target: " << p.err;
+  EXPECT_FALSE(fs::exists(dir.path() / "run" / "result.json")) << "no result for a run that never started";
 }
 
 }  // namespace

@@ -30,14 +30,14 @@ std::string make_models(const TempDir& dir, int count, std::vector<int> dims) {
   return repo;
 }
 
-launch::ServerProcess start_server(const std::string& models, std::vector<std::string> extra_args,
+runner::ServerProcess start_server(const std::string& models, std::vector<std::string> extra_args,
                                    const std::string& log_path) {
-  launch::ServerProcessConfig cfg;
+  runner::ServerProcessConfig cfg;
   cfg.executable = bin_dir() + "/servelab-server";
   cfg.args = {"--models", models};
   cfg.args.insert(cfg.args.end(), extra_args.begin(), extra_args.end());
   cfg.log_path = log_path;
-  auto proc = launch::ServerProcess::start(cfg);
+  auto proc = runner::ServerProcess::start(cfg);
   if (!proc) {
     ADD_FAILURE() << proc.error().message;
     std::abort();
@@ -121,9 +121,9 @@ ProcessOutput run_cli(const std::vector<std::string>& args, std::chrono::millise
   return result;
 }
 
-MeasuredRun run_measured(const launch::ServerProcess& server, const scenario::Scenario& s) {
+MeasuredRun run_measured(const runner::ServerProcess& server, const scenario::Scenario& s) {
   MeasuredRun r;
-  auto plan = load::make_plan(s, server.base_url());
+  auto plan = runner::plan_run(s, server.base_url());
   EXPECT_TRUE(plan.ok()) << (plan.ok() ? "" : plan.error().message);
   if (!plan.ok()) return r;
   r.before = runner::scrape_metrics(server.base_url());

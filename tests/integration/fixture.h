@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "launch/server_process.h"
+#include "runner/server_process.h"
 #include "load/run_stats.h"
 #include "scenario/scenario.h"
 #include "support/temp_dir.h"
@@ -26,7 +26,7 @@ std::string bin_dir();  // where servelab and servelab-server are built
 // A model repository of `count` small mlp models (dims 64x64x16 unless given).
 std::string make_models(const TempDir& dir, int count = 1, std::vector<int> dims = {64, 64, 16});
 
-launch::ServerProcess start_server(const std::string& models, std::vector<std::string> extra_args = {},
+runner::ServerProcess start_server(const std::string& models, std::vector<std::string> extra_args = {},
                                    const std::string& log_path = "");
 
 // Scrapes /metrics; value of one series (0 when absent).
@@ -39,7 +39,7 @@ struct MeasuredRun {
   std::map<std::string, double> before, after;
   double delta(const std::string& series) const { return metric(after, series) - metric(before, series); }
 };
-MeasuredRun run_measured(const launch::ServerProcess& server, const scenario::Scenario& s);
+MeasuredRun run_measured(const runner::ServerProcess& server, const scenario::Scenario& s);
 
 // A scenario aimed at `url` with one infer request against mlp-0.
 scenario::Scenario infer_scenario(const std::string& url, std::chrono::milliseconds duration,

@@ -71,7 +71,7 @@ struct Measured {
   double streams = 0;
 };
 
-Measured run_against(const launch::ServerProcess& server, const scenario::Scenario& s) {
+Measured run_against(const runner::ServerProcess& server, const scenario::Scenario& s) {
   MeasuredRun r = run_measured(server, s);
   const std::map<std::string, double>& before = r.before;
   Measured m{std::move(r.stats), 0, 0, 0};

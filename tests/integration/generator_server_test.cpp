@@ -24,7 +24,7 @@ struct Measured {
   double server_connections = 0;
 };
 
-Measured run_against(const launch::ServerProcess& server, const scenario::Scenario& s) {
+Measured run_against(const runner::ServerProcess& server, const scenario::Scenario& s) {
   MeasuredRun r = run_measured(server, s);
   return Measured{std::move(r.stats), r.delta(kInferSeries), r.delta(kConnSeries)};
 }

@@ -98,7 +98,7 @@ TEST(ModelLoading, ZipfSpreadCountsMatchTheServersPerModelMetrics) {
   r.distribution = scenario::Distribution::zipf;
   r.zipf_exponent = 1.0;
 
-  auto plan = load::make_plan(s, server.base_url());
+  auto plan = runner::plan_run(s, server.base_url());
   ASSERT_TRUE(plan.ok()) << plan.error().message;
   ASSERT_EQ(plan->requests.size(), 4u);
   const auto before = runner::scrape_metrics(server.base_url());

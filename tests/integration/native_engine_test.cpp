@@ -27,7 +27,7 @@ struct Measured {
   double server_connections = 0;
 };
 
-Measured run_with(const launch::ServerProcess& server, scenario::Scenario s, scenario::EngineKind engine) {
+Measured run_with(const runner::ServerProcess& server, scenario::Scenario s, scenario::EngineKind engine) {
   s.load.engine = engine;
   MeasuredRun r = run_measured(server, s);
   return Measured{std::move(r.stats), r.delta(kInferSeries), r.delta(kConnSeries)};

@@ -22,7 +22,7 @@ namespace {
 using namespace std::chrono_literals;
 
 load::RunStats run_plan(const scenario::Scenario& s, const std::string& url) {
-  auto plan = load::make_plan(s, url);
+  auto plan = runner::plan_run(s, url);
   EXPECT_TRUE(plan.ok()) << (plan.ok() ? "" : plan.error().message);
   if (!plan.ok()) return load::RunStats();
   std::atomic<bool> stop{false};

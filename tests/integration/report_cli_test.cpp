@@ -9,9 +9,13 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "fixture.h"
+#include "report/ablation.h"
 #include "report/matrix_file.h"
 #include "report/result_json.h"
+#include "report/run_metrics.h"
 
 namespace servelab::testing {
 namespace {
@@ -75,12 +79,27 @@ TEST_F(MatrixCli, RunsEachCombinationWithItsOwnFilesAndTheAblationTable) {
     EXPECT_GT(r->stats.counters.requests, 0u) << t;
     EXPECT_EQ(r->threshold_results.size(), 1u);
   }
-  // Each combination ran its own server: pooling is off exactly where asked.
-  EXPECT_FALSE(report::read_result_file(result("all-off"))->scenario.toggles.pooling);
-  EXPECT_TRUE(report::read_result_file(result("pooling"))->scenario.toggles.pooling);
+  // Each combination ran with its own toggles: without pooling every request
+  // opened a connection, with it the 4 connections were kept.
+  const auto off = report::read_result_file(result("all-off"));
+  const auto pooled = report::read_result_file(result("pooling"));
+  ASSERT_TRUE(off.ok() && pooled.ok());
+  EXPECT_GE(off->stats.counters.connections_opened, off->stats.counters.requests);
+  EXPECT_LE(pooled->stats.counters.connections_opened, 4u);
+  // The mix has infer requests only, so streaming had nothing to act on:
+  // the rows with it on say so, with the reason under the table.
   const std::string table = read(out() / "ablation.md");
   EXPECT_NE(table.find("| all-off | 1 |"), std::string::npos) << table;
-  EXPECT_EQ(table.find("streaming: no effect"), std::string::npos) << "the embedded server applies it: " << table;
+  EXPECT_NE(table.find("| pooling | 1 |"), std::string::npos) << table;
+  EXPECT_NE(table.find("| streaming (streaming: no effect) | 1 |"), std::string::npos) << table;
+  EXPECT_NE(table.find("| pooling+streaming (streaming: no effect) | 1 |"), std::string::npos) << table;
+  EXPECT_NE(table.find("- streaming in streaming: acts only on generate requests with stream = true"),
+            std::string::npos)
+      << table;
+  const auto streaming = report::read_result_file(result("streaming"));
+  ASSERT_TRUE(streaming.ok());
+  ASSERT_EQ(streaming->inert_toggles.size(), 1u);
+  EXPECT_EQ(streaming->inert_toggles[0].toggle, "streaming");
   EXPECT_NE(matrix_->out.find("| pooling | 1 |"), std::string::npos) << matrix_->out;
   for (const char* f : {"ablation.csv", "ablation.html"}) EXPECT_TRUE(fs::exists(out() / f)) << f;
 }
@@ -105,7 +124,18 @@ TEST_F(MatrixCli, CompareShowsBothSidesAndTheChange) {
   auto c = run_cli({"compare", result("all-off"), result("pooling")});
   ASSERT_EQ(c.exit_code, 0) << c.err;
   EXPECT_NE(c.out.find("all-off vs pooling"), std::string::npos) << c.out;
-  EXPECT_NE(c.out.find("| req/s |"), std::string::npos) << c.out;
+  // The figures are the two result files' own, and the change between them.
+  const auto a = report::read_result_file(result("all-off"));
+  const auto b = report::read_result_file(result("pooling"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  const report::RunMetrics ma = report::metrics_of(*a), mb = report::metrics_of(*b);
+  const std::string rps = fmt::format("| req/s | {:.1f} | {:.1f} | {} | n/a (1 run) | {} |\n", ma.rps, mb.rps,
+                                      report::change_text(mb.rps, ma.rps), ma.rps == mb.rps ? "same" : "");
+  EXPECT_NE(c.out.find(rps), std::string::npos) << rps << c.out;
+  const std::string p99 =
+      fmt::format("| p99 ms | {:.3f} | {:.3f} | {} | n/a (1 run) | {} |\n", ma.p99_us / 1000, mb.p99_us / 1000,
+                  report::change_text(mb.p99_us, ma.p99_us), ma.p99_us == mb.p99_us ? "same" : "");
+  EXPECT_NE(c.out.find(p99), std::string::npos) << p99 << c.out;
 }
 
 TEST_F(MatrixCli, GateExitCodesPassFailBadExpressionAndFailedRun) {
@@ -134,6 +164,37 @@ TEST_F(MatrixCli, GateExitCodesPassFailBadExpressionAndFailedRun) {
   auto failed_run = run_cli({"gate", partial, "--threshold", "rps>0"});
   EXPECT_EQ(failed_run.exit_code, 3);
   EXPECT_NE(failed_run.err.find("partial"), std::string::npos) << failed_run.err;
+}
+
+// Streaming on with a streamed generate request: the embedded server streams
+// it, so no "no effect" note appears anywhere.
+TEST(RunCli, StreamingWithAStreamedGenerateRequestHasNoNoEffectNote) {
+  TempDir dir;
+  write(dir.path() / "gen.toml", R"(name = "gen"
+[load]
+connections = 2
+duration = "300ms"
+[toggles]
+streaming = true
+[server]
+dims = [32, 32, 8]
+[[requests]]
+kind = "generate"
+model = "tokens-0"
+max_tokens = 4
+stream = true
+)");
+  auto p = run_cli({"run", (dir.path() / "gen.toml").string(), "--out", (dir.path() / "o").string(), "--results",
+                    (dir.path() / "results").string()});
+  ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
+  EXPECT_EQ(p.out.find("no effect"), std::string::npos) << p.out;
+  auto r = report::read_result_file((dir.path() / "o" / "result.json").string());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r->scenario.toggles.streaming);
+  EXPECT_GT(r->stats.generate.streamed, 0u);
+  EXPECT_TRUE(r->inert_toggles.empty()) << r->inert_toggles.front().toggle << ": " << r->inert_toggles.front().reason;
+  EXPECT_TRUE(r->warnings.empty());
+  EXPECT_EQ(read(dir.path() / "o" / "report.md").find("no effect"), std::string::npos);
 }
 
 TEST(RunCli, AFailedScenarioThresholdExitsOneAndABadOneTwo) {

@@ -1,18 +1,11 @@
 #include "load/plan.h"
 
-#include <atomic>
-
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
-
-#include "test_server.h"
 
 namespace servelab::load {
 namespace {
 
-using testing::make_response;
-using testing::TestServer;
-namespace bhttp = boost::beast::http;
 namespace json = boost::json;
 
 scenario::RequestSpec http_spec(std::string url, double weight = 1.0) {
@@ -32,43 +25,19 @@ scenario::RequestSpec infer_spec(std::string model, int rows, uint64_t seed) {
   return r;
 }
 
-// Serves KServe v2 metadata for model "m" (input "x", width 8) and counts
-// metadata fetches.
-class MetadataServer {
- public:
-  MetadataServer()
-      : server_([this](http::Request&& req) {
-          if (req.method() == bhttp::verb::get && req.target() == "/v2/models/m") {
-            fetches_.fetch_add(1);
-            return make_response(req, bhttp::status::ok,
-                                 R"({"name":"m","platform":"servelab_mlp","inputs":[{"name":"x","datatype":"FP32","shape":[-1,8]}],)"
-                                 R"("outputs":[{"name":"y","datatype":"FP32","shape":[-1,2]}]})",
-                                 "application/json");
-          }
-          return make_response(req, bhttp::status::not_found, R"({"error":"unknown model"})",
-                               "application/json");
-        }) {}
-  TestServer& server() { return server_; }
-  int fetches() const { return fetches_.load(); }
-
- private:
-  std::atomic<int> fetches_{0};
-  TestServer server_;
-};
+// Model "m" takes input "x" of width 8 (as its v2 metadata says).
+const ModelInputs kInputs = {{"m", {"x", 8}}};
 
 TEST(Plan, InferBodyHasTheModelsInputShape) {
-  MetadataServer meta;
-  ASSERT_TRUE(meta.server().started()) << meta.server().error();
   scenario::Scenario s;
   s.requests = {infer_spec("m", 3, 7), infer_spec("m", 1, 7)};
-  auto plan = make_plan(s, meta.server().base_url());
+  auto plan = make_plan(s, "http://127.0.0.1:8080", kInputs);
   ASSERT_TRUE(plan.ok()) << plan.error().message;
-  EXPECT_EQ(meta.fetches(), 1);  // metadata fetched once per model
   ASSERT_EQ(plan->requests.size(), 2u);
 
   const PreparedRequest& r = plan->requests[0];
   EXPECT_EQ(r.method, "POST");
-  EXPECT_EQ(r.url, meta.server().base_url() + "/v2/models/m/infer");
+  EXPECT_EQ(r.url, "http://127.0.0.1:8080/v2/models/m/infer");
   EXPECT_EQ(r.name, "infer m");
   ASSERT_FALSE(r.headers.empty());
   EXPECT_EQ(r.headers.front(), "Content-Type: application/json");
@@ -94,25 +63,28 @@ TEST(Plan, InferBodyHasTheModelsInputShape) {
 }
 
 TEST(Plan, InferDataIsDeterministicFromTheSeed) {
-  MetadataServer meta;
-  ASSERT_TRUE(meta.server().started()) << meta.server().error();
   scenario::Scenario s;
   s.requests = {infer_spec("m", 2, 1), infer_spec("m", 2, 1), infer_spec("m", 2, 2)};
-  auto plan = make_plan(s, meta.server().base_url());
+  auto plan = make_plan(s, "http://127.0.0.1:8080", kInputs);
   ASSERT_TRUE(plan.ok()) << plan.error().message;
   EXPECT_EQ(plan->requests[0].body, plan->requests[1].body);
   EXPECT_NE(plan->requests[0].body, plan->requests[2].body);
 }
 
-TEST(Plan, UnknownModelFailsNamingTheUrlAndStatus) {
-  MetadataServer meta;
-  ASSERT_TRUE(meta.server().started()) << meta.server().error();
+TEST(Plan, InferWithoutTheModelsInputFailsNamingTheModel) {
   scenario::Scenario s;
   s.requests = {infer_spec("nope", 1, 1)};
-  auto plan = make_plan(s, meta.server().base_url());
+  auto plan = make_plan(s, "http://127.0.0.1:8080", kInputs);
   ASSERT_FALSE(plan.ok());
-  EXPECT_NE(plan.error().message.find("/v2/models/nope"), std::string::npos) << plan.error().message;
-  EXPECT_NE(plan.error().message.find("404"), std::string::npos) << plan.error().message;
+  EXPECT_NE(plan.error().message.find("'nope'"), std::string::npos) << plan.error().message;
+}
+
+TEST(Plan, ModelsNeedingInputAreEachInferModelOnceAndASpreadsFirst) {
+  scenario::Scenario s;
+  scenario::RequestSpec spread = infer_spec("", 1, 1);
+  spread.models = {"b", "c"};
+  s.requests = {infer_spec("a", 1, 1), http_spec("/x"), spread, infer_spec("a", 2, 1), infer_spec("b", 1, 1)};
+  EXPECT_EQ(models_needing_input(s), (std::vector<std::string>{"a", "b"}));
 }
 
 TEST(Plan, WeightedMixHasNormalizedCumulativeWeights) {
@@ -166,23 +138,20 @@ scenario::RequestSpec spread_spec(std::vector<std::string> models, scenario::Dis
 }
 
 TEST(Plan, SpreadRequestBecomesOnePreparedRequestPerModelWithZipfShares) {
-  MetadataServer meta;
-  ASSERT_TRUE(meta.server().started()) << meta.server().error();
   scenario::Scenario s;
   auto spread = spread_spec({"m", "m2", "m3", "m4"}, scenario::Distribution::zipf);
   spread.zipf_exponent = 1.0;
   spread.weight = 2;
   s.requests = {spread, http_spec("/other", 2)};
-  auto plan = make_plan(s, meta.server().base_url());
+  auto plan = make_plan(s, "http://127.0.0.1:8080", kInputs);  // the input of the first model only
   ASSERT_TRUE(plan.ok()) << plan.error().message;
-  EXPECT_EQ(meta.fetches(), 1);  // the input width comes from the first model only
   ASSERT_EQ(plan->requests.size(), 5u);
   const double h = 1.0 + 1.0 / 2 + 1.0 / 3 + 1.0 / 4;
   for (size_t i = 0; i < 4; ++i) {
     const PreparedRequest& r = plan->requests[i];
     const std::string model = i == 0 ? "m" : "m" + std::to_string(i + 1);
     EXPECT_EQ(r.name, "infer " + model);
-    EXPECT_EQ(r.url, meta.server().base_url() + "/v2/models/" + model + "/infer");
+    EXPECT_EQ(r.url, "http://127.0.0.1:8080/v2/models/" + model + "/infer");
     EXPECT_NEAR(r.weight, 2.0 * (1.0 / static_cast<double>(i + 1)) / h, 1e-12) << model;
     EXPECT_EQ(r.body, plan->requests[0].body);
   }

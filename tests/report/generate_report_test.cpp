@@ -4,7 +4,6 @@
 
 #include "report/ablation.h"
 #include "report/csv_report.h"
-#include "report/generate_json.h"
 #include "report/markdown_report.h"
 #include "report/result_json.h"
 #include "report/summary.h"
@@ -14,6 +13,7 @@
 namespace servelab::report {
 namespace {
 
+using testing::expect_golden;
 using testing::golden_record;
 
 // The golden run, as if it had been a generate run.
@@ -75,6 +75,7 @@ TEST(GenerateResult, RoundTripsThroughResultJson) {
   EXPECT_EQ(q.headers.at(0).value, "<redacted>");
   // A second round trip changes nothing.
   EXPECT_EQ(to_json_text(*back), text);
+  expect_golden("written_generate_result.json", text);
 }
 
 TEST(GenerateResult, RunWithoutGenerateRequestsHasNoGenerateSection) {

@@ -3,9 +3,7 @@
 // Regenerate the goldens after an intended format change with
 // SERVELAB_UPDATE_GOLDEN=1 and review the diff.
 
-#include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 // Boost.PropertyTree trips GCC 12's -Wmaybe-uninitialized under the sanitizers
@@ -26,14 +24,10 @@
 namespace servelab::report {
 namespace {
 
-using testing::golden_path;
+using testing::expect_golden;
 using testing::golden_record;
 using testing::read_text;
 
-void expect_golden(const std::string& name, const std::string& actual) {
-  if (std::getenv("SERVELAB_UPDATE_GOLDEN") != nullptr) std::ofstream(golden_path(name), std::ios::binary) << actual;
-  EXPECT_EQ(actual, read_text(golden_path(name))) << "golden " << name << " differs";
-}
 
 // Parses XHTML-compatible markup (the DOCTYPE line removed) as XML.
 boost::property_tree::ptree parse_markup(const std::string& html) {
@@ -119,6 +113,97 @@ TEST(ResultJson, ReadsBackEverythingAReportNeeds) {
   auto again = parse_result_json(to_json_text(r));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(to_json_text(*again), to_json_text(r));
+}
+
+// The writer's output for a known record, byte for byte: the format of
+// docs/RESULTS.md, including the scenario echo with every key at its value.
+TEST(ResultJson, WrittenResultMatchesGolden) {
+  expect_golden("written_result.json", to_json_text(golden_record()));
+  expect_golden("written_partial_result.json", to_json_text(golden_record("partial_result.json")));
+}
+
+// A scenario that uses every echoed shape: stages, an http request with a
+// credential header, infer requests spread by zipf and by weights, [pool],
+// [tls], [http] and [server] away from their defaults.
+RunRecord mixed_record() {
+  RunRecord r = golden_record();
+  auto& s = r.scenario;
+  s.load.mode = scenario::LoadMode::open;
+  s.load.rate = 250;
+  s.load.arrival = scenario::Arrival::poisson;
+  s.load.engine = scenario::EngineKind::native;
+  s.load.warmup = std::chrono::milliseconds(500);
+  s.load.think_time = std::chrono::milliseconds(5);
+  s.load.stages = {{std::chrono::seconds(2), 100, 0}, {std::chrono::milliseconds(1500), 400, 0}};
+  scenario::RequestSpec http;
+  http.kind = scenario::RequestKind::http;
+  http.name = "health";
+  http.weight = 0.5;
+  http.method = "POST";
+  http.url = "/v2/health/ready";
+  http.headers = {{"X-Trace", "1"}, {"Authorization", "Bearer secret"}};
+  scenario::RequestSpec zipf;
+  zipf.kind = scenario::RequestKind::infer;
+  zipf.name = "spread";
+  zipf.models = {"mlp-0", "mlp-1", "mlp-2"};
+  zipf.distribution = scenario::Distribution::zipf;
+  zipf.zipf_exponent = 1.5;
+  zipf.rows = 4;
+  zipf.seed = 9;
+  scenario::RequestSpec weights = zipf;
+  weights.name = "weighted";
+  weights.distribution = scenario::Distribution::weights;
+  weights.model_weights = {3, 1, 0};
+  s.requests.insert(s.requests.begin(), http);
+  s.requests.push_back(zipf);
+  s.requests.push_back(weights);
+  s.toggles.batching = true;
+  s.server.threads = 2;
+  s.server.model_count = 3;
+  s.server.dims = {16, 8, 4};
+  s.server.model_memory_budget = 1 << 20;
+  s.server.max_concurrent_loads = 1;
+  s.server.prediction = false;
+  s.server.load_wait_timeout = std::chrono::seconds(3);
+  s.pool.min = 2;
+  s.pool.max = 8;
+  s.pool.idle_timeout = std::chrono::seconds(5);
+  s.pool.max_age = std::chrono::minutes(1);
+  s.pool.health_check_interval = std::chrono::milliseconds(250);
+  s.pool.health_check_path = "/healthz";
+  s.tls.insecure = true;
+  s.tls.ca_file = "ca.pem";
+  s.http.http2 = true;
+  s.http.streams_per_connection = 8;
+  r.stats.engine = "native";
+  r.stats.status_codes[503] = 3;
+  return r;
+}
+
+TEST(ResultJson, MixedScenarioEchoMatchesGoldenAndRoundTrips) {
+  const RunRecord r = mixed_record();
+  const std::string text = to_json_text(r);
+  expect_golden("written_mixed_result.json", text);
+  EXPECT_EQ(text.find("Bearer secret"), std::string::npos) << "credentials are not written";
+  auto back = parse_result_json(text);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(to_json_text(*back), text);
+  const auto& s = back->scenario;
+  EXPECT_EQ(s.load.arrival, scenario::Arrival::poisson);
+  EXPECT_EQ(s.load.engine, scenario::EngineKind::native);
+  EXPECT_EQ(s.load.think_time, std::chrono::milliseconds(5));
+  ASSERT_EQ(s.requests.size(), 4u);
+  EXPECT_EQ(s.requests[0].headers.at(1).value, "<redacted>");
+  EXPECT_EQ(s.requests[2].distribution, scenario::Distribution::zipf);
+  EXPECT_DOUBLE_EQ(s.requests[2].zipf_exponent, 1.5);
+  EXPECT_EQ(s.requests[3].model_weights, (std::vector<double>{3, 1, 0}));
+  EXPECT_EQ(s.server.dims, (std::vector<int>{16, 8, 4}));
+  EXPECT_FALSE(s.server.prediction);
+  EXPECT_EQ(s.server.load_wait_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(s.pool.max_age, std::chrono::minutes(1));
+  EXPECT_EQ(s.tls.ca_file, "ca.pem");
+  EXPECT_EQ(back->stats.engine, "native");
+  EXPECT_EQ(back->stats.status_codes.at(503), 3u);
 }
 
 TEST(ResultJson, PoolStatsAndPeakRssRoundTrip) {

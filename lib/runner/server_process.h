@@ -12,7 +12,7 @@
 
 #include "common/result.h"
 
-namespace servelab::launch {
+namespace servelab::runner {
 
 struct ServerProcessConfig {
   std::string executable;              // path of servelab-server
@@ -54,4 +54,4 @@ class ServerProcess {
 // The last `max_bytes` of a log file (for error messages).
 std::string tail_of_file(const std::string& path, size_t max_bytes = 2000);
 
-}  // namespace servelab::launch
+}  // namespace servelab::runner

@@ -1,10 +1,12 @@
-#include "launch/http_get.h"
+#include "runner/http_get.h"
 
 #include <curl/curl.h>
 
 #include <memory>
 
-namespace servelab::launch {
+#include "load/curl_global.h"
+
+namespace servelab::runner {
 namespace {
 
 size_t append_body(char* data, size_t size, size_t count, void* user) {
@@ -19,6 +21,7 @@ struct EasyDeleter {
 }  // namespace
 
 Result<HttpReply> http_get(const std::string& url, std::chrono::milliseconds timeout) {
+  if (!load::ensure_curl_global_init()) return make_error("libcurl failed to initialize");
   std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
   if (!easy) return make_error("curl_easy_init failed");
   HttpReply reply;
@@ -38,4 +41,4 @@ Result<HttpReply> http_get(const std::string& url, std::chrono::milliseconds tim
   return reply;
 }
 
-}  // namespace servelab::launch
+}  // namespace servelab::runner

@@ -1,4 +1,4 @@
-#include "launch/server_process.h"
+#include "runner/server_process.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -14,11 +14,11 @@
 
 #include <fmt/format.h>
 
-#include "launch/http_get.h"
+#include "runner/http_get.h"
 
 extern char** environ;
 
-namespace servelab::launch {
+namespace servelab::runner {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -201,4 +201,4 @@ ServerProcess::Exit ServerProcess::stop() {
   return {clean, describe_status(status)};
 }
 
-}  // namespace servelab::launch
+}  // namespace servelab::runner

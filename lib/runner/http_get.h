@@ -8,7 +8,7 @@
 
 #include "common/result.h"
 
-namespace servelab::launch {
+namespace servelab::runner {
 
 struct HttpReply {
   long status = 0;
@@ -18,4 +18,4 @@ struct HttpReply {
 // Error only for transport failures (connect, timeout); any HTTP status is a reply.
 Result<HttpReply> http_get(const std::string& url, std::chrono::milliseconds timeout);
 
-}  // namespace servelab::launch
+}  // namespace servelab::runner
