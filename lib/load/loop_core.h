@@ -1,13 +1,13 @@
 #pragma once
-// The transport-independent half of a load-generator worker thread: one
-// epoll loop, a fixed set of connection slots, and everything that decides
-// WHEN a slot sends (closed loop, think-time ring, [[load.stages]] parking,
-// open-loop arrivals, late starts), the warmup/measure boundary, progress
-// publishing and the end-of-run accounting (unfinished requests). A
-// transport (the libcurl Worker, the native NativeWorker) derives from it and
-// only moves bytes: it sends what begin() asks for and reports each finished
-// transfer with finish(). Both engines therefore produce identical counts
-// for the same schedule.
+// A load-generator worker thread, less its transport: one epoll loop, a
+// fixed set of connection slots, and everything that decides WHEN a slot
+// sends (closed loop, think-time ring, [[load.stages]] parking, open-loop
+// arrivals, late starts), the warmup/measure boundary, progress publishing
+// and the end-of-run accounting (unfinished requests). A transport
+// (CurlTransport in curl_transport.h, NativeTransport in native_transport.h)
+// derives from it and only moves bytes: it sends what begin() asks for and
+// reports each finished transfer with finish(). Both engines therefore
+// produce identical counts for the same schedule.
 
 #include <atomic>
 #include <chrono>

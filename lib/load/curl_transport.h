@@ -2,7 +2,7 @@
 // The libcurl transport of a load-generator worker thread: a libcurl multi
 // handle driven by the LoopCore's epoll loop (curl docs/examples/
 // ephiperfifo.c), one reusable easy handle per connection slot. When and
-// what to send is decided by LoopCore (shared with the native engine).
+// what to send is decided by LoopCore (shared with the native transport).
 // Nothing here is shared with other workers except the ProgressSlot.
 
 #include <algorithm>
@@ -19,10 +19,10 @@ namespace servelab::load {
 
 class GenerateTracker;  // generate_tracker.h
 
-class Worker final : public LoopCore {
+class CurlTransport final : public LoopCore {
  public:
-  Worker(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress);
-  ~Worker() override;
+  CurlTransport(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress);
+  ~CurlTransport() override;
 
  protected:
   // Creates the multi handle, the easy handles and the header lists.
@@ -47,11 +47,11 @@ class Worker final : public LoopCore {
     CURL* easy = nullptr;
     uint32_t mix = UINT32_MAX;  // request the handle is set up for
     long timeout_ms = 0;        // CURLOPT_TIMEOUT_MS currently set
-    Worker* worker = nullptr;
+    CurlTransport* transport = nullptr;
     GenerateTracker* gen = nullptr;  // follows `generate` answers (plans with any)
   };
 
-  // What this worker's epoll instance knows about one file descriptor.
+  // What this thread's epoll instance knows about one file descriptor.
   struct FdState {
     bool in_epoll = false;  // registered with epfd()
     uint32_t events = 0;    // the registered EPOLLIN/EPOLLOUT mask
