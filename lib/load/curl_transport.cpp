@@ -341,12 +341,7 @@ void CurlTransport::complete(uint32_t idx, CURLcode rc) noexcept {
     }
     record_outcome(mutable_recorder().generate(), g, s.failed);
   }
-  if (pool::is_connect_failure(rc)) {
-    pool_.tracker().connect_failed();
-  } else {
-    pool_.tracker().transfer(connects == 0);
-  }
-  finish(idx, s);
+  finish(idx, s, pool::is_connect_failure(rc));
 }
 
 void CurlTransport::cleanup_transport() noexcept {

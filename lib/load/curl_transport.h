@@ -35,12 +35,7 @@ class CurlTransport final : public LoopCore {
   Clock::time_point next_deadline() const noexcept override {
     return std::min(curl_deadline_, pool_.next_check());
   }
-  void on_measure_start(Clock::time_point at) noexcept override { pool_.tracker().start_measuring(at); }
-  void on_run_end(Clock::time_point end) noexcept override { pool_stats_ = pool_.tracker().finish(end); }
-
- public:
-  // The pool's counters of the measured phase (valid after run()).
-  const pool::PoolStats& pool_stats() const noexcept override { return pool_stats_; }
+  pool::PoolTracker& pool_tracker() noexcept override { return pool_.tracker(); }
 
  private:
   struct Slot {
@@ -84,7 +79,6 @@ class CurlTransport final : public LoopCore {
   uint64_t prompt_rng_;  // draws a generate request's prompt (deterministic per worker)
   Clock::time_point curl_deadline_ = Clock::time_point::max();
   pool::CurlPool pool_;
-  pool::PoolStats pool_stats_;
 };
 
 }  // namespace servelab::load

@@ -307,14 +307,9 @@ void NativeTransport::done(Conn& c, int error_class) noexcept {
   s.bytes_in = c.bytes_in;
   s.bytes_out = c.out_off;
   s.connects = c.connects;
-  if (s.failed && s.error == ErrorClass::connect) {
-    tracker_.connect_failed();
-  } else {
-    tracker_.transfer(c.connects == 0);
-  }
   c.busy = false;
   if (c.state != Conn::State::idle) c.state = Conn::State::idle;
-  finish(idx, s);
+  finish(idx, s, s.failed && s.error == ErrorClass::connect);
 }
 
 void NativeTransport::on_event(const epoll_event& ev) noexcept {

@@ -36,13 +36,9 @@ class NativeTransport final : public LoopCore {
   void on_event(const ::epoll_event& ev) noexcept override;
   void on_turn() noexcept override;
   Clock::time_point next_deadline() const noexcept override { return scan_at_; }
-  void on_measure_start(Clock::time_point at) noexcept override { tracker_.start_measuring(at); }
-  void on_run_end(Clock::time_point end) noexcept override { pool_stats_ = tracker_.finish(end); }
-
- public:
   // Connections only (pool.min/max_age/idle_timeout/health checks need
   // engine = "curl": the engine's choice says so).
-  const pool::PoolStats& pool_stats() const noexcept override { return pool_stats_; }
+  pool::PoolTracker& pool_tracker() noexcept override { return tracker_; }
 
  private:
   struct Conn;
@@ -75,7 +71,6 @@ class NativeTransport final : public LoopCore {
   // per load.timeout); begin() lowers it when a new deadline is earlier.
   Clock::time_point scan_at_ = Clock::time_point::max();
   pool::PoolTracker tracker_;
-  pool::PoolStats pool_stats_;
 };
 
 }  // namespace servelab::load
