@@ -14,10 +14,11 @@
 #include <fmt/format.h>
 
 #include "load/curl_global.h"
+#include "load/curl_transport.h"
+#include "load/http_url.h"
+#include "load/native_transport.h"
 #include "load/recorder.h"
-#include "load/native_worker.h"
-#include "scenario/scenario_parser.h"
-#include "load/worker.h"
+#include "scenario/scenario_parser.h"  // to_string(EngineKind)
 
 namespace servelab::load {
 namespace {
@@ -103,6 +104,37 @@ class RateWindow {
 
 }  // namespace
 
+std::optional<std::string> native_unsupported(const Plan& plan) {
+  // What only the libcurl engine does (docs/POOL.md, docs/SCENARIOS.md).
+  if (plan.http.http2) return std::string("http.http2 = true needs engine = \"curl\"");
+  const scenario::PoolConfig& p = plan.pool;
+  if (plan.toggles.pooling && (p.min > 0 || (p.max > 0 && p.max < scenario::peak_connections(plan.load)) ||
+                               p.idle_timeout.count() > 0 || p.max_age.count() > 0 ||
+                               p.health_check_interval.count() > 0)) {
+    return std::string(
+        "[pool] min, max below load.connections, idle_timeout, max_age and health_check_interval "
+        "need engine = \"curl\"");
+  }
+  std::optional<HttpUrl> first;
+  for (const PreparedRequest& r : plan.requests) {
+    if (r.generate) {
+      return fmt::format("request '{}': kind = \"generate\" (streamed answers) needs engine = \"curl\"", r.name);
+    }
+    auto url = parse_http_url(r.url);
+    if (!url) {
+      return fmt::format("request '{}': {} is not a plain http:// URL (https and others need engine = \"curl\")",
+                         r.name, r.url);
+    }
+    if (!first) {
+      first = std::move(url);
+    } else if (url->host != first->host || url->port != first->port) {
+      return fmt::format("request '{}': {} is on another host:port than {}:{} (several origins need engine = \"curl\")",
+                         r.name, r.url, first->host, first->port);
+    }
+  }
+  return std::nullopt;
+}
+
 Result<scenario::EngineKind> choose_engine(const Plan& plan) {
   switch (plan.load.engine) {
     case scenario::EngineKind::curl:
@@ -140,9 +172,9 @@ Result<RunStats> run(const Plan& plan, const std::atomic<bool>& stop, const Prog
     const int conns = connections / threads + (i < connections % threads ? 1 : 0);
     ProgressSlot& slot = slots[static_cast<size_t>(i)];
     if (*engine == scenario::EngineKind::native) {
-      workers.push_back(std::make_unique<NativeWorker>(plan, i, threads, conns, slot));
+      workers.push_back(std::make_unique<NativeTransport>(plan, i, threads, conns, slot));
     } else {
-      workers.push_back(std::make_unique<Worker>(plan, i, threads, conns, slot));
+      workers.push_back(std::make_unique<CurlTransport>(plan, i, threads, conns, slot));
     }
   }
 

@@ -95,7 +95,12 @@ void LoopCore::start(uint32_t idx, Clock::time_point intended) noexcept {
   begin(idx, mix, timeout);
 }
 
-void LoopCore::finish(uint32_t idx, Sample& s) noexcept {
+void LoopCore::finish(uint32_t idx, Sample& s, bool connect_failed) noexcept {
+  if (connect_failed) {
+    pool_tracker().connect_failed();
+  } else {
+    pool_tracker().transfer(s.connects == 0);
+  }
   Slot& slot = slots_[idx];
   s.latency = std::chrono::duration_cast<std::chrono::microseconds>(now_ - slot.intended);
   s.uncorrected = std::chrono::duration_cast<std::chrono::microseconds>(now_ - slot.started);
@@ -199,7 +204,7 @@ void LoopCore::run(const RunClock& clock, const std::atomic<bool>& stop, const s
   now_ = Clock::now();
   next_publish_ = now_ + kPublishEvery;
   measuring_ = now_ >= clock_.measure_start;
-  if (measuring_) on_measure_start(clock_.measure_start);
+  if (measuring_) pool_tracker().start_measuring(clock_.measure_start);
   if (open_loop_) {
     // Each thread runs 1/threads of the rate (ramps included). Constant
     // schedules are staggered by index/threads of an arrival, so that they
@@ -230,7 +235,7 @@ void LoopCore::run(const RunClock& clock, const std::atomic<bool>& stop, const s
     if (!measuring_ && now_ >= clock_.measure_start) {
       recorder_.reset();  // warmup results are discarded
       measuring_ = true;
-      on_measure_start(clock_.measure_start);
+      pool_tracker().start_measuring(clock_.measure_start);
     }
     for (int i = 0; i < n; ++i) on_event(events[i]);
     // Two passes: the second sends the requests that the first started
@@ -246,7 +251,7 @@ void LoopCore::run(const RunClock& clock, const std::atomic<bool>& stop, const s
   }
 
   exit_time_ = now_;
-  on_run_end(std::min(now_, clock_.end));
+  pool_stats_ = pool_tracker().finish(std::min(now_, clock_.end));
   if (!measuring_) {
     recorder_.reset();  // ended during warmup: nothing was measured
   } else {

@@ -1,13 +1,13 @@
 #pragma once
-// The transport-independent half of a load-generator worker thread: one
-// epoll loop, a fixed set of connection slots, and everything that decides
-// WHEN a slot sends (closed loop, think-time ring, [[load.stages]] parking,
-// open-loop arrivals, late starts), the warmup/measure boundary, progress
-// publishing and the end-of-run accounting (unfinished requests). A
-// transport (the libcurl Worker, the native NativeWorker) derives from it and
-// only moves bytes: it sends what begin() asks for and reports each finished
-// transfer with finish(). Both engines therefore produce identical counts
-// for the same schedule.
+// A load-generator worker thread, less its transport: one epoll loop, a
+// fixed set of connection slots, and everything that decides WHEN a slot
+// sends (closed loop, think-time ring, [[load.stages]] parking, open-loop
+// arrivals, late starts), the warmup/measure boundary, progress publishing
+// and the end-of-run accounting (unfinished requests). A transport
+// (CurlTransport in curl_transport.h, NativeTransport in native_transport.h)
+// derives from it and only moves bytes: it sends what begin() asks for and
+// reports each finished transfer with finish(). Both engines therefore
+// produce identical counts for the same schedule.
 
 #include <atomic>
 #include <chrono>
@@ -69,7 +69,7 @@ class LoopCore {
 
   const Recorder& recorder() const noexcept { return recorder_; }
   // The connection pool's counters of the measured phase (valid after run()).
-  virtual const pool::PoolStats& pool_stats() const noexcept = 0;
+  const pool::PoolStats& pool_stats() const noexcept { return pool_stats_; }
   Clock::time_point exit_time() const noexcept { return exit_time_; }
   bool stopped_early() const noexcept { return stopped_early_; }
 
@@ -88,15 +88,18 @@ class LoopCore {
   virtual void on_turn() noexcept = 0;
   // The transport's next timer (timeouts); time_point::max() when none.
   virtual Clock::time_point next_deadline() const noexcept = 0;
-  // The measured phase begins at `at` (warmup results were just discarded).
-  virtual void on_measure_start(Clock::time_point /*at*/) noexcept {}
-  // The loop has ended; `end` is min(exit time, planned end).
-  virtual void on_run_end(Clock::time_point /*end*/) noexcept {}
+  // The transport's connection counters. The transport reports each
+  // connection opened and closed; the core reports each transfer (finish()),
+  // restarts them with the measured phase and takes their stats when the
+  // loop ends.
+  virtual pool::PoolTracker& pool_tracker() noexcept = 0;
 
   // A transfer on `slot` ended. The transport fills status, failed, error,
-  // bytes and connects; the core adds the times and mix index, records it
-  // and (closed loop) starts the slot's next request.
-  void finish(uint32_t slot, Sample& s) noexcept;
+  // bytes and connects, and says whether it never got a connection
+  // (`connect_failed`); the core counts it in the pool tracker, adds the
+  // times and mix index, records it and (closed loop) starts the slot's
+  // next request.
+  void finish(uint32_t slot, Sample& s, bool connect_failed) noexcept;
 
   bool busy(uint32_t slot) const noexcept { return slots_[slot].busy; }
   // The intended send time of the request on `slot` (latency starts here).
@@ -164,6 +167,7 @@ class LoopCore {
 
   Clock::time_point exit_time_{};
   bool stopped_early_ = false;
+  pool::PoolStats pool_stats_;  // of the measured phase, taken when the loop ends
 };
 
 }  // namespace servelab::load

@@ -243,19 +243,16 @@ long CurlPool::complete(CURL* e, CURLcode rc) noexcept {
   return port;
 }
 
-void shutdown_connection(std::span<const int> sockets, long local_port) noexcept {
-  for (const int fd : sockets) {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) continue;
-    uint16_t port = 0;
-    if (addr.ss_family == AF_INET) port = ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
-    if (addr.ss_family == AF_INET6) port = ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
-    if (port == local_port) {
-      shutdown(fd, SHUT_RDWR);
-      return;
-    }
-  }
+bool shutdown_connection(int fd, long local_port) noexcept {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return false;
+  uint16_t port = 0;
+  if (addr.ss_family == AF_INET) port = ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
+  if (addr.ss_family == AF_INET6) port = ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
+  if (port != local_port) return false;
+  shutdown(fd, SHUT_RDWR);
+  return true;
 }
 
 void CurlPool::remove_all() noexcept {

@@ -12,7 +12,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -55,10 +54,12 @@ CurlPoolSettings thread_settings(const scenario::PoolConfig& pool, const scenari
 // Did this transfer fail to get a connection at all (connect, DNS, TLS handshake)?
 bool is_connect_failure(CURLcode rc) noexcept;
 
-// Shuts down the one of `sockets` (connection sockets) bound to local TCP
-// port `local_port`: libcurl then finds that connection dead and closes it.
-// Called only after a failed health check (it asks the kernel per socket).
-void shutdown_connection(std::span<const int> sockets, long local_port) noexcept;
+// Shuts down connection socket `fd` if it is bound to local TCP port
+// `local_port` (libcurl then finds that connection dead and closes it) and
+// returns true; false, doing nothing, for another port. The caller offers
+// its connection sockets one by one after a failed health check (one
+// getsockname(2) each).
+bool shutdown_connection(int fd, long local_port) noexcept;
 
 class CurlPool {
  public:

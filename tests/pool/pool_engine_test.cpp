@@ -126,6 +126,26 @@ TEST(PoolEngine, IdleConnectionsExpireAfterIdleTimeout) {
   EXPECT_EQ(st.pool.reused, 0u);  // none was reused after idling past the limit
   EXPECT_EQ(st.pool.fresh, st.counters.requests);
   EXPECT_GE(st.pool.closed, st.counters.requests - 1);
+  // The server saw a new connection for every request.
+  EXPECT_GE(srv.stats().opened.load(), st.counters.requests);
+  EXPECT_LE(srv.stats().opened.load(), st.counters.requests + st.counters.unfinished);
+}
+
+// The other side of the limit: the same 1.1 s of idling, under a 2 s limit,
+// keeps the connection.
+TEST(PoolEngine, ConnectionsIdleForLessThanTheIdleTimeoutAreReused) {
+  Server srv;
+  auto s = closed(1, 1500ms);
+  s.load.think_time = 1100ms;  // requests at 0 and 1.1 s
+  s.pool.idle_timeout = 2s;
+  const load::RunStats st = run(s, srv.url());
+  EXPECT_GE(st.counters.requests, 2u);
+  EXPECT_EQ(st.counters.error_total(), 0u);
+  EXPECT_EQ(st.pool.fresh, 1u);
+  EXPECT_EQ(st.pool.reused, st.counters.requests - 1);
+  EXPECT_EQ(st.pool.created, 1u);
+  EXPECT_EQ(st.pool.closed, 0u);
+  EXPECT_EQ(srv.stats().opened.load(), 1u);
 }
 
 TEST(PoolEngine, ConnectionsAreReplacedAtMaxAge) {

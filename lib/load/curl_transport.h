@@ -2,7 +2,7 @@
 // The libcurl transport of a load-generator worker thread: a libcurl multi
 // handle driven by the LoopCore's epoll loop (curl docs/examples/
 // ephiperfifo.c), one reusable easy handle per connection slot. When and
-// what to send is decided by LoopCore (shared with the native engine).
+// what to send is decided by LoopCore (shared with the native transport).
 // Nothing here is shared with other workers except the ProgressSlot.
 
 #include <algorithm>
@@ -19,10 +19,10 @@ namespace servelab::load {
 
 class GenerateTracker;  // generate_tracker.h
 
-class Worker final : public LoopCore {
+class CurlTransport final : public LoopCore {
  public:
-  Worker(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress);
-  ~Worker() override;
+  CurlTransport(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress);
+  ~CurlTransport() override;
 
  protected:
   // Creates the multi handle, the easy handles and the header lists.
@@ -35,23 +35,18 @@ class Worker final : public LoopCore {
   Clock::time_point next_deadline() const noexcept override {
     return std::min(curl_deadline_, pool_.next_check());
   }
-  void on_measure_start(Clock::time_point at) noexcept override { pool_.tracker().start_measuring(at); }
-  void on_run_end(Clock::time_point end) noexcept override { pool_stats_ = pool_.tracker().finish(end); }
-
- public:
-  // The pool's counters of the measured phase (valid after run()).
-  const pool::PoolStats& pool_stats() const noexcept override { return pool_stats_; }
+  pool::PoolTracker& pool_tracker() noexcept override { return pool_.tracker(); }
 
  private:
   struct Slot {
     CURL* easy = nullptr;
     uint32_t mix = UINT32_MAX;  // request the handle is set up for
     long timeout_ms = 0;        // CURLOPT_TIMEOUT_MS currently set
-    Worker* worker = nullptr;
+    CurlTransport* transport = nullptr;
     GenerateTracker* gen = nullptr;  // follows `generate` answers (plans with any)
   };
 
-  // What this worker's epoll instance knows about one file descriptor.
+  // What this thread's epoll instance knows about one file descriptor.
   struct FdState {
     bool in_epoll = false;  // registered with epfd()
     uint32_t events = 0;    // the registered EPOLLIN/EPOLLOUT mask
@@ -84,7 +79,6 @@ class Worker final : public LoopCore {
   uint64_t prompt_rng_;  // draws a generate request's prompt (deterministic per worker)
   Clock::time_point curl_deadline_ = Clock::time_point::max();
   pool::CurlPool pool_;
-  pool::PoolStats pool_stats_;
 };
 
 }  // namespace servelab::load

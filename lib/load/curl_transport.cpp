@@ -1,4 +1,4 @@
-#include "load/worker.h"
+#include "load/curl_transport.h"
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "common/headers.h"
 #include "load/generate_tracker.h"
 
 namespace servelab::load {
@@ -18,19 +19,9 @@ namespace {
 // The body is never looked at: byte counts come from CURLINFO_SIZE_DOWNLOAD_T.
 size_t discard_body(char*, size_t size, size_t n, void*) { return size * n; }
 
-bool has_header(const std::vector<std::string>& lines, std::string_view name) {
-  for (const std::string& l : lines) {
-    if (l.size() > name.size() && l[name.size()] == ':' &&
-        strncasecmp(l.data(), name.data(), name.size()) == 0) {
-      return true;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
-Worker::Worker(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress)
+CurlTransport::CurlTransport(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress)
     : LoopCore(plan, index, threads, slots, progress),
       slots_(static_cast<size_t>(slots)),
       prompt_rng_(plan.seed * 0xBF58476D1CE4E5B9ull + static_cast<uint64_t>(index) + 1),
@@ -38,19 +29,19 @@ Worker::Worker(const Plan& plan, int index, int threads, int slots, ProgressSlot
                                   scenario::peak_connections(plan.load), threads, index),
             timeline_seconds(plan.load)) {}
 
-Worker::~Worker() { cleanup_transport(); }
+CurlTransport::~CurlTransport() { cleanup_transport(); }
 
-Status Worker::setup_transport() {
+Status CurlTransport::setup_transport() {
   fds_.resize(1024);
   multi_ = curl_multi_init();
   if (!multi_) return make_error("curl_multi_init failed");
-  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Worker::on_socket);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlTransport::on_socket);
   curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Worker::on_timer);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlTransport::on_timer);
   curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
   // Pool limits (CURLMOPT_MAX_HOST_CONNECTIONS, CURLMOPT_MAXCONNECTS), HTTP/2
   // multiplexing and the pool's own check handles: lib/pool/curl_pool.h.
-  if (auto st = pool_.setup(multi_, &Worker::on_open_socket, &Worker::on_close_socket, this); !st) {
+  if (auto st = pool_.setup(multi_, &CurlTransport::on_open_socket, &CurlTransport::on_close_socket, this); !st) {
     return st;
   }
 
@@ -67,8 +58,8 @@ Status Worker::setup_transport() {
     bool ok = true;
     for (const std::string& h : r.headers) ok = ok && append(h.c_str());
     // No "Expect: 100-continue" round trip for larger bodies.
-    if (!has_header(r.headers, "Expect")) ok = ok && append("Expect:");
-    if (!plan_.toggles.pooling && !has_header(r.headers, "Connection")) {
+    if (!has_header_line(r.headers, "Expect")) ok = ok && append("Expect:");
+    if (!plan_.toggles.pooling && !has_header_line(r.headers, "Connection")) {
       ok = ok && append("Connection: close");
     }
     headers_[i] = list;
@@ -89,16 +80,16 @@ Status Worker::setup_transport() {
 
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& slot = slots_[i];
-    slot.worker = this;
+    slot.transport = this;
     if (!trackers_.empty()) slot.gen = trackers_[i].get();
     slot.easy = curl_easy_init();
     if (!slot.easy) return make_error("curl_easy_init failed");
     CURL* e = slot.easy;
     // The slot index travels as the private pointer.
     curl_easy_setopt(e, CURLOPT_PRIVATE, reinterpret_cast<void*>(i));
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &Worker::on_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &CurlTransport::on_open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, this);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &Worker::on_close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &CurlTransport::on_close_socket);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &discard_body);
@@ -120,7 +111,7 @@ Status Worker::setup_transport() {
 
 // Points the easy handle at request `mix`. Only called when a slot switches
 // request kind, so a one-entry mix never resets options per request.
-void Worker::configure(Slot& slot, uint32_t mix) noexcept {
+void CurlTransport::configure(Slot& slot, uint32_t mix) noexcept {
   const PreparedRequest& r = plan_.requests[mix];
   CURL* e = slot.easy;
   curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
@@ -137,7 +128,7 @@ void Worker::configure(Slot& slot, uint32_t mix) noexcept {
   }
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_[mix]);
   if (r.generate) {
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Worker::on_generate_body);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &CurlTransport::on_generate_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &slot);
   } else {
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &discard_body);
@@ -145,7 +136,7 @@ void Worker::configure(Slot& slot, uint32_t mix) noexcept {
   slot.mix = mix;
 }
 
-Worker::FdState& Worker::fd_state(int fd) {
+CurlTransport::FdState& CurlTransport::fd_state(int fd) {
   const auto i = static_cast<size_t>(fd);
   if (i >= fds_.size()) fds_.resize(std::max(i + 1, fds_.size() * 2));
   return fds_[i];
@@ -159,8 +150,8 @@ Worker::FdState& Worker::fd_state(int fd) {
 // epoll set; an event on such a socket while libcurl does not own it (the
 // peer closed an idle connection) unregisters it then. Other sockets
 // (resolver wake-up pipes) are removed at once.
-int Worker::on_socket(CURL*, curl_socket_t s, int what, void* userp, void*) {
-  auto* self = static_cast<Worker*>(userp);
+int CurlTransport::on_socket(CURL*, curl_socket_t s, int what, void* userp, void*) {
+  auto* self = static_cast<CurlTransport*>(userp);
   FdState& st = self->fd_state(s);
   if (what == CURL_POLL_REMOVE) {
     st.owned = false;
@@ -188,10 +179,10 @@ int Worker::on_socket(CURL*, curl_socket_t s, int what, void* userp, void*) {
   return 0;
 }
 
-curl_socket_t Worker::on_open_socket(void* userp, curlsocktype purpose, curl_sockaddr* addr) {
+curl_socket_t CurlTransport::on_open_socket(void* userp, curlsocktype purpose, curl_sockaddr* addr) {
   const int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
   if (fd < 0) return CURL_SOCKET_BAD;
-  auto* self = static_cast<Worker*>(userp);
+  auto* self = static_cast<CurlTransport*>(userp);
   FdState& st = self->fd_state(fd);
   st = FdState{};
   st.lazy = purpose == CURLSOCKTYPE_IPCXN;
@@ -199,29 +190,29 @@ curl_socket_t Worker::on_open_socket(void* userp, curlsocktype purpose, curl_soc
   return fd;
 }
 
-int Worker::on_close_socket(void* userp, curl_socket_t s) {
-  auto* self = static_cast<Worker*>(userp);
+int CurlTransport::on_close_socket(void* userp, curl_socket_t s) {
+  auto* self = static_cast<CurlTransport*>(userp);
   FdState& st = self->fd_state(s);
   if (st.lazy) self->pool_.tracker().closed(self->now());
   st = FdState{};  // close(2) takes it out of the epoll set
   return close(s);
 }
 
-int Worker::on_timer(CURLM*, long timeout_ms, void* userp) {
-  auto* self = static_cast<Worker*>(userp);
+int CurlTransport::on_timer(CURLM*, long timeout_ms, void* userp) {
+  auto* self = static_cast<CurlTransport*>(userp);
   // Relative to the loop's clock: a timer callback does not read the clock.
   self->curl_deadline_ = timeout_ms < 0 ? Clock::time_point::max()
                                         : self->now() + std::chrono::milliseconds(timeout_ms);
   return 0;
 }
 
-size_t Worker::on_generate_body(char* data, size_t size, size_t n, void* userp) {
+size_t CurlTransport::on_generate_body(char* data, size_t size, size_t n, void* userp) {
   auto* slot = static_cast<Slot*>(userp);
-  slot->gen->on_body(std::string_view(data, size * n), slot->worker->now());
+  slot->gen->on_body(std::string_view(data, size * n), slot->transport->now());
   return size * n;
 }
 
-void Worker::begin(uint32_t idx, uint32_t mix, long timeout_ms) noexcept {
+void CurlTransport::begin(uint32_t idx, uint32_t mix, long timeout_ms) noexcept {
   Slot& slot = slots_[idx];
   if (slot.mix != mix) configure(slot, mix);
   if (timeout_ms != slot.timeout_ms) {
@@ -240,7 +231,7 @@ void Worker::begin(uint32_t idx, uint32_t mix, long timeout_ms) noexcept {
   curl_multi_add_handle(multi_, slot.easy);
 }
 
-void Worker::on_event(const epoll_event& event) noexcept {
+void CurlTransport::on_event(const epoll_event& event) noexcept {
   const int fd = event.data.fd;
   FdState& st = fd_state(fd);
   if (!st.owned) {  // a pooled socket between transfers: see on_socket
@@ -256,7 +247,7 @@ void Worker::on_event(const epoll_event& event) noexcept {
   curl_multi_socket_action(multi_, fd, flags, &running);
 }
 
-void Worker::on_turn() noexcept {
+void CurlTransport::on_turn() noexcept {
   if (curl_deadline_ <= now()) {
     curl_deadline_ = Clock::time_point::max();
     int running = 0;
@@ -267,13 +258,13 @@ void Worker::on_turn() noexcept {
   if (now() >= pool_.next_check()) pool_.start_checks(now(), idle_connections());
 }
 
-uint64_t Worker::idle_connections() const noexcept {
+uint64_t CurlTransport::idle_connections() const noexcept {
   const uint64_t busy_now = in_flight() + pool_.in_flight();
   const uint64_t open = pool_.tracker().size();
   return open > busy_now ? open - busy_now : 0;
 }
 
-void Worker::preconnect() noexcept {
+void CurlTransport::preconnect() noexcept {
   if (pool_.start_preconnect() == 0) return;
   // Before the run: the same dispatch as the loop's, until every
   // pre-connect finished or load.timeout passed.
@@ -300,7 +291,7 @@ void Worker::preconnect() noexcept {
   pool_.tracker().preconnect_done();
 }
 
-void Worker::drain_completions() noexcept {
+void CurlTransport::drain_completions() noexcept {
   int left = 0;
   while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
     if (msg->msg != CURLMSG_DONE) continue;
@@ -313,11 +304,9 @@ void Worker::drain_completions() noexcept {
       // A pre-connect or health check, not a request. A connection that
       // failed its check is shut down (rare: the scan asks the kernel per socket).
       if (const long port = pool_.complete(e, rc); port > 0) {
-        std::vector<int> sockets;
         for (size_t fd = 0; fd < fds_.size(); ++fd) {
-          if (fds_[fd].lazy) sockets.push_back(static_cast<int>(fd));
+          if (fds_[fd].lazy && pool::shutdown_connection(static_cast<int>(fd), port)) break;
         }
-        pool::shutdown_connection(sockets, port);
       }
       continue;
     }
@@ -325,7 +314,7 @@ void Worker::drain_completions() noexcept {
   }
 }
 
-void Worker::complete(uint32_t idx, CURLcode rc) noexcept {
+void CurlTransport::complete(uint32_t idx, CURLcode rc) noexcept {
   CURL* e = slots_[idx].easy;
   long status = 0, header_bytes = 0, request_bytes = 0, connects = 0;
   curl_off_t body_in = 0;
@@ -352,15 +341,10 @@ void Worker::complete(uint32_t idx, CURLcode rc) noexcept {
     }
     record_outcome(mutable_recorder().generate(), g, s.failed);
   }
-  if (pool::is_connect_failure(rc)) {
-    pool_.tracker().connect_failed();
-  } else {
-    pool_.tracker().transfer(connects == 0);
-  }
-  finish(idx, s);
+  finish(idx, s, pool::is_connect_failure(rc));
 }
 
-void Worker::cleanup_transport() noexcept {
+void CurlTransport::cleanup_transport() noexcept {
   for (size_t i = 0; i < slots_.size(); ++i) {
     if (slots_[i].easy && busy(static_cast<uint32_t>(i)) && multi_) curl_multi_remove_handle(multi_, slots_[i].easy);
   }

@@ -1,4 +1,4 @@
-#include "load/native_worker.h"
+// The native transport's error paths, next to libcurl's for the same server.
 
 #include <netinet/in.h>
 #include <poll.h>
@@ -15,54 +15,6 @@
 
 namespace servelab::load {
 namespace {
-
-TEST(NativeRequest, PostCarriesContentLengthAndBody) {
-  PreparedRequest r;
-  r.method = "POST";
-  r.url = "http://127.0.0.1:8080/post?x=1#frag";
-  r.headers = {"X-A: b"};
-  r.body = "hello";
-  auto t = parse_http_url(r.url);
-  ASSERT_TRUE(t);
-  EXPECT_EQ(t->host, "127.0.0.1");
-  EXPECT_EQ(t->port, "8080");
-  EXPECT_EQ(t->path, "/post?x=1");
-  EXPECT_EQ(serialize_request(r, *t, true),
-            "POST /post?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nX-A: b\r\nContent-Length: 5\r\n\r\nhello");
-}
-
-TEST(NativeRequest, PoolingOffAsksTheServerToClose) {
-  PreparedRequest r;
-  r.method = "GET";
-  r.url = "http://localhost";
-  auto t = parse_http_url(r.url);
-  ASSERT_TRUE(t);
-  EXPECT_EQ(serialize_request(r, *t, false), "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-}
-
-TEST(NativeRequest, ParsesIpv6AndRejectsOtherSchemes) {
-  auto t = parse_http_url("http://[::1]:9/a");
-  ASSERT_TRUE(t);
-  EXPECT_EQ(t->host, "::1");
-  EXPECT_EQ(t->port, "9");
-  EXPECT_FALSE(parse_http_url("https://127.0.0.1/"));
-  EXPECT_FALSE(parse_http_url("http://user@host/"));
-  EXPECT_FALSE(parse_http_url("http://host:abc/"));
-}
-
-TEST(NativeRequest, RefusesHttpsAndSeveralOrigins) {
-  Plan plan;
-  plan.requests.resize(2);
-  plan.requests[0].url = "http://127.0.0.1:1/";
-  plan.requests[1].url = "http://127.0.0.1:1/x";
-  EXPECT_FALSE(native_unsupported(plan));
-  plan.requests[1].url = "http://127.0.0.1:2/x";
-  ASSERT_TRUE(native_unsupported(plan));
-  EXPECT_NE(native_unsupported(plan)->find("host:port"), std::string::npos);
-  plan.requests[1].url = "https://127.0.0.1:1/x";
-  ASSERT_TRUE(native_unsupported(plan));
-  EXPECT_NE(native_unsupported(plan)->find("https"), std::string::npos);
-}
 
 // A loopback server that reads a request, answers with a header promising
 // 100 body bytes, sends 3, and closes: a response cut off mid-body.
@@ -138,25 +90,9 @@ TEST(NativeEngineErrors, ServerClosingMidResponseIsAProtocolError) {
     EXPECT_EQ(c.ok, 0u) << stats->engine;
     EXPECT_EQ(c.errors[static_cast<size_t>(ErrorClass::protocol)], c.requests) << stats->engine;
     EXPECT_EQ(c.connections_opened, c.requests) << stats->engine;  // one each, none reused
+    ASSERT_EQ(stats->status_codes.count(200), 1u) << stats->engine;
+    EXPECT_EQ(stats->status_codes.at(200), c.requests) << stats->engine;
   }
-}
-
-TEST(NativeEngineErrors, NativeRefusesHttpsWithAClearError) {
-  scenario::Scenario s;
-  s.load.duration = std::chrono::milliseconds(100);
-  s.load.engine = scenario::EngineKind::native;
-  s.requests.emplace_back();
-  s.requests.back().url = "https://127.0.0.1:1/";
-  auto plan = make_plan(s, "http://127.0.0.1:1");
-  ASSERT_TRUE(plan.ok());
-  std::atomic<bool> stop{false};
-  auto stats = run(*plan, stop, {});
-  ASSERT_FALSE(stats.ok());
-  EXPECT_NE(stats.error().message.find("load.engine = \"native\""), std::string::npos) << stats.error().message;
-  plan->load.engine = scenario::EngineKind::auto_;
-  auto chosen = choose_engine(*plan);
-  ASSERT_TRUE(chosen.ok());
-  EXPECT_EQ(*chosen, scenario::EngineKind::curl);
 }
 
 }  // namespace

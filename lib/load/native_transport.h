@@ -5,11 +5,11 @@
 // mix entry before the run, responses parsed by a Beast basic_parser that
 // stores nothing and only counts. Per request: one send(2), usually one
 // recv(2) (two when the response does not fit in one read), no allocation.
-// What it cannot do (https, several origins) is refused by
-// native_unsupported() before the run; libcurl does those.
+// What it cannot do (https, several origins, generate requests, most of
+// [pool]) is refused by the engine's choice (native_unsupported() in
+// engine.h) before the run; libcurl does those.
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,30 +20,15 @@
 
 namespace servelab::load {
 
-// Why the native engine cannot run this plan, or nullopt when it can.
-std::optional<std::string> native_unsupported(const Plan& plan);
-
-// Where a plain http:// URL points. Returns nullopt for anything else.
-struct HttpTarget {
-  std::string host;  // as written (brackets removed from an IPv6 literal)
-  std::string port;  // "80" when absent
-  std::string path;  // origin-form request target, "/" when absent
-};
-std::optional<HttpTarget> parse_http_url(const std::string& url);
-
-// The request bytes the native engine sends for `r` (request line, Host,
-// the request's headers, Content-Length when there is a body or the method
-// is POST/PUT/PATCH, `Connection: close` when pooling is off).
-std::string serialize_request(const PreparedRequest& r, const HttpTarget& t, bool pooling);
-
-class NativeWorker final : public LoopCore {
+class NativeTransport final : public LoopCore {
  public:
-  NativeWorker(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress);
-  ~NativeWorker() override;
+  NativeTransport(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress);
+  ~NativeTransport() override;
 
  protected:
-  // Resolves the target, serializes the requests, allocates every
-  // connection's buffers.
+  // Serializes the requests, resolves their origin, allocates every
+  // connection's buffers. REQUIRES: native_unsupported(plan) found nothing
+  // (every URL is plain http:// on one host:port).
   Status setup_transport() override;
   // Closes every connection.
   void cleanup_transport() noexcept override;
@@ -51,13 +36,9 @@ class NativeWorker final : public LoopCore {
   void on_event(const ::epoll_event& ev) noexcept override;
   void on_turn() noexcept override;
   Clock::time_point next_deadline() const noexcept override { return scan_at_; }
-  void on_measure_start(Clock::time_point at) noexcept override { tracker_.start_measuring(at); }
-  void on_run_end(Clock::time_point end) noexcept override { pool_stats_ = tracker_.finish(end); }
-
- public:
   // Connections only (pool.min/max_age/idle_timeout/health checks need
-  // engine = "curl": native_unsupported() says so).
-  const pool::PoolStats& pool_stats() const noexcept override { return pool_stats_; }
+  // engine = "curl": the engine's choice says so).
+  pool::PoolTracker& pool_tracker() noexcept override { return tracker_; }
 
  private:
   struct Conn;
@@ -90,7 +71,6 @@ class NativeWorker final : public LoopCore {
   // per load.timeout); begin() lowers it when a new deadline is earlier.
   Clock::time_point scan_at_ = Clock::time_point::max();
   pool::PoolTracker tracker_;
-  pool::PoolStats pool_stats_;
 };
 
 }  // namespace servelab::load

@@ -1,4 +1,4 @@
-#include "load/native_worker.h"
+#include "load/native_transport.h"
 
 #include <netdb.h>
 #include <netinet/tcp.h>
@@ -9,10 +9,14 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <fmt/format.h>
+
+#include "load/http1_request.h"
+#include "load/http_url.h"
 
 namespace servelab::load {
 namespace {
@@ -26,19 +30,6 @@ namespace bhttp = boost::beast::http;
 constexpr size_t kBufSize = 16 * 1024;
 constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-bool has_header(const std::vector<std::string>& lines, std::string_view name) {
-  for (const std::string& l : lines) {
-    if (l.size() > name.size() && l[name.size()] == ':' && iequals(std::string_view(l).substr(0, name.size()), name)) {
-      return true;
-    }
-  }
-  return false;
-}
-
 // ErrorClass as an int for done(); -1 = a response arrived.
 constexpr int kResponse = -1;
 int as_int(ErrorClass e) { return static_cast<int>(e); }
@@ -47,7 +38,7 @@ int as_int(ErrorClass e) { return static_cast<int>(e); }
 
 // Counts the response and keeps its status; stores nothing. Re-emplaced in
 // place (std::optional) for every response: no allocation.
-class NativeWorker::Parser final : public bhttp::basic_parser<false> {
+class NativeTransport::Parser final : public bhttp::basic_parser<false> {
  public:
   explicit Parser(bool head) {
     skip(head);              // a HEAD response announces a body it does not send
@@ -76,7 +67,7 @@ class NativeWorker::Parser final : public bhttp::basic_parser<false> {
   void on_finish_impl(boost::beast::error_code&) override {}
 };
 
-struct NativeWorker::Conn {
+struct NativeTransport::Conn {
   enum class State : uint8_t { idle, connecting, sending, receiving, failed };
   int fd = -1;
   State state = State::idle;
@@ -94,131 +85,52 @@ struct NativeWorker::Conn {
   std::optional<Parser> parser;
 };
 
-std::optional<HttpTarget> parse_http_url(const std::string& url) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.size() < kScheme.size() || !iequals(std::string_view(url).substr(0, kScheme.size()), kScheme)) {
-    return std::nullopt;
-  }
-  const std::string rest = url.substr(kScheme.size());
-  const size_t end = rest.find_first_of("/?#");
-  std::string authority = rest.substr(0, end);
-  std::string path = end == std::string::npos ? "/" : rest.substr(end);
-  if (const size_t hash = path.find('#'); hash != std::string::npos) path.resize(hash);
-  if (path.empty() || path.front() == '?') path.insert(0, "/");
-  if (authority.find('@') != std::string::npos || authority.empty()) return std::nullopt;
-  HttpTarget t;
-  t.path = std::move(path);
-  t.port = "80";
-  if (authority.front() == '[') {  // [v6]:port
-    const size_t close = authority.find(']');
-    if (close == std::string::npos) return std::nullopt;
-    t.host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size()) {
-      if (authority[close + 1] != ':') return std::nullopt;
-      t.port = authority.substr(close + 2);
-    }
-  } else if (const size_t colon = authority.rfind(':'); colon != std::string::npos) {
-    t.host = authority.substr(0, colon);
-    t.port = authority.substr(colon + 1);
-  } else {
-    t.host = authority;
-  }
-  if (t.host.empty() || t.port.empty() ||
-      !std::all_of(t.port.begin(), t.port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::nullopt;
-  }
-  return t;
-}
-
-std::optional<std::string> native_unsupported(const Plan& plan) {
-  // What only the libcurl engine does (docs/POOL.md, docs/SCENARIOS.md).
-  if (plan.http.http2) return std::string("http.http2 = true needs engine = \"curl\"");
-  const scenario::PoolConfig& p = plan.pool;
-  if (plan.toggles.pooling && (p.min > 0 || (p.max > 0 && p.max < scenario::peak_connections(plan.load)) ||
-                               p.idle_timeout.count() > 0 || p.max_age.count() > 0 ||
-                               p.health_check_interval.count() > 0)) {
-    return std::string(
-        "[pool] min, max below load.connections, idle_timeout, max_age and health_check_interval "
-        "need engine = \"curl\"");
-  }
-  std::optional<HttpTarget> first;
-  for (const PreparedRequest& r : plan.requests) {
-    if (r.generate) {
-      return fmt::format("request '{}': kind = \"generate\" (streamed answers) needs engine = \"curl\"", r.name);
-    }
-    auto t = parse_http_url(r.url);
-    if (!t) return fmt::format("request '{}': {} is not a plain http:// URL (https and others need engine = \"curl\")", r.name, r.url);
-    if (!first) {
-      first = std::move(t);
-    } else if (t->host != first->host || t->port != first->port) {
-      return fmt::format("request '{}': {} is on another host:port than {}:{} (several origins need engine = \"curl\")",
-                         r.name, r.url, first->host, first->port);
-    }
-  }
-  return std::nullopt;
-}
-
-std::string serialize_request(const PreparedRequest& r, const HttpTarget& t, bool pooling) {
-  std::string out = fmt::format("{} {} HTTP/1.1\r\n", r.method, t.path);
-  if (!has_header(r.headers, "Host")) {
-    const bool v6 = t.host.find(':') != std::string::npos;
-    const std::string host = v6 ? "[" + t.host + "]" : t.host;
-    out += t.port == "80" ? fmt::format("Host: {}\r\n", host) : fmt::format("Host: {}:{}\r\n", host, t.port);
-  }
-  for (const std::string& h : r.headers) out += h + "\r\n";
-  const bool wants_length = !r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH";
-  if (wants_length && !has_header(r.headers, "Content-Length")) {
-    out += fmt::format("Content-Length: {}\r\n", r.body.size());
-  }
-  if (!pooling && !has_header(r.headers, "Connection")) out += "Connection: close\r\n";
-  out += "\r\n";
-  out += r.body;
-  return out;
-}
-
-NativeWorker::NativeWorker(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress)
+NativeTransport::NativeTransport(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress)
     : LoopCore(plan, index, threads, slots, progress),
       conns_(static_cast<size_t>(slots)),
       tracker_(timeline_seconds(plan.load)) {
   tracker_.set_max(static_cast<uint64_t>(slots));
 }
 
-NativeWorker::~NativeWorker() { cleanup_transport(); }
+NativeTransport::~NativeTransport() { cleanup_transport(); }
 
-Status NativeWorker::setup_transport() {
-  if (auto why = native_unsupported(plan_)) return make_error("engine \"native\": " + *why);
-  const HttpTarget target = *parse_http_url(plan_.requests.front().url);
+Status NativeTransport::setup_transport() {
+  wire_.clear();
+  head_.clear();
+  std::optional<HttpUrl> origin;  // every request's (native_unsupported() checked)
+  for (const PreparedRequest& r : plan_.requests) {
+    auto url = parse_http_url(r.url);
+    if (!url) return make_error(fmt::format("engine \"native\": {} is not a plain http:// URL", r.url));
+    wire_.push_back(serialize_http1_request(r, *url, plan_.toggles.pooling));
+    head_.push_back(r.method == "HEAD" ? 1 : 0);
+    if (!origin) origin = std::move(url);
+  }
+  if (!origin) return make_error("engine \"native\": the plan has no requests");
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
-  if (const int rc = getaddrinfo(target.host.c_str(), target.port.c_str(), &hints, &res); rc != 0 || !res) {
-    return make_error(fmt::format("engine \"native\": cannot resolve {}:{}: {}", target.host, target.port,
+  if (const int rc = getaddrinfo(origin->host.c_str(), origin->port.c_str(), &hints, &res); rc != 0 || !res) {
+    return make_error(fmt::format("engine \"native\": cannot resolve {}:{}: {}", origin->host, origin->port,
                                   gai_strerror(rc)));
   }
   std::memcpy(&addr_, res->ai_addr, res->ai_addrlen);
   addr_len_ = res->ai_addrlen;
   freeaddrinfo(res);
 
-  wire_.clear();
-  head_.clear();
-  for (const PreparedRequest& r : plan_.requests) head_.push_back(r.method == "HEAD" ? 1 : 0);
-  for (const PreparedRequest& r : plan_.requests) {
-    wire_.push_back(serialize_request(r, *parse_http_url(r.url), plan_.toggles.pooling));
-  }
   for (Conn& c : conns_) c.buf = std::make_unique<char[]>(kBufSize);
   failed_.reserve(conns_.size());
   failed_now_.reserve(conns_.size());
   return Ok{};
 }
 
-void NativeWorker::cleanup_transport() noexcept {
+void NativeTransport::cleanup_transport() noexcept {
   for (Conn& c : conns_) {
     close_conn(c);
     c.busy = false;
   }
 }
 
-void NativeWorker::close_conn(Conn& c) noexcept {
+void NativeTransport::close_conn(Conn& c) noexcept {
   if (c.fd >= 0) {
     close(c.fd);  // close(2) also takes it out of the epoll set
     tracker_.closed(now());
@@ -228,7 +140,7 @@ void NativeWorker::close_conn(Conn& c) noexcept {
   c.state = Conn::State::idle;
 }
 
-bool NativeWorker::connect(Conn& c) noexcept {
+bool NativeTransport::connect(Conn& c) noexcept {
   close_conn(c);
   ++c.connects;
   const int fd = socket(addr_.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -260,7 +172,7 @@ bool NativeWorker::connect(Conn& c) noexcept {
   return true;
 }
 
-void NativeWorker::begin(uint32_t idx, uint32_t mix, long timeout_ms) noexcept {
+void NativeTransport::begin(uint32_t idx, uint32_t mix, long timeout_ms) noexcept {
   Conn& c = conns_[idx];
   c.busy = true;
   c.mix = mix;
@@ -286,12 +198,12 @@ void NativeWorker::begin(uint32_t idx, uint32_t mix, long timeout_ms) noexcept {
   }
 }
 
-void NativeWorker::reset_parser(Conn& c) noexcept {
+void NativeTransport::reset_parser(Conn& c) noexcept {
   c.parser.emplace(head_[c.mix] != 0);  // in place: no allocation
   c.parser->header_limit(static_cast<uint32_t>(kBufSize / 2));
 }
 
-void NativeWorker::send_request(Conn& c) noexcept {
+void NativeTransport::send_request(Conn& c) noexcept {
   const std::string& w = wire_[c.mix];
   while (c.out_off < w.size()) {
     const ssize_t n = ::send(c.fd, w.data() + c.out_off, w.size() - c.out_off, MSG_NOSIGNAL);
@@ -308,7 +220,7 @@ void NativeWorker::send_request(Conn& c) noexcept {
   c.state = Conn::State::receiving;
 }
 
-bool NativeWorker::retry_fresh(Conn& c) noexcept {
+bool NativeTransport::retry_fresh(Conn& c) noexcept {
   if (!c.reused || c.retried || c.bytes_in > 0) return false;
   c.retried = true;
   c.reused = false;
@@ -320,7 +232,7 @@ bool NativeWorker::retry_fresh(Conn& c) noexcept {
   return true;
 }
 
-void NativeWorker::receive(Conn& c, bool peer_closed) noexcept {
+void NativeTransport::receive(Conn& c, bool peer_closed) noexcept {
   for (;;) {
     const size_t space = kBufSize - c.have;
     const ssize_t n = ::recv(c.fd, c.buf.get() + c.have, space, 0);
@@ -381,7 +293,7 @@ void NativeWorker::receive(Conn& c, bool peer_closed) noexcept {
   }
 }
 
-void NativeWorker::done(Conn& c, int error_class) noexcept {
+void NativeTransport::done(Conn& c, int error_class) noexcept {
   const auto idx = static_cast<uint32_t>(&c - conns_.data());
   Sample s;
   s.status = c.parser && c.parser->is_header_done() ? c.parser->status : 0;
@@ -395,17 +307,12 @@ void NativeWorker::done(Conn& c, int error_class) noexcept {
   s.bytes_in = c.bytes_in;
   s.bytes_out = c.out_off;
   s.connects = c.connects;
-  if (s.failed && s.error == ErrorClass::connect) {
-    tracker_.connect_failed();
-  } else {
-    tracker_.transfer(c.connects == 0);
-  }
   c.busy = false;
   if (c.state != Conn::State::idle) c.state = Conn::State::idle;
-  finish(idx, s);
+  finish(idx, s, s.failed && s.error == ErrorClass::connect);
 }
 
-void NativeWorker::on_event(const epoll_event& ev) noexcept {
+void NativeTransport::on_event(const epoll_event& ev) noexcept {
   const auto idx = static_cast<uint32_t>(ev.data.u64 & 0xffffffffu);
   const auto fd = static_cast<int>(ev.data.u64 >> 32);
   if (idx >= conns_.size()) return;
@@ -450,7 +357,7 @@ void NativeWorker::on_event(const epoll_event& ev) noexcept {
   }
 }
 
-void NativeWorker::on_turn() noexcept {
+void NativeTransport::on_turn() noexcept {
   // Connections that failed inside begin(): finish() may begin (and fail)
   // them again, into the other list; they are reported on the next call.
   if (!failed_.empty()) {
@@ -464,7 +371,7 @@ void NativeWorker::on_turn() noexcept {
   if (now() >= scan_at_) expire();
 }
 
-void NativeWorker::expire() noexcept {
+void NativeTransport::expire() noexcept {
   scan_at_ = Clock::time_point::max();
   for (Conn& c : conns_) {
     if (!c.busy || c.state == Conn::State::failed) continue;
