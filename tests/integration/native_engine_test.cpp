@@ -93,7 +93,7 @@ TEST(NativeEngine, PoolingOffOpensOneConnectionPerRequest) {
 
 // Waits (up to 10 s) until the server handles no request but the scrape
 // itself, and returns its metrics then; empty when it never got there.
-std::map<std::string, double> scrape_when_idle(const launch::ServerProcess& server) {
+std::map<std::string, double> scrape_when_idle(const runner::ServerProcess& server) {
   std::map<std::string, double> m;
   const bool idle = wait_until(
       [&] {
