@@ -33,6 +33,14 @@ inline bool has_header(const HeaderList& headers, std::string_view name) noexcep
   return find_header(headers, name) != nullptr;
 }
 
+// Headers whose values carry credentials: result files write "<redacted>"
+// instead of their values.
+constexpr bool is_secret_header(std::string_view name) noexcept {
+  for (std::string_view secret : {"authorization", "proxy-authorization", "x-api-key", "api-key"})
+    if (iequals(name, secret)) return true;
+  return false;
+}
+
 // For "Name: value" lines as libcurl's CURLOPT_HTTPHEADER takes them: true
 // when one of them is header `name` (any case).
 inline bool has_header_line(const std::vector<std::string>& lines, std::string_view name) noexcept {

@@ -1,17 +1,19 @@
-// read_model_config(): model.toml → ModelConfig. Every error names
-// file:line:column.
+// read_model_config(): model.toml → ModelConfig (declared in
+// model_config.h). Read through common/toml_reader.h, so every error
+// reads as a scenario's does: "file:line:column: key: expected ..., got ...",
+// all of them at once, unknown keys with a did-you-mean.
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <filesystem>
-#include <limits>
+#include <optional>
 #include <string_view>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
-#include "common/duration.h"
+#include "common/toml_reader.h"
 #include "models/model_config.h"
 
 namespace servelab::models {
@@ -20,199 +22,125 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::array<std::string_view, 9> kKeys{"name",     "kind",    "weights", "sha256",      "depends_on",
-                                                 "priority", "preload", "load_timeout", "batching"};
+// Every key model.toml may hold, in the order "valid keys: ..." lists them.
+constexpr std::array<std::string_view, 10> kKeys{"name",
+                                                  "kind",
+                                                  "weights",
+                                                  "sha256",
+                                                  "depends_on",
+                                                  "priority",
+                                                  "preload",
+                                                  "max_concurrency",
+                                                  "load_timeout",
+                                                  "batching"};
 constexpr std::array<std::string_view, 8> kBatchingKeys{
     "max_batch_size", "max_queue_delay",   "preferred_batch_sizes", "max_queue_size",
     "queue_timeout",  "adaptive",          "target_batch_time",     "preserve_ordering"};
-constexpr std::array<std::string_view, 2> kKinds{"mlp", "tokens"};
+constexpr Choice<std::string_view> kKinds[] = {{"mlp", "mlp"}, {"tokens", "tokens"}};
+constexpr Choice<Preload> kPreloads[] = {
+    {"eager", Preload::eager}, {"lazy", Preload::lazy}, {"none", Preload::none}};
 
-std::string join(const auto& items) {
-  return fmt::format("{}", fmt::join(items, ", "));
+// An optional knob: set only when the key holds a valid value.
+template <class T>
+void read_optional(std::string_view key, std::optional<T>& field, auto read) {
+  T value{};
+  if (read(key, value)) field = value;
 }
-
-std::string_view type_name(const toml::node& v) {
-  switch (v.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date:
-    case toml::node_type::time:
-    case toml::node_type::date_time: return "a date/time";
-    case toml::node_type::none: break;
-  }
-  return "nothing";
-}
-
-class ConfigReader {
- public:
-  explicit ConfigReader(std::string path) : path_(std::move(path)) {}
-
-  Error at(const toml::source_region& where, std::string_view message) const {
-    return make_error(fmt::format("{}:{}:{}: {}", path_, where.begin.line, where.begin.column, message));
-  }
-
-  Result<std::string> string(std::string_view key, const toml::node& v) const {
-    if (const auto* s = v.as_string()) return s->get();
-    return at(v.source(), fmt::format("key '{}': expected a string, got {}", key, type_name(v)));
-  }
-
-  Result<int> integer(std::string_view key, const toml::node& v, int64_t min) const {
-    const auto* i = v.as_integer();
-    if (i == nullptr)
-      return at(v.source(), fmt::format("key '{}': expected an integer, got {}", key, type_name(v)));
-    if (i->get() < min || i->get() > std::numeric_limits<int>::max())
-      return at(v.source(), fmt::format("key '{}': {} is out of range [{}, {}]", key, i->get(), min,
-                                        std::numeric_limits<int>::max()));
-    return static_cast<int>(i->get());
-  }
-
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // The [batching] table; every value is checked here so that a bad knob fails
 // the model's load with file:line:column, not the first request.
-Status apply_batching(const ConfigReader& r, const toml::node& node, BatchingOverrides& b) {
-  const auto* table = node.as_table();
-  if (table == nullptr) return r.at(node.source(), fmt::format("key 'batching': expected a table, got {}", type_name(node)));
-  for (const auto& [k, v] : *table) {
-    const std::string_view key = k.str();
-    const std::string full = fmt::format("batching.{}", key);
-    if (std::find(kBatchingKeys.begin(), kBatchingKeys.end(), key) == kBatchingKeys.end())
-      return r.at(k.source(), fmt::format("unknown key '{}' (valid: {})", full, join(kBatchingKeys)));
-    const auto positive_int = [&](std::optional<int64_t>& field) -> Status {
-      const auto* i = v.as_integer();
-      if (i == nullptr) return r.at(v.source(), fmt::format("key '{}': expected an integer, got {}", full, type_name(v)));
-      if (i->get() < 1) return r.at(v.source(), fmt::format("key '{}': must be at least 1, got {}", full, i->get()));
-      field = i->get();
-      return Ok{};
-    };
-    const auto duration = [&](std::optional<std::chrono::microseconds>& field, bool allow_zero) -> Status {
-      const auto* s = v.as_string();
-      if (s == nullptr)
-        return r.at(v.source(), fmt::format("key '{}': expected a duration string like \"2ms\", got {}", full, type_name(v)));
-      auto d = parse_duration(s->get());
-      if (!d) return r.at(v.source(), fmt::format("key '{}': {}", full, d.error().message));
-      if (d->count() < 0 || (!allow_zero && d->count() == 0))
-        return r.at(v.source(), fmt::format("key '{}': must be {}", full, allow_zero ? "zero or positive" : "positive"));
-      field = *d;
-      return Ok{};
-    };
-    const auto boolean = [&](std::optional<bool>& field) -> Status {
-      const auto* bv = v.as_boolean();
-      if (bv == nullptr) return r.at(v.source(), fmt::format("key '{}': expected true or false, got {}", full, type_name(v)));
-      field = bv->get();
-      return Ok{};
-    };
-    Status st = Ok{};
-    if (key == "max_batch_size") st = positive_int(b.max_batch_size);
-    else if (key == "max_queue_size") st = positive_int(b.max_queue_size);
-    else if (key == "max_queue_delay") st = duration(b.max_queue_delay, true);
-    else if (key == "queue_timeout") st = duration(b.queue_timeout, true);
-    else if (key == "target_batch_time") st = duration(b.target_batch_time, false);
-    else if (key == "adaptive") st = boolean(b.adaptive);
-    else if (key == "preserve_ordering") st = boolean(b.preserve_ordering);
-    else {  // preferred_batch_sizes
-      const auto* arr = v.as_array();
-      if (arr == nullptr)
-        return r.at(v.source(), fmt::format("key '{}': expected an array of row counts, got {}", full, type_name(v)));
-      std::vector<int64_t> sizes;
-      for (const auto& item : *arr) {
-        const auto* i = item.as_integer();
-        if (i == nullptr || i->get() < 1)
-          return r.at(item.source(), fmt::format("key '{}': each size must be an integer of at least 1", full));
-        sizes.push_back(i->get());
+void read_batching(TableReader& top, BatchingOverrides& b) {
+  const toml::table* table = top.read_table("batching");
+  if (table == nullptr) return;
+  TableReader r(*table, "batching", {kBatchingKeys.begin(), kBatchingKeys.end()}, top.diagnostics());
+  const auto rows = [&](std::string_view key, int64_t& out) { return r.read_integer<int64_t>(key, out, 1); };
+  const auto delay = [&](std::string_view key, std::chrono::microseconds& out) {
+    return r.read_duration(key, out, /*allow_zero=*/true);
+  };
+  const auto flag = [&](std::string_view key, bool& out) { return r.read_bool(key, out); };
+  read_optional("max_batch_size", b.max_batch_size, rows);
+  read_optional("max_queue_size", b.max_queue_size, rows);
+  read_optional("max_queue_delay", b.max_queue_delay, delay);
+  read_optional("queue_timeout", b.queue_timeout, delay);
+  read_optional("target_batch_time", b.target_batch_time, [&](std::string_view key, std::chrono::microseconds& out) {
+    return r.read_duration(key, out, /*allow_zero=*/false);
+  });
+  read_optional("adaptive", b.adaptive, flag);
+  read_optional("preserve_ordering", b.preserve_ordering, flag);
+  if (const toml::array* sizes = r.read_array("preferred_batch_sizes")) {
+    std::vector<int64_t> values;
+    for (size_t i = 0; i < sizes->size(); ++i) {
+      const toml::node& node = *sizes->get(i);
+      const auto* size = node.as_integer();
+      if (size == nullptr || size->get() < 1) {
+        r.error(node, fmt::format("preferred_batch_sizes[{}]", i),
+                fmt::format("expected a row count, an integer >= 1, got {}", describe(node)));
+        continue;
       }
-      b.preferred_batch_sizes = std::move(sizes);
+      values.push_back(size->get());
     }
-    if (!st) return st;
+    if (values.size() == sizes->size()) b.preferred_batch_sizes = std::move(values);
   }
-  return Ok{};
+  r.report_unknown_keys();
 }
 
-Status apply(const ConfigReader& r, std::string_view key, const toml::node& v, ModelConfig& c) {
-  const auto unwrap_string = [&](std::string& field) -> Status {
-    auto s = r.string(key, v);
-    if (!s) return std::move(s).error();
-    field = std::move(*s);
-    return Ok{};
-  };
-  const auto unwrap_int = [&](int& field, int64_t min) -> Status {
-    auto i = r.integer(key, v, min);
-    if (!i) return std::move(i).error();
-    field = *i;
-    return Ok{};
-  };
+// Lexical confinement; symlinks are checked when the file is opened
+// (weights_path), since that is when they are resolved.
+bool confined(const std::string& weights) {
+  const fs::path p(weights);
+  const fs::path norm = p.lexically_normal();
+  return !weights.empty() && !p.is_absolute() && !norm.empty() && *norm.begin() != ".." && norm != ".";
+}
 
-  if (key == "name") return unwrap_string(c.name);
-  if (key == "weights") {
-    if (auto s = unwrap_string(c.weights); !s) return s;
-    // Lexical confinement; symlinks are checked when the file is opened
-    // (weights_path), since that is when they are resolved.
-    const fs::path p(c.weights);
-    const fs::path norm = p.lexically_normal();
-    if (c.weights.empty() || p.is_absolute() || norm.empty() || *norm.begin() == ".." ||
-        norm == ".")
-      return r.at(v.source(), fmt::format("key 'weights': '{}' must be a file path relative to "
-                                          "the model folder and stay inside it",
-                                          c.weights));
-    return Ok{};
+void read_keys(TableReader& r, const std::string& folder, ModelConfig& c) {
+  if (r.read_string("name", c.name) && !c.name.empty() && c.name != folder) {
+    r.error(*r.find("name"), "name",
+            fmt::format("expected the model folder's name \"{}\", got \"{}\"", folder, c.name));
   }
-  if (key == "kind") {
-    if (auto s = unwrap_string(c.kind); !s) return s;
-    if (std::find(kKinds.begin(), kKinds.end(), c.kind) == kKinds.end())
-      return r.at(v.source(), fmt::format("key 'kind': unknown kind '{}' (valid: {})", c.kind, join(kKinds)));
-    return Ok{};
+  if (c.name.empty()) c.name = folder;
+  std::string_view kind;
+  if (r.find("kind") == nullptr) {
+    r.missing("kind", R"(one of "mlp", "tokens")");
+  } else if (r.read_choice<std::string_view>("kind", kind, kKinds)) {
+    c.kind = kind;
   }
-  if (key == "sha256") {
-    if (auto s = unwrap_string(c.sha256); !s) return s;
-    const bool hex = c.sha256.size() == 64 &&
-                     std::all_of(c.sha256.begin(), c.sha256.end(), [](char ch) {
+  if (r.read_string("weights", c.weights) && !confined(c.weights)) {
+    r.error(*r.find("weights"), "weights",
+            fmt::format("expected a file path relative to the model folder that stays inside it, got \"{}\"",
+                        c.weights));
+  }
+  if (r.read_string("sha256", c.sha256)) {
+    const bool hex = c.sha256.size() == 64 && std::all_of(c.sha256.begin(), c.sha256.end(), [](char ch) {
                        return std::isxdigit(static_cast<unsigned char>(ch)) != 0;
                      });
-    if (!hex) return r.at(v.source(), "key 'sha256': expected 64 hexadecimal digits");
+    if (!hex) {
+      r.error(*r.find("sha256"), "sha256", fmt::format("expected 64 hexadecimal digits, got \"{}\"", c.sha256));
+    }
     std::transform(c.sha256.begin(), c.sha256.end(), c.sha256.begin(),
                    [](char ch) { return static_cast<char>(std::tolower(static_cast<unsigned char>(ch))); });
-    return Ok{};
   }
-  if (key == "depends_on") {
-    const auto* arr = v.as_array();
-    if (arr == nullptr)
-      return r.at(v.source(), fmt::format("key 'depends_on': expected an array of model names, got {}", type_name(v)));
-    for (const auto& item : *arr) {
-      auto s = r.string(key, item);
-      if (!s) return std::move(s).error();
-      c.depends_on.push_back(std::move(*s));
+  if (const toml::array* deps = r.read_array("depends_on")) {
+    for (size_t i = 0; i < deps->size(); ++i) {
+      const toml::node& node = *deps->get(i);
+      if (const auto* dep = node.as_string()) {
+        c.depends_on.push_back(dep->get());
+      } else {
+        r.error(node, fmt::format("depends_on[{}]", i), fmt::format("expected a model name, got {}", describe(node)));
+      }
     }
-    return Ok{};
   }
-  if (key == "priority") return unwrap_int(c.priority, std::numeric_limits<int>::min());
-  if (key == "preload") {
-    std::string s;
-    if (auto st = unwrap_string(s); !st) return st;
-    if (s == "eager") c.preload = Preload::eager;
-    else if (s == "lazy") c.preload = Preload::lazy;
-    else if (s == "none") c.preload = Preload::none;
-    else return r.at(v.source(), fmt::format("key 'preload': unknown value '{}' (valid: eager, lazy, none)", s));
-    return Ok{};
+  r.read_integer("priority", c.priority);
+  r.read_choice<Preload>("preload", c.preload, kPreloads);
+  // max_concurrency would promise a per-model request limit that the server
+  // does not have: rejected by name, saying what to do (docs/MODELS.md). It
+  // stays in kKeys so that it is not also reported as unknown.
+  if (const toml::node* node = r.find("max_concurrency")) {
+    r.error(*node, "max_concurrency", "is not supported: the server has no per-model request limit (remove the key)");
   }
-  if (key == "load_timeout") {
-    std::string s;
-    if (auto st = unwrap_string(s); !st) return st;
-    auto d = parse_duration(s);
-    if (!d) return r.at(v.source(), fmt::format("key 'load_timeout': {}", d.error().message));
-    if (d->count() <= 0) return r.at(v.source(), "key 'load_timeout': must be positive");
-    c.load_timeout = std::chrono::ceil<std::chrono::milliseconds>(*d);
-    return Ok{};
+  if (std::chrono::microseconds timeout{}; r.read_duration("load_timeout", timeout, /*allow_zero=*/false)) {
+    c.load_timeout = std::chrono::ceil<std::chrono::milliseconds>(timeout);
   }
-  if (key == "batching") return apply_batching(r, v, c.batching);
-  return Ok{};  // unreachable: keys are checked against kKeys first
+  read_batching(r, c.batching);
 }
 
 }  // namespace
@@ -221,40 +149,22 @@ Result<ModelConfig> read_model_config(const std::string& model_dir) {
   std::error_code ec;
   const fs::path dir = fs::weakly_canonical(fs::absolute(model_dir, ec), ec);
   if (ec) return make_error(fmt::format("{}: {}", model_dir, ec.message()));
-  const ConfigReader reader((dir / "model.toml").string());
+  const std::string path = (dir / "model.toml").string();
 
   toml::table table;
   try {
-    table = toml::parse_file(reader.path());
+    table = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
-    return reader.at(e.source(), e.description());
+    return make_error(fmt::format("{}: TOML syntax error: {}", position(e.source(), path), e.description()));
   }
 
   ModelConfig config;
   config.dir = dir.string();
-  bool has_kind = false;
-  for (const auto& [key, value] : table) {
-    // max_concurrency would promise a per-model request limit that the server
-    // does not have: rejected by name, saying what to do (docs/MODELS.md).
-    if (key.str() == "max_concurrency")
-      return reader.at(key.source(), "key 'max_concurrency' is not supported: the server has no per-model request "
-                                     "limit (remove the key)");
-    if (std::find(kKeys.begin(), kKeys.end(), key.str()) == kKeys.end())
-      return reader.at(key.source(),
-                       fmt::format("unknown key '{}' (valid: {})", key.str(), join(kKeys)));
-    if (auto s = apply(reader, key.str(), value, config); !s) return std::move(s).error();
-    has_kind = has_kind || key.str() == "kind";
-  }
-
-  const std::string folder = dir.filename().string();
-  if (config.name.empty()) config.name = folder;
-  if (config.name != folder) {
-    const auto* node = table.get("name");
-    return reader.at(node->source(), fmt::format("key 'name': '{}' must equal the model folder's name '{}'",
-                                                 config.name, folder));
-  }
-  if (!has_kind)
-    return make_error(fmt::format("{}: missing key 'kind' (valid: {})", reader.path(), join(kKinds)));
+  Diagnostics diagnostics(path);
+  TableReader reader(table, "", {kKeys.begin(), kKeys.end()}, diagnostics);
+  read_keys(reader, dir.filename().string(), config);
+  reader.report_unknown_keys();
+  if (!diagnostics.empty()) return diagnostics.to_error();
   return config;
 }
 

@@ -7,7 +7,8 @@
 
 #include <fmt/format.h>
 
-#include "scenario/diagnostics.h"
+#include "common/diagnostics.h"
+#include "common/toml_reader.h"
 
 namespace servelab::scenario {
 
@@ -50,16 +51,6 @@ std::vector<std::string_view> split(std::string_view text, char separator) {
   }
   parts.push_back(text.substr(begin));
   return parts;
-}
-
-std::string_view type_name(const toml::node& node) {
-  switch (node.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a floating-point number";
-    case toml::node_type::boolean: return "a boolean";
-    default: return "a date or time";
-  }
 }
 
 }  // namespace

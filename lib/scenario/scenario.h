@@ -1,6 +1,8 @@
 #pragma once
 // The scenario model: what a `servelab run` measures. Parsed from TOML by
-// parse_scenario_*() (scenario_parser.h); every field has the default that an
+// parse_scenario_*() (scenario_parser.h) through the key tables of
+// scenario_keys.cpp and request_keys.cpp, which also write and read its echo
+// in result.json (scenario_json.h); every field has the default that an
 // absent key gets. Durations are std::chrono types, never bare ints.
 
 #include <chrono>
@@ -9,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/headers.h"
 #include "common/toggles.h"
 
 namespace servelab::scenario {
@@ -61,10 +64,8 @@ inline int peak_connections(const LoadConfig& load) {
   return peak;
 }
 
-struct Header {
-  std::string name;
-  std::string value;
-};
+// A request header (common/headers.h: names compare case-insensitively).
+using Header = servelab::Header;
 
 struct RequestSpec {
   RequestKind kind = RequestKind::http;
@@ -75,7 +76,7 @@ struct RequestSpec {
   // ("http://host:port/path") or a path resolved against the target.
   std::string method = "GET";
   std::string url = "/";
-  std::vector<Header> headers;
+  HeaderList headers;
   std::string body;
 
   // kind = "infer": POST /v2/models/{model}/infer with generated FP32 tensors

@@ -463,7 +463,7 @@ TEST(ModelManager, BadModelTomlFailsOnlyThatModel) {
   ASSERT_TRUE(m);
   Acquired bad = acquire_now(*m, "mlp-1");
   EXPECT_EQ(bad.error, AcquireError::failed);
-  EXPECT_THAT(bad.message, HasSubstr("unknown key 'colour'"));
+  EXPECT_THAT(bad.message, HasSubstr("unknown key \"colour\""));
   EXPECT_TRUE(acquire_now(*m, "mlp-0").ok());
 }
 

@@ -1,7 +1,7 @@
 #pragma once
-// Collects every problem found in a scenario, each prefixed with where it
-// is: "file:line:column" of the offending value, or "--set key=value" for a
-// value that came from the command line.
+// Collects every problem found in a TOML file (a scenario, a model.toml),
+// each prefixed with where it is: "file:line:column" of the offending value,
+// or "--set key=value" for a value that came from the command line.
 
 #include <cstdint>
 #include <string>
@@ -12,7 +12,7 @@
 
 #include "common/result.h"
 
-namespace servelab::scenario {
+namespace servelab {
 
 // Nodes created by a --set override carry this prefix plus the assignment as
 // their source path, so that errors point at the flag instead of a file line.
@@ -44,4 +44,4 @@ class Diagnostics {
   std::vector<Entry> entries_;
 };
 
-}  // namespace servelab::scenario
+}  // namespace servelab

@@ -6,7 +6,7 @@
 #include <span>
 #include <string_view>
 
-namespace servelab::scenario {
+namespace servelab {
 
 // Optimal string alignment distance (Levenshtein plus adjacent transposition,
 // so "clsoed" is one edit from "closed"), compared case-insensitively.
@@ -17,4 +17,4 @@ size_t edit_distance(std::string_view a, std::string_view b);
 std::optional<std::string_view> closest_match(std::string_view word,
                                               std::span<const std::string_view> candidates);
 
-}  // namespace servelab::scenario
+}  // namespace servelab

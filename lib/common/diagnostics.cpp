@@ -1,10 +1,10 @@
-#include "scenario/diagnostics.h"
+#include "common/diagnostics.h"
 
 #include <algorithm>
 
 #include <fmt/format.h>
 
-namespace servelab::scenario {
+namespace servelab {
 
 namespace {
 
@@ -43,4 +43,4 @@ Error Diagnostics::to_error() const {
   return make_error(std::move(text));
 }
 
-}  // namespace servelab::scenario
+}  // namespace servelab

@@ -1,10 +1,10 @@
-#include "scenario/suggest.h"
+#include "common/suggest.h"
 
 #include <algorithm>
 #include <cctype>
 #include <vector>
 
-namespace servelab::scenario {
+namespace servelab {
 
 namespace {
 
@@ -49,4 +49,4 @@ std::optional<std::string_view> closest_match(std::string_view word,
   return best;
 }
 
-}  // namespace servelab::scenario
+}  // namespace servelab

@@ -1,37 +1,36 @@
-#include "common/duration.h"
-#include "scenario/table_reader.h"
+#include "common/toml_reader.h"
 
+#include <algorithm>
 #include <cmath>
-#include <limits>
+#include <optional>
 
-#include "scenario/scenario_parser.h"
+#include "common/duration.h"
+#include "common/suggest.h"
 
-namespace servelab::scenario {
+namespace servelab {
 
-std::string describe(const toml::node& node) {
+std::string_view type_name(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::string:
-      return fmt::format("string \"{}\"", node.as_string()->get());
-    case toml::node_type::integer:
-      return fmt::format("integer {}", node.as_integer()->get());
-    case toml::node_type::floating_point:
-      return fmt::format("floating-point {}", node.as_floating_point()->get());
-    case toml::node_type::boolean:
-      return fmt::format("boolean {}", node.as_boolean()->get());
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a floating-point number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none: break;
   }
   return "nothing";
+}
+
+std::string describe(const toml::node& node) {
+  if (const auto* text = node.as_string()) return fmt::format("string \"{}\"", text->get());
+  if (const auto* number = node.as_integer()) return fmt::format("integer {}", number->get());
+  if (const auto* number = node.as_floating_point()) return fmt::format("floating-point {}", number->get());
+  if (const auto* flag = node.as_boolean()) return fmt::format("boolean {}", flag->get());
+  return std::string(type_name(node));
 }
 
 std::string TableReader::key_path(std::string_view key) const {
@@ -40,6 +39,11 @@ std::string TableReader::key_path(std::string_view key) const {
 
 void TableReader::error(const toml::node& at, std::string_view key, std::string_view message) {
   diagnostics_.add(at.source(), fmt::format("{}: {}", key_path(key), message));
+  if (!reported(key)) reported_.emplace_back(key);
+}
+
+bool TableReader::reported(std::string_view key) const {
+  return std::find(reported_.begin(), reported_.end(), key) != reported_.end();
 }
 
 void TableReader::missing(std::string_view key, std::string_view expected) {
@@ -69,31 +73,9 @@ bool TableReader::read_bool(std::string_view key, bool& out) {
   return false;
 }
 
-bool TableReader::read_int(std::string_view key, int& out, int min, int max) {
-  const toml::node* node = find(key);
-  if (node == nullptr) return false;
-  const std::string range = max == std::numeric_limits<int>::max()
-                                ? fmt::format(">= {}", min)
-                                : fmt::format("from {} to {}", min, max);
-  const auto* number = node->as_integer();
-  if (number == nullptr || number->get() < min || number->get() > max) {
-    error(*node, key, fmt::format("expected an integer {}, got {}", range, describe(*node)));
-    return false;
-  }
-  out = static_cast<int>(number->get());
-  return true;
-}
-
-bool TableReader::read_uint64(std::string_view key, uint64_t& out) {
-  const toml::node* node = find(key);
-  if (node == nullptr) return false;
-  const auto* number = node->as_integer();
-  if (number == nullptr || number->get() < 0) {
-    error(*node, key, fmt::format("expected an integer >= 0, got {}", describe(*node)));
-    return false;
-  }
-  out = static_cast<uint64_t>(number->get());
-  return true;
+void TableReader::report_integer_error(const toml::node& node, std::string_view key,
+                                       std::string_view range) {
+  error(node, key, fmt::format("expected an integer{}, got {}", range, describe(node)));
 }
 
 bool TableReader::read_number(std::string_view key, double& out, bool allow_zero) {
@@ -189,4 +171,4 @@ void TableReader::report_unknown_keys() {
   }
 }
 
-}  // namespace servelab::scenario
+}  // namespace servelab
