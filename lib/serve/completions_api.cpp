@@ -1,18 +1,19 @@
 #include "serve/completions_api.h"
 
 #include <chrono>
-#include <cmath>
-#include <exception>
+#include <iterator>
+#include <memory>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
-#include <boost/beast/http/verb.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
 #include "models/token_model.h"
+#include "serve/responses.h"
 #include "stream/gzip.h"
 #include "stream/streamer.h"
 
@@ -25,29 +26,11 @@ using http::Response;
 
 namespace {
 
-constexpr std::string_view kJson = "application/json";
-constexpr std::string_view kEventStream = "text/event-stream";
 constexpr int64_t kDefaultMaxTokens = 16;  // OpenAI's default
 constexpr double kMaxTemperature = 2.0;    // OpenAI's range [0, 2]
 // Bytes of one token's SSE event beyond the model name (for the gzip
 // decision, made before the first token exists).
 constexpr size_t kEventOverhead = 140;
-
-Response make_response(unsigned version, bool keep_alive, bhttp::status status, std::string body,
-                       std::string_view content_type = kJson) {
-  Response res(status, version);
-  res.set(bhttp::field::content_type, content_type);
-  res.keep_alive(keep_alive);
-  res.body() = std::move(body);
-  res.prepare_payload();
-  return res;
-}
-
-Response error_response(const Request& request, bhttp::status status, std::string_view message) {
-  json::object body;
-  body["error"] = message;
-  return make_response(request.version(), request.keep_alive(), status, json::serialize(body));
-}
 
 // JSON string escaping of one text token: printable ASCII and '\n' only
 // (TokenModel never produces anything else).
@@ -60,14 +43,15 @@ void append_token_json(std::string& out, char c) {
   }
 }
 
-std::string path_of(std::string_view target) { return std::string(target.substr(0, target.find('?'))); }
-
 }  // namespace
 
 // One completion, from parsed request to last byte. Lives in shared_ptrs
 // held by its pool task or by its Streamer's resume callback.
 struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
-  CompletionsApi* api = nullptr;
+  CompletionJob(CompletionsApi* a, const Reply& r) : api(a), reply(r) {}
+  CompletionsApi* api;
+  Reply reply;  // counts the answer; streamed answers go through `streamer`
+  models::ModelLease lease;  // pins the model until the job is destroyed
   std::shared_ptr<const models::TokenModel> model;
   std::string model_name;
   std::string prompt;
@@ -75,13 +59,11 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   uint64_t seed = 0;
   int64_t max_tokens = kDefaultMaxTokens;
   bool stream = false;   // the client asked for SSE
+  std::string accept_encoding;  // the request's Accept-Encoding
   bool gzip_whole = false;  // the client accepts gzip (whole answers)
-  unsigned version = 11;
-  bool keep_alive = true;
   std::string id;
   int64_t created = 0;
 
-  http::Responder respond{nullptr};                 // whole answers
   std::shared_ptr<stream::Streamer> streamer;       // streamed answers (streaming on)
   std::optional<models::TokenGenerator> generator;  // made by the first step (prefill)
   int64_t completion_tokens = 0;
@@ -92,7 +74,7 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   std::atomic<bool> ended{false};
 
   void post() {
-    api->pool_->post([self = shared_from_this()] { self->step(); });
+    api->pool_.post([self = shared_from_this()] { self->step(); });
   }
 
   // One token (and the prefill before the first). On a compute thread.
@@ -175,7 +157,7 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   }
 
   void send_whole(std::string b, std::string_view content_type) {
-    Response res = make_response(version, keep_alive, bhttp::status::ok, std::string(), content_type);
+    Response res = make_response(reply.to(), bhttp::status::ok, std::string(), content_type);
     const auto& cfg = api->options_.stream;
     if (gzip_whole) {
       if (auto gz = stream::gzip_if_worth(b, cfg.gzip_min_bytes, cfg.gzip_min_saving)) {
@@ -185,7 +167,7 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
     }
     res.body() = std::move(b);
     res.prepare_payload();
-    respond(std::move(res));
+    reply(std::move(res));
   }
 
   enum class Outcome { completed, cancelled };
@@ -203,42 +185,25 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   }
 };
 
-CompletionsApi::CompletionsApi(ModelLookup lookup, CompletionsOptions options)
-    : lookup_(std::move(lookup)),
+CompletionsApi::CompletionsApi(models::ModelManager& manager, batch::ComputePool& pool, ServerMetrics& metrics,
+                               CompletionsOptions options, std::chrono::milliseconds load_wait_timeout)
+    : manager_(manager),
+      pool_(pool),
+      server_metrics_(metrics),
       options_(std::move(options)),
-      pool_(std::make_unique<batch::ComputePool>(options_.compute_threads)) {}
+      load_wait_timeout_(load_wait_timeout) {}
 
-CompletionsApi::~CompletionsApi() { shutdown(); }
-
-void CompletionsApi::shutdown() {
-  if (shut_down_.exchange(true)) return;
-  pool_->join();
-}
-
-bool CompletionsApi::serves(std::string_view target) {
-  const std::string p = path_of(target);
-  return p == "/v1/completions" || p == "/v1/completions/";
-}
-
-void CompletionsApi::handle_async(Request&& request, http::Responder respond) {
+void CompletionsApi::complete(Request&& request, const PathParams&, const Reply& reply) {
   auto reject = [&](bhttp::status status, std::string_view message) {
-    metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
-    Response res = error_response(request, status, message);
-    if (status == bhttp::status::method_not_allowed) res.set(bhttp::field::allow, "POST");
-    respond(std::move(res));
+    reply(error_response(request, status, message));
   };
-  if (request.method() != bhttp::verb::post) {
-    return reject(bhttp::status::method_not_allowed,
-                  "method " + std::string(request.method_string()) + " not allowed; use POST");
-  }
   boost::system::error_code ec;
   const json::value doc = json::parse(request.body(), ec);
   if (ec) return reject(bhttp::status::bad_request, "invalid JSON body: " + ec.message());
   const json::object* root = doc.if_object();
   if (!root) return reject(bhttp::status::bad_request, "request body must be a JSON object");
 
-  auto job = std::make_shared<CompletionJob>();
-  job->api = this;
+  auto job = std::make_shared<CompletionJob>(this, reply);
   const json::value* model_v = root->if_contains("model");
   if (!model_v || !model_v->is_string()) return reject(bhttp::status::bad_request, "missing 'model': expected a string");
   job->model_name = model_v->get_string();
@@ -284,29 +249,38 @@ void CompletionsApi::handle_async(Request&& request, http::Responder respond) {
     const auto n = v->to_number<int64_t>(ec);
     if (ec || n != 1) return reject(bhttp::status::bad_request, "only 'n': 1 is supported");
   }
+  job->accept_encoding = request[bhttp::field::accept_encoding];
 
-  ModelLookupResult found = lookup_(job->model_name);
-  if (!found.model) {
-    return reject(found.status == 503 ? bhttp::status::service_unavailable : bhttp::status::not_found, found.error);
-  }
-  job->model = std::dynamic_pointer_cast<const models::TokenModel>(found.model);
+  // The model, exactly as infer leases it: a ready model (or a sync-mode
+  // inline load) calls back right here; otherwise a loader or timer thread
+  // calls back later.
+  const std::thread::id caller = std::this_thread::get_id();
+  const auto deadline = std::chrono::steady_clock::now() + load_wait_timeout_;
+  manager_.acquire(job->model_name, deadline, [this, job, caller](models::Acquired acquired) {
+    start(job, std::move(acquired), std::this_thread::get_id() != caller);
+  });
+}
+
+void CompletionsApi::start(const std::shared_ptr<CompletionJob>& job, models::Acquired acquired, bool waited) {
+  const Reply& reply = job->reply;
+  if (waited) server_metrics_.record_model_wait();
+  if (!acquired.ok()) return reply(acquire_error(reply.to(), job->model_name, acquired));
+  job->model = std::dynamic_pointer_cast<const models::TokenModel>(acquired.lease.shared());
   if (!job->model) {
-    return reject(bhttp::status::bad_request,
-                  fmt::format("model '{}' is of kind '{}'; /v1/completions needs a 'tokens' model", job->model_name,
-                              found.model->config().kind));
+    return reply(error_response(reply.to(), bhttp::status::bad_request,
+                                fmt::format("model '{}' is of kind '{}'; /v1/completions needs a 'tokens' model",
+                                            job->model_name, acquired.lease->config().kind)));
   }
   if (shut_down_.load(std::memory_order_relaxed)) {
-    return reject(bhttp::status::service_unavailable, "server is shutting down");
+    return reply(error_response(reply.to(), bhttp::status::service_unavailable, "server is shutting down"));
   }
+  job->lease = std::move(acquired.lease);
 
-  job->version = request.version();
-  job->keep_alive = request.keep_alive();
   job->id = fmt::format("cmpl-{:x}", next_id_.fetch_add(1, std::memory_order_relaxed));
   job->created = std::chrono::duration_cast<std::chrono::seconds>(
                      std::chrono::system_clock::now().time_since_epoch())
                      .count();
-  const std::string_view accept = request[bhttp::field::accept_encoding];
-  job->gzip_whole = options_.gzip && stream::accepts_gzip(accept);
+  job->gzip_whole = options_.gzip && stream::accepts_gzip(job->accept_encoding);
   metrics_.active.fetch_add(1, std::memory_order_relaxed);
 
   if (job->stream) {
@@ -317,25 +291,24 @@ void CompletionsApi::handle_async(Request&& request, http::Responder respond) {
   if (job->stream && options_.streaming) {
     stream::StreamConfig cfg = options_.stream;
     const size_t expected = static_cast<size_t>(job->max_tokens) * (job->prefix.size() + kEventOverhead / 2);
-    cfg.gzip = options_.gzip && stream::use_gzip(accept, expected, cfg);
+    cfg.gzip = options_.gzip && stream::use_gzip(job->accept_encoding, expected, cfg);
     http::ResponseHeader header;
     header.result(bhttp::status::ok);
     header.set(bhttp::field::content_type, kEventStream);
     header.set(bhttp::field::cache_control, "no-cache");
     if (cfg.gzip) header.set(bhttp::field::content_encoding, "gzip");
-    auto writer = respond.stream(std::move(header));
-    if (!writer) {  // cannot happen: this handler answers once
-      metrics_.active.fetch_sub(1, std::memory_order_relaxed);
-      return;
+    // Null without a connection (InferenceApi::handle()): then the events
+    // are sent whole, as with the toggle off.
+    if (auto writer = reply.stream(std::move(header))) {
+      job->streamer = stream::Streamer::create(std::move(writer), cfg, &metrics_.stream);
+      // The callback holds the job strongly while the stream is paused (the
+      // job holds the streamer until end(), which breaks the cycle).
+      job->streamer->on_resume([job] { job->post(); });
+      metrics_.streams_active.fetch_add(1, std::memory_order_relaxed);
     }
-    job->streamer = stream::Streamer::create(std::move(writer), cfg, &metrics_.stream);
-    // The callback holds the job strongly while the stream is paused (the
-    // job holds the streamer until end(), which breaks the cycle).
-    job->streamer->on_resume([job] { job->post(); });
-    metrics_.streams_active.fetch_add(1, std::memory_order_relaxed);
-  } else {
-    job->respond = std::move(respond);
-    if (job->stream) job->body.reserve(static_cast<size_t>(job->max_tokens) * (job->prefix.size() + 64));
+  }
+  if (job->stream && !job->streamer) {
+    job->body.reserve(static_cast<size_t>(job->max_tokens) * (job->prefix.size() + 64));
   }
   job->post();
 }
@@ -349,7 +322,7 @@ void CompletionsApi::render_metrics(std::string& out) const {
   series("servelab_completions_total", "counter", "Completions (/v1/completions) finished and fully sent.",
          rd(metrics_.completions));
   series("servelab_completions_rejected_total", "counter", "Completion requests answered with an error status.",
-         rd(metrics_.rejected));
+         rejected());
   series("servelab_completions_cancelled_total", "counter",
          "Completions stopped early because the client went away.", rd(metrics_.cancelled));
   series("servelab_completions_active", "gauge", "Completions generating now.", rd(metrics_.active));

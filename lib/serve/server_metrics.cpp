@@ -76,6 +76,7 @@ std::string_view to_string(Route route) {
     case Route::metrics: return "metrics";
     case Route::other: return "other";
     case Route::repository: return "repository";
+    case Route::completions: return "completions";
   }
   return "other";
 }
@@ -151,6 +152,12 @@ void ServerMetrics::set_batch_source(size_t model, std::function<batch::BatchSta
 
 uint64_t ServerMetrics::requests(Route route, unsigned status) const noexcept {
   return sum(static_cast<size_t>(route) * kStatusCount + status_index(status));
+}
+
+uint64_t ServerMetrics::error_answers(Route route) const noexcept {
+  uint64_t total = 0;
+  for (unsigned status = 400; status < kMinStatus + kStatusCount; ++status) total += requests(route, status);
+  return total;
 }
 
 int64_t ServerMetrics::in_flight() const noexcept { return static_cast<int64_t>(sum(kInFlight)); }
