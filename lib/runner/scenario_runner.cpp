@@ -22,6 +22,7 @@
 #include "report/summary.h"
 #include "report/threshold.h"
 #include "common/prometheus_text.h"
+#include "serve/server_flags.h"
 
 namespace servelab::runner {
 namespace fs = std::filesystem;
@@ -133,17 +134,18 @@ Result<RunOutcome> run_scenario(const scenario::Scenario& s, const RunOptions& o
     if (!repo) return repo.error();
     launch::ServerProcessConfig cfg;
     cfg.executable = options.server_executable;
-    cfg.args = {"--models", *repo, "--threads", std::to_string(s.server.threads)};
-    // Only when on: a server that predates batching runs unchanged otherwise.
-    if (s.toggles.batching) cfg.args.insert(cfg.args.end(), {"--batching", "on"});
-    cfg.args.insert(cfg.args.end(), {"--streaming", s.toggles.streaming ? "on" : "off"});
-    // Model manager: the async_loading toggle both ways (the server's own
-    // default is on), and the [server] knobs.
-    cfg.args.insert(cfg.args.end(),
-                    {"--async-loading", s.toggles.async_loading ? "on" : "off", "--model-memory-budget",
-                     std::to_string(s.server.model_memory_budget), "--max-concurrent-loads",
-                     std::to_string(s.server.max_concurrent_loads), "--prediction", s.server.prediction ? "on" : "off",
-                     "--load-wait-timeout", format_duration(s.server.load_wait_timeout)});
+    // The server's flags come from its own config (serve/server_flags.h):
+    // the scenario's [server] table and its server-side toggles.
+    serve::ServerConfig server_config;
+    server_config.models_dir = *repo;
+    server_config.http.threads = s.server.threads;
+    serve::set_toggles(server_config, s.toggles);
+    server_config.manager.memory_budget = s.server.model_memory_budget;
+    server_config.manager.max_concurrent_loads = s.server.max_concurrent_loads;
+    server_config.manager.prediction = s.server.prediction;
+    server_config.manager.wait_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(s.server.load_wait_timeout);
+    cfg.args = serve::server_args(server_config);
     cfg.log_path = (fs::path(outcome.out_dir) / "server.log").string();
     cfg.ready_timeout = options.server_ready_timeout;
     auto proc = launch::ServerProcess::start(cfg);
