@@ -6,10 +6,10 @@
 // (repository, bind), 2 for a flag value it cannot use; CLI11's own errors
 // (unknown flag, value out of range, --models missing) keep CLI11's codes.
 
-#include <cstdio>
+#include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
+#include <cstdio>
 
 #include "serve/reference_server.h"
 #include "serve/server_flags.h"

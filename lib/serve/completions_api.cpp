@@ -1,16 +1,16 @@
 #include "serve/completions_api.h"
 
+#include <fmt/format.h>
+
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/json.hpp>
 #include <chrono>
 #include <iterator>
 #include <memory>
 #include <optional>
 #include <thread>
 #include <utility>
-
-#include <boost/beast/http/field.hpp>
-#include <boost/beast/http/status.hpp>
-#include <boost/json.hpp>
-#include <fmt/format.h>
 
 #include "models/token_model.h"
 #include "serve/responses.h"
@@ -36,10 +36,17 @@ constexpr size_t kEventOverhead = 140;
 // (TokenModel never produces anything else).
 void append_token_json(std::string& out, char c) {
   switch (c) {
-    case '"': out += "\\\""; break;
-    case '\\': out += "\\\\"; break;
-    case '\n': out += "\\n"; break;
-    default: out += c;
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    default:
+      out += c;
   }
 }
 
@@ -50,7 +57,7 @@ void append_token_json(std::string& out, char c) {
 struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   CompletionJob(CompletionsApi* a, const Reply& r) : api(a), reply(r) {}
   CompletionsApi* api;
-  Reply reply;  // counts the answer; streamed answers go through `streamer`
+  Reply reply;               // counts the answer; streamed answers go through `streamer`
   models::ModelLease lease;  // pins the model until the job is destroyed
   std::shared_ptr<const models::TokenModel> model;
   std::string model_name;
@@ -58,9 +65,9 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   float temperature = 1.0f;
   uint64_t seed = 0;
   int64_t max_tokens = kDefaultMaxTokens;
-  bool stream = false;   // the client asked for SSE
+  bool stream = false;          // the client asked for SSE
   std::string accept_encoding;  // the request's Accept-Encoding
-  bool gzip_whole = false;  // the client accepts gzip (whole answers)
+  bool gzip_whole = false;      // the client accepts gzip (whole answers)
   std::string id;
   int64_t created = 0;
 
@@ -125,15 +132,18 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
 
   void finish(std::string_view reason) {
     auto& m = api->metrics_;
-    m.prompt_tokens.fetch_add(static_cast<uint64_t>(generator->prompt_tokens()), std::memory_order_relaxed);
+    m.prompt_tokens.fetch_add(static_cast<uint64_t>(generator->prompt_tokens()),
+                              std::memory_order_relaxed);
     if (stream) {
       event.assign(prefix);
-      event += fmt::format(R"(","index":0,"logprobs":null,"finish_reason":"{}"}}],"usage":{}}})", reason, usage_json());
+      event += fmt::format(R"(","index":0,"logprobs":null,"finish_reason":"{}"}}],"usage":{}}})",
+                           reason, usage_json());
       event += "\n\ndata: [DONE]\n\n";
       emit(event);
       if (streamer) {
-        streamer->finish(
-            [self = shared_from_this()](bool ok) { self->end(ok ? Outcome::completed : Outcome::cancelled); });
+        streamer->finish([self = shared_from_this()](bool ok) {
+          self->end(ok ? Outcome::completed : Outcome::cancelled);
+        });
         return;
       }
       end(Outcome::completed);
@@ -176,17 +186,20 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   void end(Outcome outcome) {
     if (ended.exchange(true, std::memory_order_acq_rel)) return;
     auto& m = api->metrics_;
-    m.tokens_generated.fetch_add(static_cast<uint64_t>(completion_tokens), std::memory_order_relaxed);
+    m.tokens_generated.fetch_add(static_cast<uint64_t>(completion_tokens),
+                                 std::memory_order_relaxed);
     m.active.fetch_sub(1, std::memory_order_relaxed);
     if (streamer) m.streams_active.fetch_sub(1, std::memory_order_relaxed);
     // Last, so that whoever sees the outcome counted also sees the gauges down.
-    (outcome == Outcome::completed ? m.completions : m.cancelled).fetch_add(1, std::memory_order_release);
+    (outcome == Outcome::completed ? m.completions : m.cancelled)
+        .fetch_add(1, std::memory_order_release);
     streamer.reset();  // breaks the job ↔ streamer cycle (resume callback)
   }
 };
 
-CompletionsApi::CompletionsApi(models::ModelManager& manager, batch::ComputePool& pool, ServerMetrics& metrics,
-                               CompletionsOptions options, std::chrono::milliseconds load_wait_timeout)
+CompletionsApi::CompletionsApi(models::ModelManager& manager, batch::ComputePool& pool,
+                               ServerMetrics& metrics, CompletionsOptions options,
+                               std::chrono::milliseconds load_wait_timeout)
     : manager_(manager),
       pool_(pool),
       server_metrics_(metrics),
@@ -205,7 +218,8 @@ void CompletionsApi::complete(Request&& request, const PathParams&, const Reply&
 
   auto job = std::make_shared<CompletionJob>(this, reply);
   const json::value* model_v = root->if_contains("model");
-  if (!model_v || !model_v->is_string()) return reject(bhttp::status::bad_request, "missing 'model': expected a string");
+  if (!model_v || !model_v->is_string())
+    return reject(bhttp::status::bad_request, "missing 'model': expected a string");
   job->model_name = model_v->get_string();
 
   if (const json::value* p = root->if_contains("prompt")) {
@@ -214,7 +228,8 @@ void CompletionsApi::complete(Request&& request, const PathParams&, const Reply&
     } else if (p->is_array() && p->get_array().size() == 1 && p->get_array()[0].is_string()) {
       job->prompt = p->get_array()[0].get_string();
     } else {
-      return reject(bhttp::status::bad_request, "'prompt' must be a string (or an array of one string)");
+      return reject(bhttp::status::bad_request,
+                    "'prompt' must be a string (or an array of one string)");
     }
   } else {
     return reject(bhttp::status::bad_request, "missing 'prompt': expected a string");
@@ -223,7 +238,8 @@ void CompletionsApi::complete(Request&& request, const PathParams&, const Reply&
     const auto n = v->to_number<int64_t>(ec);
     if (ec || n < 1 || n > options_.max_tokens_limit)
       return reject(bhttp::status::bad_request,
-                    fmt::format("'max_tokens' must be an integer between 1 and {}", options_.max_tokens_limit));
+                    fmt::format("'max_tokens' must be an integer between 1 and {}",
+                                options_.max_tokens_limit));
     job->max_tokens = n;
   }
   if (const json::value* v = root->if_contains("stream"); v && !v->is_null()) {
@@ -261,18 +277,21 @@ void CompletionsApi::complete(Request&& request, const PathParams&, const Reply&
   });
 }
 
-void CompletionsApi::start(const std::shared_ptr<CompletionJob>& job, models::Acquired acquired, bool waited) {
+void CompletionsApi::start(const std::shared_ptr<CompletionJob>& job, models::Acquired acquired,
+                           bool waited) {
   const Reply& reply = job->reply;
   if (waited) server_metrics_.record_model_wait();
   if (!acquired.ok()) return reply(acquire_error(reply.to(), job->model_name, acquired));
   job->model = std::dynamic_pointer_cast<const models::TokenModel>(acquired.lease.shared());
   if (!job->model) {
-    return reply(error_response(reply.to(), bhttp::status::bad_request,
-                                fmt::format("model '{}' is of kind '{}'; /v1/completions needs a 'tokens' model",
-                                            job->model_name, acquired.lease->config().kind)));
+    return reply(error_response(
+        reply.to(), bhttp::status::bad_request,
+        fmt::format("model '{}' is of kind '{}'; /v1/completions needs a 'tokens' model",
+                    job->model_name, acquired.lease->config().kind)));
   }
   if (shut_down_.load(std::memory_order_relaxed)) {
-    return reply(error_response(reply.to(), bhttp::status::service_unavailable, "server is shutting down"));
+    return reply(
+        error_response(reply.to(), bhttp::status::service_unavailable, "server is shutting down"));
   }
   job->lease = std::move(acquired.lease);
 
@@ -284,13 +303,15 @@ void CompletionsApi::start(const std::shared_ptr<CompletionJob>& job, models::Ac
   metrics_.active.fetch_add(1, std::memory_order_relaxed);
 
   if (job->stream) {
-    job->prefix = fmt::format(R"(data: {{"id":"{}","object":"text_completion","created":{},"model":{},"choices":[{{"text":")",
-                              job->id, job->created, json::serialize(json::string(job->model_name)));
+    job->prefix = fmt::format(
+        R"(data: {{"id":"{}","object":"text_completion","created":{},"model":{},"choices":[{{"text":")",
+        job->id, job->created, json::serialize(json::string(job->model_name)));
     job->event.reserve(job->prefix.size() + 256);
   }
   if (job->stream && options_.streaming) {
     stream::StreamConfig cfg = options_.stream;
-    const size_t expected = static_cast<size_t>(job->max_tokens) * (job->prefix.size() + kEventOverhead / 2);
+    const size_t expected =
+        static_cast<size_t>(job->max_tokens) * (job->prefix.size() + kEventOverhead / 2);
     cfg.gzip = options_.gzip && stream::use_gzip(job->accept_encoding, expected, cfg);
     http::ResponseHeader header;
     header.result(bhttp::status::ok);
@@ -315,36 +336,46 @@ void CompletionsApi::start(const std::shared_ptr<CompletionJob>& job, models::Ac
 
 void CompletionsApi::render_metrics(std::string& out) const {
   auto it = std::back_inserter(out);
-  auto series = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
+  auto series = [&](std::string_view name, std::string_view type, std::string_view help,
+                    auto value) {
     fmt::format_to(it, "# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help, type, value);
   };
   const auto rd = [](const auto& a) { return a.load(std::memory_order_relaxed); };
-  series("servelab_completions_total", "counter", "Completions (/v1/completions) finished and fully sent.",
-         rd(metrics_.completions));
-  series("servelab_completions_rejected_total", "counter", "Completion requests answered with an error status.",
-         rejected());
+  series("servelab_completions_total", "counter",
+         "Completions (/v1/completions) finished and fully sent.", rd(metrics_.completions));
+  series("servelab_completions_rejected_total", "counter",
+         "Completion requests answered with an error status.", rejected());
   series("servelab_completions_cancelled_total", "counter",
          "Completions stopped early because the client went away.", rd(metrics_.cancelled));
-  series("servelab_completions_active", "gauge", "Completions generating now.", rd(metrics_.active));
-  series("servelab_completion_prompt_tokens_total", "counter", "Prompt tokens prefilled.", rd(metrics_.prompt_tokens));
-  series("servelab_completion_tokens_total", "counter", "Tokens generated (counted when a completion ends).",
-         rd(metrics_.tokens_generated));
-  series("servelab_streams_active", "gauge", "Streamed responses being sent now.", rd(metrics_.streams_active));
+  series("servelab_completions_active", "gauge", "Completions generating now.",
+         rd(metrics_.active));
+  series("servelab_completion_prompt_tokens_total", "counter", "Prompt tokens prefilled.",
+         rd(metrics_.prompt_tokens));
+  series("servelab_completion_tokens_total", "counter",
+         "Tokens generated (counted when a completion ends).", rd(metrics_.tokens_generated));
+  series("servelab_streams_active", "gauge", "Streamed responses being sent now.",
+         rd(metrics_.streams_active));
   const auto& s = metrics_.stream;
   series("servelab_streams_total", "counter", "Streamed responses started.", rd(s.streams));
-  series("servelab_stream_chunks_total", "counter", "HTTP chunks written by streamed responses.", rd(s.chunks));
-  series("servelab_stream_bytes_total", "counter", "Body bytes written by streamed responses (after gzip).",
-         rd(s.bytes));
+  series("servelab_stream_chunks_total", "counter", "HTTP chunks written by streamed responses.",
+         rd(s.chunks));
+  series("servelab_stream_bytes_total", "counter",
+         "Body bytes written by streamed responses (after gzip).", rd(s.bytes));
   series("servelab_stream_backpressure_events_total", "counter",
-         "Times a producer was paused because its stream's buffer was full.", rd(s.backpressure_events));
+         "Times a producer was paused because its stream's buffer was full.",
+         rd(s.backpressure_events));
   series("servelab_stream_max_held_bytes", "gauge",
-         "Most bytes one stream has held at once (waiting + being written; bounded by --stream-buffer).",
+         "Most bytes one stream has held at once (waiting + being written; bounded by "
+         "--stream-buffer).",
          rd(s.max_held_bytes));
-  series("servelab_stream_failed_total", "counter", "Streamed responses whose connection failed.", rd(s.failed));
+  series("servelab_stream_failed_total", "counter", "Streamed responses whose connection failed.",
+         rd(s.failed));
   const uint64_t gz_in = rd(s.gzip_in_bytes);
   const uint64_t gz_out = rd(s.gzip_out_bytes);
-  series("servelab_stream_gzip_in_bytes_total", "counter", "Gzipped streams: bytes before compression.", gz_in);
-  series("servelab_stream_gzip_out_bytes_total", "counter", "Gzipped streams: bytes after compression.", gz_out);
+  series("servelab_stream_gzip_in_bytes_total", "counter",
+         "Gzipped streams: bytes before compression.", gz_in);
+  series("servelab_stream_gzip_out_bytes_total", "counter",
+         "Gzipped streams: bytes after compression.", gz_out);
   series("servelab_stream_compression_ratio", "gauge",
          "Gzipped streams: bytes before / after compression (0: none yet).",
          gz_out ? static_cast<double>(gz_in) / static_cast<double>(gz_out) : 0.0);

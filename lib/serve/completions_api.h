@@ -44,12 +44,12 @@ namespace servelab::serve {
 struct CompletionJob;
 
 struct CompletionMetrics {
-  std::atomic<uint64_t> completions{0};        // finished normally (200)
-  std::atomic<uint64_t> cancelled{0};          // stopped because the client went away
+  std::atomic<uint64_t> completions{0};  // finished normally (200)
+  std::atomic<uint64_t> cancelled{0};    // stopped because the client went away
   std::atomic<uint64_t> prompt_tokens{0};
-  std::atomic<uint64_t> tokens_generated{0};   // counted when a completion ends
-  std::atomic<int64_t> active{0};              // completions generating now (streamed or not)
-  std::atomic<int64_t> streams_active{0};      // of them, streamed with streaming on
+  std::atomic<uint64_t> tokens_generated{0};  // counted when a completion ends
+  std::atomic<int64_t> active{0};             // completions generating now (streamed or not)
+  std::atomic<int64_t> streams_active{0};     // of them, streamed with streaming on
   stream::StreamMetrics stream;
 };
 

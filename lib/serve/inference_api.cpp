@@ -1,11 +1,10 @@
 #include "serve/inference_api.h"
 
+#include <boost/beast/http/verb.hpp>
 #include <future>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <boost/beast/http/verb.hpp>
 
 namespace servelab::serve {
 
@@ -29,7 +28,8 @@ Router::Handler to(Api& api, Method method) {
 
 }  // namespace
 
-InferenceApi::InferenceApi(models::ModelManager& manager, ApiOptions options, CompletionsOptions completions)
+InferenceApi::InferenceApi(models::ModelManager& manager, ApiOptions options,
+                           CompletionsOptions completions)
     : manager_(manager),
       metrics_(model_names(manager)),
       pool_(options.compute_threads),
@@ -48,26 +48,29 @@ InferenceApi::InferenceApi(models::ModelManager& manager, ApiOptions options, Co
 void InferenceApi::add_routes() {
   using bhttp::verb;
   Router& r = router_;
+  // One row per route, kept as a table.
+  // clang-format off
+  //    method      path pattern                                   route label            handler
   // Open Inference Protocol v2 (server metadata is counted as "other").
-  r.add(verb::get, "/v2", Route::other, to(v2_, &V2Api::server_metadata));
-  r.add(verb::get, "/v2/health/live", Route::health_live, to(v2_, &V2Api::health_live));
-  r.add(verb::get, "/v2/health/ready", Route::health_ready, to(v2_, &V2Api::health_ready));
-  r.add(verb::get, "/v2/models/{name}", Route::model_metadata, to(v2_, &V2Api::model_metadata));
-  r.add(verb::get, "/v2/models/{name}/versions/{version}", Route::model_metadata, to(v2_, &V2Api::model_metadata));
-  r.add(verb::get, "/v2/models/{name}/ready", Route::model_ready, to(v2_, &V2Api::model_ready));
-  r.add(verb::get, "/v2/models/{name}/versions/{version}/ready", Route::model_ready, to(v2_, &V2Api::model_ready));
-  r.add(verb::post, "/v2/models/{name}/infer", Route::infer, to(v2_, &V2Api::infer));
-  r.add(verb::post, "/v2/models/{name}/versions/{version}/infer", Route::infer, to(v2_, &V2Api::infer));
-  // The model repository extension.
-  r.add(verb::post, "/v2/repository/index", Route::repository, to(repository_, &RepositoryApi::index));
-  r.add(verb::post, "/v2/repository/models/{name}/load", Route::repository, to(repository_, &RepositoryApi::load));
-  r.add(verb::post, "/v2/repository/models/{name}/unload", Route::repository,
-        to(repository_, &RepositoryApi::unload));
+  r.add(verb::get,  "/v2",                                         Route::other,          to(v2_, &V2Api::server_metadata));
+  r.add(verb::get,  "/v2/health/live",                             Route::health_live,    to(v2_, &V2Api::health_live));
+  r.add(verb::get,  "/v2/health/ready",                            Route::health_ready,   to(v2_, &V2Api::health_ready));
+  r.add(verb::get,  "/v2/models/{name}",                           Route::model_metadata, to(v2_, &V2Api::model_metadata));
+  r.add(verb::get,  "/v2/models/{name}/versions/{version}",        Route::model_metadata, to(v2_, &V2Api::model_metadata));
+  r.add(verb::get,  "/v2/models/{name}/ready",                     Route::model_ready,    to(v2_, &V2Api::model_ready));
+  r.add(verb::get,  "/v2/models/{name}/versions/{version}/ready",  Route::model_ready,    to(v2_, &V2Api::model_ready));
+  r.add(verb::post, "/v2/models/{name}/infer",                     Route::infer,          to(v2_, &V2Api::infer));
+  r.add(verb::post, "/v2/models/{name}/versions/{version}/infer",  Route::infer,          to(v2_, &V2Api::infer));
+  // The model repository extension; its unknown paths count as "repository".
+  r.add(verb::post, "/v2/repository/index",                        Route::repository,     to(repository_, &RepositoryApi::index));
+  r.add(verb::post, "/v2/repository/models/{name}/load",           Route::repository,     to(repository_, &RepositoryApi::load));
+  r.add(verb::post, "/v2/repository/models/{name}/unload",         Route::repository,     to(repository_, &RepositoryApi::unload));
   r.label_unmatched("/v2/repository", Route::repository);
   // Prometheus.
-  r.add(verb::get, "/metrics", Route::metrics, to(metrics_route_, &MetricsRoute::scrape));
+  r.add(verb::get,  "/metrics",                                    Route::metrics,        to(metrics_route_, &MetricsRoute::scrape));
   // OpenAI-compatible completions.
-  r.add(verb::post, "/v1/completions", Route::completions, to(completions_, &CompletionsApi::complete));
+  r.add(verb::post, "/v1/completions",                             Route::completions,    to(completions_, &CompletionsApi::complete));
+  // clang-format on
 }
 
 InferenceApi::~InferenceApi() { shutdown(); }
@@ -97,7 +100,8 @@ void InferenceApi::handle_async(http::Request&& request, Respond respond) {
 http::Response InferenceApi::handle(http::Request&& request) {
   std::promise<http::Response> answer;
   std::future<http::Response> future = answer.get_future();
-  handle_async(std::move(request), Respond([&answer](http::Response&& r) { answer.set_value(std::move(r)); }));
+  handle_async(std::move(request),
+               Respond([&answer](http::Response&& r) { answer.set_value(std::move(r)); }));
   return future.get();
 }
 

@@ -1,17 +1,16 @@
 #include "serve/reference_server.h"
 
+#include <fmt/format.h>
 #include <sys/resource.h>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <utility>
-
-#include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <fmt/format.h>
 
 #include "common/byte_size.h"
 
@@ -20,7 +19,8 @@ namespace servelab::serve {
 Result<std::unique_ptr<ReferenceServer>> ReferenceServer::open(ServerConfig config) {
   auto manager = models::ModelManager::open(config.models_dir, config.manager);
   if (!manager) return std::move(manager).error();
-  return std::unique_ptr<ReferenceServer>(new ReferenceServer(std::move(config), std::move(manager).value()));
+  return std::unique_ptr<ReferenceServer>(
+      new ReferenceServer(std::move(config), std::move(manager).value()));
 }
 
 ReferenceServer::ReferenceServer(ServerConfig config, std::unique_ptr<models::ModelManager> manager)
@@ -39,7 +39,7 @@ ReferenceServer::ReferenceServer(ServerConfig config, std::unique_ptr<models::Mo
 ReferenceServer::~ReferenceServer() {
   server_->stop();
   manager_->shutdown();  // answers requests waiting for a model
-  server_->join();  // waits for answers still being computed
+  server_->join();       // waits for answers still being computed
   api_->shutdown();
 }
 
@@ -72,10 +72,12 @@ void ReferenceServer::request_stop() {
 
 Result<uint64_t> raise_open_file_limit() {
   rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return make_error(std::string("getrlimit: ") + std::strerror(errno));
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
+    return make_error(std::string("getrlimit: ") + std::strerror(errno));
   if (limit.rlim_cur < limit.rlim_max) {
     limit.rlim_cur = limit.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return make_error(std::string("setrlimit: ") + std::strerror(errno));
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+      return make_error(std::string("setrlimit: ") + std::strerror(errno));
   }
   return static_cast<uint64_t>(limit.rlim_cur);
 }
@@ -95,19 +97,23 @@ int run_server(const ServerConfig& config) {
     }
   }
   const models::ManagerOptions& manager = config.manager;
-  fmt::print(stderr, "models: {} in {} (async loading {}, memory budget {}, {} loader threads, prediction {})\n",
-             (*server)->manager().configs().size(), config.models_dir, manager.async ? "on" : "off",
-             manager.memory_budget == 0 ? std::string("unlimited") : format_byte_size(manager.memory_budget),
-             manager.max_concurrent_loads, manager.async && manager.prediction ? "on" : "off");
+  fmt::print(
+      stderr,
+      "models: {} in {} (async loading {}, memory budget {}, {} loader threads, prediction {})\n",
+      (*server)->manager().configs().size(), config.models_dir, manager.async ? "on" : "off",
+      manager.memory_budget == 0 ? std::string("unlimited")
+                                 : format_byte_size(manager.memory_budget),
+      manager.max_concurrent_loads, manager.async && manager.prediction ? "on" : "off");
   if (auto started = (*server)->start(); !started) {
     fmt::print(stderr, "servelab-server: {}\n", started.error().message);
     return kExitStartup;
   }
   if (config.api.batching) {
     const batch::BatchConfig& batch = config.api.batch;
-    fmt::print(stderr, "batching on: max {} rows, max delay {} us, compute threads {}\n", batch.max_batch_size,
-               batch.max_queue_delay.count(),
-               config.api.compute_threads > 0 ? config.api.compute_threads : batch::available_cpus());
+    fmt::print(
+        stderr, "batching on: max {} rows, max delay {} us, compute threads {}\n",
+        batch.max_batch_size, batch.max_queue_delay.count(),
+        config.api.compute_threads > 0 ? config.api.compute_threads : batch::available_cpus());
   }
   // The one line launchers and tests parse; nothing else goes to stdout.
   fmt::print(stdout, "listening http://{}:{}\n", config.http.host, (*server)->port());

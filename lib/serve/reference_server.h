@@ -6,11 +6,10 @@
 // SIGINT/SIGTERM stop accepting, shut the manager down, finish the requests
 // in flight and return. run_server() is all of servelab-server but its flags.
 
-#include <cstdint>
-#include <memory>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <cstdint>
+#include <memory>
 
 #include "common/result.h"
 #include "http/http_server.h"

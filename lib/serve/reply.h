@@ -36,7 +36,7 @@ class Reply {
 
  private:
   std::optional<http::Responder> responder_;  // set: a connection
-  Send send_;                                  // else
+  Send send_;                                 // else
   ServerMetrics* metrics_;
   Route route_;
   ReplyTo to_;

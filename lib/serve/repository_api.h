@@ -5,6 +5,9 @@
 //   POST /v2/repository/models/{name}/load    200 when ready / 503 with the reason
 //   POST /v2/repository/models/{name}/unload  200 / 409 while dependents are loaded
 
+#include <optional>
+#include <string>
+
 #include "http/http_server.h"
 #include "models/model_manager.h"
 #include "serve/reply.h"
@@ -24,6 +27,11 @@ class RepositoryApi {
   void unload(http::Request&& request, const PathParams& params, const Reply& reply);
 
  private:
+  std::optional<http::Response> read_model_request(const http::Request& request,
+                                                   const PathParams& params, bool unload,
+                                                   std::string& name,
+                                                   bool& unload_dependents) const;
+
   models::ModelManager& manager_;
 };
 

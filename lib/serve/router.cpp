@@ -1,9 +1,8 @@
 #include "serve/router.h"
 
+#include <boost/beast/http/status.hpp>
 #include <exception>
 #include <utility>
-
-#include <boost/beast/http/status.hpp>
 
 #include "serve/responses.h"
 

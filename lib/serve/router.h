@@ -11,13 +11,12 @@
 // "{name}" matches any one segment and hands it to the handler.
 
 #include <array>
+#include <boost/beast/http/verb.hpp>
 #include <cstddef>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/beast/http/verb.hpp>
 
 #include "http/http_server.h"
 #include "serve/reply.h"
@@ -45,7 +44,8 @@ class Router {
   // Answers through `reply`, at once or later from any thread. Runs on a
   // network thread: must not block (hand slow work to other threads). A
   // handler that throws must not have answered yet (the router answers 500).
-  using Handler = std::function<void(http::Request&& request, const PathParams& params, const Reply& reply)>;
+  using Handler =
+      std::function<void(http::Request&& request, const PathParams& params, const Reply& reply)>;
 
   // REQUIRES: `metrics` outlives the router.
   explicit Router(ServerMetrics& metrics) : metrics_(metrics) {}

@@ -50,10 +50,10 @@ struct ApiOptions {
 
 // POST /v1/completions (serve/completions_api.h).
 struct CompletionsOptions {
-  bool streaming = true;              // the `streaming` toggle: SSE sent as tokens come
-  bool gzip = true;                   // honour Accept-Encoding: gzip
-  stream::StreamConfig stream;        // buffer bound (bytes), flush policy, gzip thresholds
-  int64_t max_tokens_limit = 16384;   // tokens; a larger max_tokens: 400
+  bool streaming = true;             // the `streaming` toggle: SSE sent as tokens come
+  bool gzip = true;                  // honour Accept-Encoding: gzip
+  stream::StreamConfig stream;       // buffer bound (bytes), flush policy, gzip thresholds
+  int64_t max_tokens_limit = 16384;  // tokens; a larger max_tokens: 400
 };
 
 // Network threads when no --threads is given: one per hardware thread.

@@ -1,5 +1,9 @@
 #include "serve/server_flags.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -7,10 +11,6 @@
 #include <stdexcept>
 #include <string_view>
 #include <utility>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "common/byte_size.h"
 #include "common/duration.h"
@@ -28,8 +28,8 @@ struct Range {
 
 // What a duration flag must satisfy besides parsing.
 struct DurationRule {
-  bool positive = false;   // zero or less: FlagError
-  std::string_view with;   // the flag it must come with (a pair such as the stall aid)
+  bool positive = false;  // zero or less: FlagError
+  std::string_view with;  // the flag it must come with (a pair such as the stall aid)
 };
 
 // The kToggles row whose field is `field`. REQUIRES: there is one (every
@@ -53,50 +53,61 @@ void each_flag(V& v, C& c) {
   v.required_text("--models", c.models_dir, "Model repository folder");
   v.number("--max-header-bytes", c.http.max_header_bytes, "Larger request headers get 431");
   v.number("--max-body-bytes", c.http.max_body_bytes, "Larger request bodies get 413");
-  v.duration("--request-timeout", c.http.request_timeout, "Time to read one request (and write its response)");
-  v.duration("--idle-timeout", c.http.idle_timeout, "Keep-alive connection closed after idling this long");
+  v.duration("--request-timeout", c.http.request_timeout,
+             "Time to read one request (and write its response)");
+  v.duration("--idle-timeout", c.http.idle_timeout,
+             "Keep-alive connection closed after idling this long");
   v.number("--max-requests-per-connection", c.http.max_requests_per_connection,
            "Close a keep-alive connection after this many responses (Connection: close); 0: never");
 
   // The v2 API and the compute pool.
   v.number("--max-rows", c.api.max_rows, "Rows accepted in one infer request");
-  v.duration("--stall-every", c.api.stall_every,
-             "Test aid: every DURATION, the next infer request stalls its thread (needs --stall-for)",
-             DurationRule{.positive = false, .with = "--stall-for"});
-  v.duration("--stall-for", c.api.stall_for, "Test aid: how long a stall blocks (needs --stall-every)",
+  v.duration(
+      "--stall-every", c.api.stall_every,
+      "Test aid: every DURATION, the next infer request stalls its thread (needs --stall-for)",
+      DurationRule{.positive = false, .with = "--stall-for"});
+  v.duration("--stall-for", c.api.stall_for,
+             "Test aid: how long a stall blocks (needs --stall-every)",
              DurationRule{.positive = false, .with = "--stall-every"});
   v.number("--compute-threads", c.api.compute_threads,
-           "Forward-pass and token-generation threads (apart from the network threads); 0: the CPUs this "
-           "process may use",
+           "Forward-pass and token-generation threads (apart from the network threads); 0: the "
+           "CPUs this process may use",
            Range<int>{0, 1024});
 
   // Dynamic batching: server-wide defaults; a model's [batching] table
   // overrides them (docs/BATCHING.md).
-  v.toggle(server_toggle(&Toggles::batching), c.api.batching, "group concurrent infer requests per model");
+  v.toggle(server_toggle(&Toggles::batching), c.api.batching,
+           "group concurrent infer requests per model");
   auto& b = c.api.batch;
-  v.number("--max-batch-size", b.max_batch_size, "Rows per batch at most", Range<int64_t>{1, int64_t{1} << 20});
+  v.number("--max-batch-size", b.max_batch_size, "Rows per batch at most",
+           Range<int64_t>{1, int64_t{1} << 20});
   v.duration("--max-queue-delay", b.max_queue_delay,
              "A partial batch leaves after its oldest request waited this long");
   v.row_counts("--preferred-batch-sizes", b.preferred_batch_sizes,
                "Comma-separated row counts a batch is cut to when it can be");
-  v.number("--max-queue-size", b.max_queue_size, "Requests waiting per model; more get 503 + Retry-After",
+  v.number("--max-queue-size", b.max_queue_size,
+           "Requests waiting per model; more get 503 + Retry-After",
            Range<size_t>{1, size_t{1} << 24});
-  v.duration("--queue-timeout", b.queue_timeout, "A request queued longer gets 503 + Retry-After; 0: never");
+  v.duration("--queue-timeout", b.queue_timeout,
+             "A request queued longer gets 503 + Retry-After; 0: never");
   v.flag("--adaptive", b.adaptive, "Adapt the batch size limit to hold --target-batch-time");
-  v.duration("--target-batch-time", b.target_batch_time, "Adaptive batching: execution time aimed at per batch",
+  v.duration("--target-batch-time", b.target_batch_time,
+             "Adaptive batching: execution time aimed at per batch",
              DurationRule{.positive = true, .with = {}});
   v.flag("--preserve-ordering", b.preserve_ordering,
          "Answer batched requests in arrival order even when batches run in parallel");
 
   // The model manager (docs/SERVER.md "Model loading").
   auto& m = c.manager;
-  v.toggle(server_toggle(&Toggles::async_loading), m.async,
-           "load models in the background (eager preload, prediction, requests wait without blocking a "
-           "thread); off: a request loads its model inline on first use");
+  v.toggle(
+      server_toggle(&Toggles::async_loading), m.async,
+      "load models in the background (eager preload, prediction, requests wait without blocking a "
+      "thread); off: a request loads its model inline on first use");
   v.byte_size("--model-memory-budget", m.memory_budget,
-              "Bytes of model weights kept in memory (e.g. 512MiB, 2GB); least recently used idle models are "
-              "evicted past it; 0: unlimited");
-  v.number("--max-concurrent-loads", m.max_concurrent_loads, "Loader threads (async loading)", Range<int>{1, 256});
+              "Bytes of model weights kept in memory (e.g. 512MiB, 2GB); least recently used idle "
+              "models are evicted past it; 0: unlimited");
+  v.number("--max-concurrent-loads", m.max_concurrent_loads, "Loader threads (async loading)",
+           Range<int>{1, 256});
   v.duration("--load-wait-timeout", m.wait_timeout,
              "How long a request waits for its model to load before it gets 503 (async loading)",
              DurationRule{.positive = true, .with = {}});
@@ -107,7 +118,8 @@ void each_flag(V& v, C& c) {
   auto& s = c.completions;
   v.toggle(server_toggle(&Toggles::streaming), s.streaming,
            "/v1/completions streams SSE as tokens come (off: built whole, sent at the end)");
-  v.on_off("--gzip", s.gzip, "Gzip /v1/completions answers over 1 KB for clients that send Accept-Encoding: gzip");
+  v.on_off("--gzip", s.gzip,
+           "Gzip /v1/completions answers over 1 KB for clients that send Accept-Encoding: gzip");
   v.number("--stream-buffer", s.stream.buffer_limit,
            "Bytes a streamed response may hold before its producer is paused (backpressure)",
            Range<size_t>{256, size_t{64} << 20});
@@ -115,9 +127,10 @@ void each_flag(V& v, C& c) {
            {std::pair{"event", stream::FlushPolicy::Mode::per_event},
             std::pair{"coalesce", stream::FlushPolicy::Mode::coalesce}},
            "Stream flush policy: event (each event at once) or coalesce");
-  v.number("--coalesce-bytes", s.stream.flush.max_bytes, "coalesce: flush once this many bytes wait",
-           Range<size_t>{1, size_t{64} << 20});
-  v.duration("--coalesce-delay", s.stream.flush.max_delay, "coalesce: flush once the oldest waiting byte is this old");
+  v.number("--coalesce-bytes", s.stream.flush.max_bytes,
+           "coalesce: flush once this many bytes wait", Range<size_t>{1, size_t{64} << 20});
+  v.duration("--coalesce-delay", s.stream.flush.max_delay,
+             "coalesce: flush once the oldest waiting byte is this old");
   v.number("--max-tokens", s.max_tokens_limit, "Largest max_tokens a completion may ask for",
            Range<int64_t>{1, int64_t{1} << 24});
 }
@@ -155,7 +168,8 @@ class Reader {
   }
   void on_off(std::string_view name, bool& value, std::string_view help) {
     app_.add_option_function<std::string>(
-            std::string(name), [&value](const std::string& text) { value = text == "on"; }, std::string(help))
+            std::string(name), [&value](const std::string& text) { value = text == "on"; },
+            std::string(help))
         ->check(CLI::IsMember({"on", "off"}))
         ->default_str(value ? "on" : "off");
   }
@@ -163,8 +177,8 @@ class Reader {
     on_off(t.server_flag, value, fmt::format("The {} toggle: {}", t.name, help));
   }
   template <class E>
-  void choice(std::string_view name, E& value, std::initializer_list<std::pair<const char*, E>> choices,
-              std::string_view help) {
+  void choice(std::string_view name, E& value,
+              std::initializer_list<std::pair<const char*, E>> choices, std::string_view help) {
     std::vector<std::string> names;
     std::string current;
     for (const auto& [text, v] : choices) {
@@ -183,15 +197,16 @@ class Reader {
         ->default_str(current);
   }
   template <class Rep, class Period>
-  void duration(std::string_view name, std::chrono::duration<Rep, Period>& value, std::string_view help,
-                DurationRule rule = {}) {
+  void duration(std::string_view name, std::chrono::duration<Rep, Period>& value,
+                std::string_view help, DurationRule rule = {}) {
     using D = std::chrono::duration<Rep, Period>;
     app_.add_option_function<std::string>(
             std::string(name),
             [app = &app_, &value, name, rule](const std::string& text) {
               const auto d = parse_duration(text);
               if (!d) throw FlagError(fmt::format("{}: {}", name, d.error().message));
-              if (rule.positive && d->count() <= 0) throw FlagError(fmt::format("{} must be positive", name));
+              if (rule.positive && d->count() <= 0)
+                throw FlagError(fmt::format("{} must be positive", name));
               if (!rule.with.empty() && app->get_option(std::string(rule.with))->count() == 0)
                 throw FlagError(fmt::format("{} and {} go together", name, rule.with));
               value = std::chrono::duration_cast<D>(*d);
@@ -239,8 +254,8 @@ class Reader {
 struct Written {
   std::string_view name;
   std::vector<std::string> words;
-  bool always = false;     // written even when it equals the default
-  std::string_view with;   // written together with this flag
+  bool always = false;    // written even when it equals the default
+  std::string_view with;  // written together with this flag
 };
 
 // Prints each flag's value as the words that would set it.
@@ -257,15 +272,21 @@ class Writer {
     put(name, fmt::format("{}", value));
   }
   void flag(std::string_view name, const bool& value, std::string_view) {
-    flags.push_back({name, value ? std::vector<std::string>{std::string(name)} : std::vector<std::string>{}, false, {}});
+    flags.push_back(
+        {name,
+         value ? std::vector<std::string>{std::string(name)} : std::vector<std::string>{},
+         false,
+         {}});
   }
-  void on_off(std::string_view name, const bool& value, std::string_view) { put(name, value ? "on" : "off"); }
+  void on_off(std::string_view name, const bool& value, std::string_view) {
+    put(name, value ? "on" : "off");
+  }
   void toggle(const ToggleInfo& t, const bool& value, std::string_view) {
     put(t.server_flag, value ? "on" : "off").always = true;
   }
   template <class E>
-  void choice(std::string_view name, const E& value, std::initializer_list<std::pair<const char*, E>> choices,
-              std::string_view) {
+  void choice(std::string_view name, const E& value,
+              std::initializer_list<std::pair<const char*, E>> choices, std::string_view) {
     for (const auto& [text, v] : choices)
       if (v == value) put(name, text);
   }
@@ -338,7 +359,8 @@ std::vector<std::string> server_args(const ServerConfig& config) {
   }
   std::vector<std::string> args;
   for (size_t i = 0; i < wanted.flags.size(); ++i) {
-    if (write[i]) args.insert(args.end(), wanted.flags[i].words.begin(), wanted.flags[i].words.end());
+    if (write[i])
+      args.insert(args.end(), wanted.flags[i].words.begin(), wanted.flags[i].words.end());
   }
   return args;
 }

@@ -10,10 +10,9 @@
 // Light on purpose: CLI11 (header-only) and plain structs, no Beast, no
 // Eigen; its target servelab_server_flags links servelab_common only.
 
+#include <CLI/Error.hpp>
 #include <string>
 #include <vector>
-
-#include <CLI/Error.hpp>
 
 #include "common/toggles.h"
 #include "serve/server_config.h"
@@ -34,7 +33,8 @@ inline constexpr int kFlagErrorExitCode = 2;
 // ("--queue-timeout: ..."); get_exit_code() is kFlagErrorExitCode.
 class FlagError : public CLI::ParseError {
  public:
-  explicit FlagError(std::string message) : CLI::ParseError("FlagError", std::move(message), kFlagErrorExitCode) {}
+  explicit FlagError(std::string message)
+      : CLI::ParseError("FlagError", std::move(message), kFlagErrorExitCode) {}
 };
 
 // Adds every servelab-server flag to `app`, bound to `config`: app.parse()

@@ -1,6 +1,8 @@
 #include "serve/v2_api.h"
 
 #include <array>
+#include <boost/beast/http/status.hpp>
+#include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
 #include <cstddef>
@@ -12,9 +14,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <boost/beast/http/status.hpp>
-#include <boost/json.hpp>
 
 #include "batch/request_batcher.h"
 #include "serve/responses.h"
@@ -66,15 +65,21 @@ std::string kind_name(json::kind k) { return std::string(json::to_string(k)); }
 bool flatten(const json::array& data, std::vector<float>& out, std::string& error) {
   for (const json::value& v : data) {
     switch (v.kind()) {
-      case json::kind::double_: out.push_back(static_cast<float>(v.get_double())); break;
-      case json::kind::int64: out.push_back(static_cast<float>(v.get_int64())); break;
-      case json::kind::uint64: out.push_back(static_cast<float>(v.get_uint64())); break;
+      case json::kind::double_:
+        out.push_back(static_cast<float>(v.get_double()));
+        break;
+      case json::kind::int64:
+        out.push_back(static_cast<float>(v.get_int64()));
+        break;
+      case json::kind::uint64:
+        out.push_back(static_cast<float>(v.get_uint64()));
+        break;
       case json::kind::array:
         if (!flatten(v.get_array(), out, error)) return false;
         break;
       default:
-        error = "input 'data' element " + std::to_string(out.size()) + " is " + kind_name(v.kind()) +
-                ", expected a number";
+        error = "input 'data' element " + std::to_string(out.size()) + " is " +
+                kind_name(v.kind()) + ", expected a number";
         return false;
     }
   }
@@ -90,7 +95,7 @@ namespace detail {
 struct InferJob {
   explicit InferJob(Reply r) : reply(std::move(r)) {}
   models::ModelLease lease;  // pins the model until the job is destroyed (answer sent)
-  size_t slot = 0;  // the model's index in manager.configs() (metrics)
+  size_t slot = 0;           // the model's index in manager.configs() (metrics)
   std::vector<float> input;  // rows * input_width, row-major
   int64_t rows = 0;
   std::string id;
@@ -177,8 +182,8 @@ struct V2Api::ModelBatcher {
   std::mutex mu;
   std::unique_ptr<batch::RequestBatcher> batcher;  // guarded by mu until made; never reset
   models::ModelLease lease;                        // guarded by mu
-  size_t outstanding = 0;                          // requests submitted, not yet answered; guarded by mu
-  bool closed = false;                             // shutdown(): no new batcher; guarded by mu
+  size_t outstanding = 0;  // requests submitted, not yet answered; guarded by mu
+  bool closed = false;     // shutdown(): no new batcher; guarded by mu
 };
 
 // A model route waiting for its model's lease.
@@ -191,12 +196,14 @@ struct V2Api::Pending {
   bool infer = false;  // else model metadata
 };
 
-V2Api::V2Api(models::ModelManager& manager, batch::ComputePool& pool, ServerMetrics& metrics, ApiOptions options)
+V2Api::V2Api(models::ModelManager& manager, batch::ComputePool& pool, ServerMetrics& metrics,
+             ApiOptions options)
     : manager_(manager), pool_(pool), metrics_(metrics), options_(std::move(options)) {
   if (options_.server_version.empty()) options_.server_version = SERVELAB_VERSION;
   if (options_.stall_every.count() > 0) {
     const auto first = std::chrono::steady_clock::now() + options_.stall_every;
-    next_stall_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(first.time_since_epoch()).count());
+    next_stall_ns_.store(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(first.time_since_epoch()).count());
   }
   const auto& configs = manager_.configs();
   batchers_.resize(configs.size());
@@ -268,13 +275,14 @@ void V2Api::health_ready(Request&& request, const PathParams&, const Reply& repl
 std::optional<Response> V2Api::check_model(const Request& request, const PathParams& params) const {
   const std::string_view name = params.get("name");
   if (manager_.find(name) < 0) {
-    return error_response(request, bhttp::status::not_found, "model '" + std::string(name) + "' not found");
+    return error_response(request, bhttp::status::not_found,
+                          "model '" + std::string(name) + "' not found");
   }
   const std::string_view version = params.get("version");
   if (!version.empty() && version != kModelVersion) {
     return error_response(request, bhttp::status::not_found,
-                          "model '" + std::string(name) + "' has no version '" + std::string(version) +
-                              "' (versions: [\"1\"])");
+                          "model '" + std::string(name) + "' has no version '" +
+                              std::string(version) + "' (versions: [\"1\"])");
   }
   return std::nullopt;
 }
@@ -317,17 +325,20 @@ void V2Api::lease(Request&& request, const PathParams& params, const Reply& repl
     reply(overloaded(request, "server is shutting down"));
     return;
   }
-  auto pending = std::make_shared<Pending>(std::move(request), std::string(params.get("name")), reply, infer);
+  auto pending =
+      std::make_shared<Pending>(std::move(request), std::string(params.get("name")), reply, infer);
   // A ready model calls back right here (and a sync-mode load finishes
   // here); otherwise a loader or timer thread calls back later.
   const std::thread::id caller = std::this_thread::get_id();
   const auto deadline = std::chrono::steady_clock::now() + options_.load_wait_timeout;
   manager_.acquire(pending->model, deadline, [this, pending, caller](models::Acquired acquired) {
-    with_model(pending, std::move(acquired), std::this_thread::get_id() == caller ? Where::caller : Where::other);
+    with_model(pending, std::move(acquired),
+               std::this_thread::get_id() == caller ? Where::caller : Where::other);
   });
 }
 
-void V2Api::with_model(const std::shared_ptr<Pending>& pending, models::Acquired acquired, Where where) {
+void V2Api::with_model(const std::shared_ptr<Pending>& pending, models::Acquired acquired,
+                       Where where) {
   const Request& request = pending->request;
   if (where == Where::other) metrics_.record_model_wait();
   if (!acquired.ok()) {
@@ -377,7 +388,7 @@ void V2Api::with_model(const std::shared_ptr<Pending>& pending, models::Acquired
 }
 
 std::optional<Response> V2Api::parse_infer(const Request& request, const models::Model& model,
-                                                  detail::InferJob& job) {
+                                           detail::InferJob& job) {
   const models::ModelConfig& config = model.config();
   auto bad = [&](std::string_view message) {
     return error_response(request, bhttp::status::bad_request, message);
@@ -423,13 +434,16 @@ std::optional<Response> V2Api::parse_infer(const Request& request, const models:
                "' expects '" + input_name + "'");
   }
   const json::value* datatype_v = input->if_contains("datatype");
-  if (!datatype_v || !datatype_v->is_string()) return bad("missing input 'datatype' (expected \"FP32\")");
+  if (!datatype_v || !datatype_v->is_string())
+    return bad("missing input 'datatype' (expected \"FP32\")");
   if (datatype_v->get_string() != "FP32") {
-    return bad("unsupported datatype '" + std::string(datatype_v->get_string()) + "': expected \"FP32\"");
+    return bad("unsupported datatype '" + std::string(datatype_v->get_string()) +
+               "': expected \"FP32\"");
   }
 
   const json::value* shape_v = input->if_contains("shape");
-  if (!shape_v || !shape_v->is_array()) return bad("missing input 'shape' (expected [rows, width])");
+  if (!shape_v || !shape_v->is_array())
+    return bad("missing input 'shape' (expected [rows, width])");
   const json::array& shape = shape_v->get_array();
   const int64_t width = model.input_width();
   if (shape.size() != 2 || !shape[0].is_int64() || !shape[1].is_int64()) {
@@ -443,19 +457,22 @@ std::optional<Response> V2Api::parse_infer(const Request& request, const models:
                std::to_string(rows));
   }
   if (got_width != width) {
-    return bad("input shape [" + std::to_string(rows) + ", " + std::to_string(got_width) + "] does not fit model '" +
-               config.name + "': expected [" + std::to_string(rows) + ", " + std::to_string(width) + "]");
+    return bad("input shape [" + std::to_string(rows) + ", " + std::to_string(got_width) +
+               "] does not fit model '" + config.name + "': expected [" + std::to_string(rows) +
+               ", " + std::to_string(width) + "]");
   }
 
   const json::value* data_v = input->if_contains("data");
-  if (!data_v || !data_v->is_array()) return bad("missing input 'data' (expected an array of numbers)");
+  if (!data_v || !data_v->is_array())
+    return bad("missing input 'data' (expected an array of numbers)");
   const size_t expected = static_cast<size_t>(rows * width);
   job.input.reserve(expected);
   std::string error;
   if (!flatten(data_v->get_array(), job.input, error)) return bad(error);
   if (job.input.size() != expected) {
     return bad("input 'data' has " + std::to_string(job.input.size()) + " elements, expected " +
-               std::to_string(expected) + " for shape [" + std::to_string(rows) + ", " + std::to_string(width) + "]");
+               std::to_string(expected) + " for shape [" + std::to_string(rows) + ", " +
+               std::to_string(width) + "]");
   }
 
   const std::string& output_name = model.outputs().front().name;
@@ -482,7 +499,8 @@ void V2Api::run_single(detail::InferJob& job) {
   const auto start = std::chrono::steady_clock::now();
   compute_pass([&] { model.infer(job.input.data(), job.rows, s.output.data()); });
   const auto elapsed = std::chrono::steady_clock::now() - start;
-  metrics_.record_inference(job.slot, job.rows, std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed));
+  metrics_.record_inference(job.slot, job.rows,
+                            std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed));
   job.reply(infer_response(job, s.output.data()));
 }
 
@@ -506,7 +524,8 @@ void V2Api::submit_batched(std::shared_ptr<detail::InferJob> job) {
           std::lock_guard l(mb->mu);
           m = mb->lease.get();
         }
-        if (m == nullptr) return make_error("no model instance leased");  // unreachable: requests are outstanding
+        if (m == nullptr)
+          return make_error("no model instance leased");  // unreachable: requests are outstanding
         compute_pass([&] { m->infer(input, rows, output); });
         return Ok{};
       };
@@ -543,7 +562,7 @@ void V2Api::submit_batched(std::shared_ptr<detail::InferJob> job) {
       job->reply(overloaded(job->reply.to(), "model '" + model_name + "': " + outcome.error));
     } else {
       job->reply(error_response(job->reply.to(), bhttp::status::internal_server_error,
-                                  "model '" + model_name + "': inference failed: " + outcome.error));
+                                "model '" + model_name + "': inference failed: " + outcome.error));
     }
     release();
   };
@@ -552,17 +571,18 @@ void V2Api::submit_batched(std::shared_ptr<detail::InferJob> job) {
   release();
   switch (*refused) {
     case batch::SubmitError::queue_full:
-      job->reply(overloaded(job->reply.to(),
-                              "model '" + name + "': batch queue is full (" +
-                                  std::to_string(mb->config.max_queue_size) + " requests)"));
+      job->reply(overloaded(job->reply.to(), "model '" + name + "': batch queue is full (" +
+                                                 std::to_string(mb->config.max_queue_size) +
+                                                 " requests)"));
       break;
     case batch::SubmitError::shutdown:
       job->reply(overloaded(job->reply.to(), "server is shutting down"));
       break;
     case batch::SubmitError::invalid:  // parse_infer validated it against this model instance
       job->reply(error_response(job->reply.to(), bhttp::status::internal_server_error,
-                                  "model '" + name + "': request rejected by the batcher (its widths changed " +
-                                      "since the batcher was made?)"));
+                                "model '" + name +
+                                    "': request rejected by the batcher (its widths changed " +
+                                    "since the batcher was made?)"));
       break;
   }
 }
@@ -588,12 +608,13 @@ void V2Api::compute_pass(Pass&& pass) {
 // time one period on; the others go through.
 bool V2Api::should_stall() noexcept {
   if (options_.stall_every.count() <= 0 || options_.stall_for.count() <= 0) return false;
-  const int64_t now =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count();
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
   int64_t due = next_stall_ns_.load(std::memory_order_relaxed);
   if (now < due) return false;
-  const int64_t next = now + std::chrono::duration_cast<std::chrono::nanoseconds>(options_.stall_every).count();
+  const int64_t next =
+      now + std::chrono::duration_cast<std::chrono::nanoseconds>(options_.stall_every).count();
   return next_stall_ns_.compare_exchange_strong(due, next, std::memory_order_relaxed);
 }
 

@@ -50,7 +50,8 @@ class V2Api {
  public:
   // REQUIRES: `manager`, `pool` and `metrics` outlive this object; `metrics`
   // has one slot per manager config, in order.
-  V2Api(models::ModelManager& manager, batch::ComputePool& pool, ServerMetrics& metrics, ApiOptions options);
+  V2Api(models::ModelManager& manager, batch::ComputePool& pool, ServerMetrics& metrics,
+        ApiOptions options);
   ~V2Api();
   V2Api(const V2Api&) = delete;
   V2Api& operator=(const V2Api&) = delete;
@@ -76,7 +77,9 @@ class V2Api {
 
   // While draining (shutdown), /v2/health/ready answers 503 so that load
   // balancers stop sending; every other route keeps serving.
-  void set_draining(bool draining) noexcept { draining_.store(draining, std::memory_order_relaxed); }
+  void set_draining(bool draining) noexcept {
+    draining_.store(draining, std::memory_order_relaxed);
+  }
 
  private:
   struct ModelBatcher;
@@ -86,14 +89,15 @@ class V2Api {
 
   // Checks the model and version of a model route; the error answer, or
   // empty when the route may go on.
-  std::optional<http::Response> check_model(const http::Request& request, const PathParams& params) const;
+  std::optional<http::Response> check_model(const http::Request& request,
+                                            const PathParams& params) const;
   // Model metadata and infer: leases the model, then with_model().
   void lease(http::Request&& request, const PathParams& params, const Reply& reply, bool infer);
   // The model of `pending` is leased (or could not be): answers it or
   // starts its forward pass.
   void with_model(const std::shared_ptr<Pending>& pending, models::Acquired acquired, Where where);
-  std::optional<http::Response> parse_infer(const http::Request& request, const models::Model& model,
-                                            detail::InferJob& job);
+  std::optional<http::Response> parse_infer(const http::Request& request,
+                                            const models::Model& model, detail::InferJob& job);
   void run_single(detail::InferJob& job);
   void submit_batched(std::shared_ptr<detail::InferJob> job);
   bool should_stall() noexcept;
@@ -105,8 +109,8 @@ class V2Api {
   ServerMetrics& metrics_;
   ApiOptions options_;
   std::atomic<bool> draining_{false};
-  std::atomic<int64_t> next_stall_ns_{0};  // steady_clock time of the next stall
-  std::shared_mutex stall_mu_;  // stall aid only: see compute_pass()
+  std::atomic<int64_t> next_stall_ns_{0};                // steady_clock time of the next stall
+  std::shared_mutex stall_mu_;                           // stall aid only: see compute_pass()
   std::vector<std::unique_ptr<ModelBatcher>> batchers_;  // per manager config; null: unbatched
   std::atomic<bool> shut_down_{false};
 };

@@ -3,8 +3,7 @@
 // loopback HTTP/1.1 client whose every operation has a deadline, and a
 // request builder. Tests never sleep: wait_until() waits on a condition.
 
-#include <chrono>
-#include <string>
+#include <gtest/gtest.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -14,7 +13,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <gtest/gtest.h>
+#include <chrono>
+#include <string>
 
 #include "http/http_server.h"
 #include "support/wait_until.h"

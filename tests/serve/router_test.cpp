@@ -4,15 +4,15 @@
 
 #include "serve/router.h"
 
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
 #include <future>
 #include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
-
-#include <boost/json.hpp>
-#include <gtest/gtest.h>
 
 #include "common/prometheus_text.h"
 #include "serve/reference_server.h"
@@ -30,8 +30,9 @@ class RouterTest : public ::testing::Test {
   http::Response handle(bhttp::verb method, std::string target) {
     std::promise<http::Response> answer;
     auto future = answer.get_future();
-    router_.handle_async(make_request(method, std::move(target)),
-                         Reply::Send([&answer](http::Response&& r) { answer.set_value(std::move(r)); }));
+    router_.handle_async(
+        make_request(method, std::move(target)),
+        Reply::Send([&answer](http::Response&& r) { answer.set_value(std::move(r)); }));
     return future.get();
   }
   // A handler answering 200 with "label:param=value" of the parameters it got.
@@ -50,11 +51,14 @@ class RouterTest : public ::testing::Test {
 
 TEST_F(RouterTest, DispatchesByMethodAndPatternAndHandsOverParameters) {
   router_.add(bhttp::verb::get, "/v2/models/{name}", Route::model_metadata, echo("metadata"));
-  router_.add(bhttp::verb::get, "/v2/models/{name}/versions/{version}", Route::model_metadata, echo("versioned"));
+  router_.add(bhttp::verb::get, "/v2/models/{name}/versions/{version}", Route::model_metadata,
+              echo("versioned"));
   router_.add(bhttp::verb::post, "/v2/models/{name}/infer", Route::infer, echo("infer"));
   EXPECT_EQ(handle(bhttp::verb::get, "/v2/models/mlp-0").body(), "metadata:name=mlp-0,version=");
-  EXPECT_EQ(handle(bhttp::verb::get, "/v2/models/mlp-0/versions/1").body(), "versioned:name=mlp-0,version=1");
-  EXPECT_EQ(handle(bhttp::verb::post, "/v2/models/mlp-1/infer").body(), "infer:name=mlp-1,version=");
+  EXPECT_EQ(handle(bhttp::verb::get, "/v2/models/mlp-0/versions/1").body(),
+            "versioned:name=mlp-0,version=1");
+  EXPECT_EQ(handle(bhttp::verb::post, "/v2/models/mlp-1/infer").body(),
+            "infer:name=mlp-1,version=");
   EXPECT_EQ(count(Route::model_metadata, 200), 2u);
   EXPECT_EQ(count(Route::infer, 200), 1u);
   EXPECT_EQ(metrics_.in_flight(), 0);
@@ -84,14 +88,16 @@ TEST_F(RouterTest, AnUnknownPathIs404UnderOtherOrItsFamilysLabel) {
   EXPECT_EQ(res[bhttp::field::content_type], "application/json");
   EXPECT_EQ(json::parse(res.body()).at("error").as_string(), "no such route");
   EXPECT_EQ(handle(bhttp::verb::post, "/v2/repository/models/mlp-0/reload").result_int(), 404u);
-  EXPECT_EQ(handle(bhttp::verb::get, "/a/b/c/d/e/f/g/h/i/j").result_int(), 404u);  // longer than any route
+  EXPECT_EQ(handle(bhttp::verb::get, "/a/b/c/d/e/f/g/h/i/j").result_int(),
+            404u);  // longer than any route
   EXPECT_EQ(count(Route::other, 404), 2u);
   EXPECT_EQ(count(Route::repository, 404), 1u);
 }
 
 TEST_F(RouterTest, AThrowingHandlerIsAnswered500AndCounted) {
-  router_.add(bhttp::verb::get, "/metrics", Route::metrics,
-              [](http::Request&&, const PathParams&, const Reply&) { throw std::runtime_error("boom"); });
+  router_.add(
+      bhttp::verb::get, "/metrics", Route::metrics,
+      [](http::Request&&, const PathParams&, const Reply&) { throw std::runtime_error("boom"); });
   http::Response res = handle(bhttp::verb::get, "/metrics");
   EXPECT_EQ(res.result_int(), 500u);
   EXPECT_EQ(res.body(), R"({"error":"internal error"})");
@@ -102,12 +108,14 @@ TEST_F(RouterTest, AThrowingHandlerIsAnswered500AndCounted) {
 TEST_F(RouterTest, AnAnswerFromAnotherThreadIsCountedWhenItIsSent) {
   std::promise<Reply> later;
   auto held = later.get_future();
-  router_.add(bhttp::verb::post, "/v2/repository/index", Route::repository,
-              [&later](http::Request&&, const PathParams&, const Reply& reply) { later.set_value(reply); });
+  router_.add(
+      bhttp::verb::post, "/v2/repository/index", Route::repository,
+      [&later](http::Request&&, const PathParams&, const Reply& reply) { later.set_value(reply); });
   std::promise<http::Response> answer;
   auto answered = answer.get_future();
-  router_.handle_async(make_request(bhttp::verb::post, "/v2/repository/index"),
-                       Reply::Send([&answer](http::Response&& r) { answer.set_value(std::move(r)); }));
+  router_.handle_async(
+      make_request(bhttp::verb::post, "/v2/repository/index"),
+      Reply::Send([&answer](http::Response&& r) { answer.set_value(std::move(r)); }));
   EXPECT_EQ(metrics_.in_flight(), 1);
   EXPECT_EQ(count(Route::repository, 200), 0u);
   const Reply reply = held.get();
@@ -143,7 +151,8 @@ TEST(ServerRoutes, EveryRouteIsCountedInHttpRequestsTotalCompletionsIncluded) {
     return client.roundtrip(make_request(method, target, std::move(body))).result_int();
   };
   ASSERT_TRUE(wait_until([&] { return status(bhttp::verb::get, "/v2/health/ready") == 200u; }));
-  const std::string infer = R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]})";
+  const std::string infer =
+      R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]})";
   EXPECT_EQ(status(bhttp::verb::get, "/v2"), 200u);
   EXPECT_EQ(status(bhttp::verb::get, "/v2/health/live"), 200u);
   EXPECT_EQ(status(bhttp::verb::get, "/v2/models/mlp-0"), 200u);
@@ -151,16 +160,20 @@ TEST(ServerRoutes, EveryRouteIsCountedInHttpRequestsTotalCompletionsIncluded) {
   EXPECT_EQ(status(bhttp::verb::post, "/v2/models/mlp-0/infer", infer), 200u);
   EXPECT_EQ(status(bhttp::verb::post, "/v2/repository/index"), 200u);
   EXPECT_EQ(status(bhttp::verb::post, "/v2/repository/models/mlp-0/load"), 200u);
-  EXPECT_EQ(status(bhttp::verb::post, "/v1/completions", R"({"model":"tokens-0","prompt":"Hi","max_tokens":3})"),
+  EXPECT_EQ(status(bhttp::verb::post, "/v1/completions",
+                   R"({"model":"tokens-0","prompt":"Hi","max_tokens":3})"),
             200u);
-  EXPECT_EQ(status(bhttp::verb::post, "/v1/completions", R"({"model":"nope","prompt":"Hi"})"), 404u);
+  EXPECT_EQ(status(bhttp::verb::post, "/v1/completions", R"({"model":"nope","prompt":"Hi"})"),
+            404u);
   EXPECT_EQ(status(bhttp::verb::get, "/v1/completions"), 405u);
   EXPECT_EQ(status(bhttp::verb::get, "/nowhere"), 404u);
   EXPECT_EQ(status(bhttp::verb::get, "/metrics"), 200u);
 
-  const auto m = parse_prometheus_text(client.roundtrip(make_request(bhttp::verb::get, "/metrics")).body());
+  const auto m =
+      parse_prometheus_text(client.roundtrip(make_request(bhttp::verb::get, "/metrics")).body());
   auto requests = [&](const std::string& route, int code) {
-    const auto it = m.find("servelab_http_requests_total{route=\"" + route + "\",code=\"" + std::to_string(code) + "\"}");
+    const auto it = m.find("servelab_http_requests_total{route=\"" + route + "\",code=\"" +
+                           std::to_string(code) + "\"}");
     return it == m.end() ? 0.0 : it->second;
   };
   EXPECT_EQ(requests("other", 200), 1);  // GET /v2

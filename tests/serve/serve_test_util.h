@@ -22,11 +22,12 @@ using servelab::testing::TempDir;
 // A model manager over `dir`; by default sync mode (a model loads on first
 // use, on the calling thread), so that tests of the API see loaded models at
 // once. One per InferenceApi: the API shuts its manager down.
-inline std::unique_ptr<models::ModelManager> open_manager(const std::string& dir, models::ManagerOptions options = [] {
-  models::ManagerOptions o;
-  o.async = false;
-  return o;
-}()) {
+inline std::unique_ptr<models::ModelManager> open_manager(
+    const std::string& dir, models::ManagerOptions options = [] {
+      models::ManagerOptions o;
+      o.async = false;
+      return o;
+    }()) {
   auto manager = models::ModelManager::open(dir, std::move(options));
   EXPECT_TRUE(manager.ok()) << manager.error().message;
   return manager.ok() ? std::move(manager).value() : nullptr;

@@ -4,12 +4,12 @@
 
 #include "serve/server_flags.h"
 
+#include <gtest/gtest.h>
+
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <gtest/gtest.h>
 
 namespace servelab::serve {
 namespace {
@@ -176,9 +176,9 @@ TEST(ServerFlags, OneStallFlagWritesItsPartnerToo) {
 }
 
 TEST(ServerFlags, DurationsAndByteSizesParseIntoChronoTypesAndBytes) {
-  const ServerConfig c = parse({"--models", "/m", "--request-timeout", "1m30s", "--max-queue-delay", "250us",
-                                "--model-memory-budget", "1.5GiB", "--load-wait-timeout", "500ms",
-                                "--preferred-batch-sizes", "2,,4"});
+  const ServerConfig c = parse({"--models", "/m", "--request-timeout", "1m30s", "--max-queue-delay",
+                                "250us", "--model-memory-budget", "1.5GiB", "--load-wait-timeout",
+                                "500ms", "--preferred-batch-sizes", "2,,4"});
   EXPECT_EQ(c.http.request_timeout, 90s);
   EXPECT_EQ(c.api.batch.max_queue_delay, 250us);
   EXPECT_EQ(c.manager.memory_budget, 3ULL << 29);
