@@ -7,17 +7,16 @@
 // a handler that answers later (work on other threads) takes a Responder.
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <string>
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
 #include "common/result.h"
 #include "http/body_writer.h"
+#include "http/server_config.h"
 
 namespace servelab::http {
 
@@ -52,21 +51,6 @@ class Responder {
 // Called on a network thread like Handler; must not block on slow work:
 // hand it to other threads and answer through the Responder.
 using AsyncHandler = std::function<void(Request&&, Responder)>;
-
-struct ServerConfig {
-  std::string host = "127.0.0.1";  // loopback unless asked otherwise
-  uint16_t port = 0;               // 0: an ephemeral port (see HttpServer::port())
-  int threads = 1;                 // network threads running the io_context
-  uint32_t max_header_bytes = 8 * 1024;         // larger headers: 431
-  uint64_t max_body_bytes = 16 * 1024 * 1024;   // larger bodies: 413
-  std::chrono::milliseconds request_timeout{30'000};  // to read one whole request
-  std::chrono::milliseconds idle_timeout{60'000};     // keep-alive connection with no request
-  // After this many responses on one connection the server answers with
-  // "Connection: close" and closes it (0: unlimited), like nginx's
-  // keepalive_requests: clients must detect and replace closed connections.
-  uint64_t max_requests_per_connection = 0;
-  int backlog = 1024;              // listen(2) backlog
-};
 
 // Connection counters, readable while the server runs (for /metrics).
 struct ConnectionStats {

@@ -23,6 +23,7 @@
 #include "runner/inert_toggles.h"
 #include "runner/model_metadata.h"
 #include "runner/server_process.h"
+#include "serve/server_flags.h"
 
 namespace servelab::runner {
 namespace fs = std::filesystem;
@@ -126,17 +127,18 @@ Result<RunOutcome> run_scenario(const scenario::Scenario& s, const RunOptions& o
     if (!repo) return repo.error();
     ServerProcessConfig cfg;
     cfg.executable = options.server_executable;
-    cfg.args = {"--models", *repo, "--threads", std::to_string(s.server.threads)};
-    // Every server-side toggle both ways (the server's own defaults differ
-    // from the scenario's), then the [server] knobs of the model manager.
-    for (const ToggleInfo& t : kToggles)
-      if (t.side == ToggleSide::server)
-        cfg.args.insert(cfg.args.end(), {std::string(t.server_flag), s.toggles.*t.field ? "on" : "off"});
-    cfg.args.insert(cfg.args.end(),
-                    {"--model-memory-budget",
-                     std::to_string(s.server.model_memory_budget), "--max-concurrent-loads",
-                     std::to_string(s.server.max_concurrent_loads), "--prediction", s.server.prediction ? "on" : "off",
-                     "--load-wait-timeout", format_duration(s.server.load_wait_timeout)});
+    // The server's flags come from its own config (serve/server_flags.h):
+    // the scenario's [server] table and its server-side toggles.
+    serve::ServerConfig server_config;
+    server_config.models_dir = *repo;
+    server_config.http.threads = s.server.threads;
+    serve::set_toggles(server_config, s.toggles);
+    server_config.manager.memory_budget = s.server.model_memory_budget;
+    server_config.manager.max_concurrent_loads = s.server.max_concurrent_loads;
+    server_config.manager.prediction = s.server.prediction;
+    server_config.manager.wait_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(s.server.load_wait_timeout);
+    cfg.args = serve::server_args(server_config);
     cfg.log_path = (fs::path(outcome.out_dir) / "server.log").string();
     cfg.ready_timeout = options.server_ready_timeout;
     auto proc = ServerProcess::start(cfg);

@@ -1,18 +1,19 @@
 #include "serve/completions_api.h"
 
-#include <chrono>
-#include <cmath>
-#include <exception>
-#include <optional>
-#include <utility>
+#include <fmt/format.h>
 
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
-#include <boost/beast/http/verb.hpp>
 #include <boost/json.hpp>
-#include <fmt/format.h>
+#include <chrono>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <utility>
 
 #include "models/token_model.h"
+#include "serve/responses.h"
 #include "stream/gzip.h"
 #include "stream/streamer.h"
 
@@ -25,63 +26,51 @@ using http::Response;
 
 namespace {
 
-constexpr std::string_view kJson = "application/json";
-constexpr std::string_view kEventStream = "text/event-stream";
 constexpr int64_t kDefaultMaxTokens = 16;  // OpenAI's default
 constexpr double kMaxTemperature = 2.0;    // OpenAI's range [0, 2]
 // Bytes of one token's SSE event beyond the model name (for the gzip
 // decision, made before the first token exists).
 constexpr size_t kEventOverhead = 140;
 
-Response make_response(unsigned version, bool keep_alive, bhttp::status status, std::string body,
-                       std::string_view content_type = kJson) {
-  Response res(status, version);
-  res.set(bhttp::field::content_type, content_type);
-  res.keep_alive(keep_alive);
-  res.body() = std::move(body);
-  res.prepare_payload();
-  return res;
-}
-
-Response error_response(const Request& request, bhttp::status status, std::string_view message) {
-  json::object body;
-  body["error"] = message;
-  return make_response(request.version(), request.keep_alive(), status, json::serialize(body));
-}
-
 // JSON string escaping of one text token: printable ASCII and '\n' only
 // (TokenModel never produces anything else).
 void append_token_json(std::string& out, char c) {
   switch (c) {
-    case '"': out += "\\\""; break;
-    case '\\': out += "\\\\"; break;
-    case '\n': out += "\\n"; break;
-    default: out += c;
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    default:
+      out += c;
   }
 }
-
-std::string path_of(std::string_view target) { return std::string(target.substr(0, target.find('?'))); }
 
 }  // namespace
 
 // One completion, from parsed request to last byte. Lives in shared_ptrs
 // held by its pool task or by its Streamer's resume callback.
 struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
-  CompletionsApi* api = nullptr;
+  CompletionJob(CompletionsApi* a, const Reply& r) : api(a), reply(r) {}
+  CompletionsApi* api;
+  Reply reply;               // counts the answer; streamed answers go through `streamer`
+  models::ModelLease lease;  // pins the model until the job is destroyed
   std::shared_ptr<const models::TokenModel> model;
   std::string model_name;
   std::string prompt;
   float temperature = 1.0f;
   uint64_t seed = 0;
   int64_t max_tokens = kDefaultMaxTokens;
-  bool stream = false;   // the client asked for SSE
-  bool gzip_whole = false;  // the client accepts gzip (whole answers)
-  unsigned version = 11;
-  bool keep_alive = true;
+  bool stream = false;          // the client asked for SSE
+  std::string accept_encoding;  // the request's Accept-Encoding
+  bool gzip_whole = false;      // the client accepts gzip (whole answers)
   std::string id;
   int64_t created = 0;
 
-  http::Responder respond{nullptr};                 // whole answers
   std::shared_ptr<stream::Streamer> streamer;       // streamed answers (streaming on)
   std::optional<models::TokenGenerator> generator;  // made by the first step (prefill)
   int64_t completion_tokens = 0;
@@ -92,7 +81,7 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   std::atomic<bool> ended{false};
 
   void post() {
-    api->pool_->post([self = shared_from_this()] { self->step(); });
+    api->pool_.post([self = shared_from_this()] { self->step(); });
   }
 
   // One token (and the prefill before the first). On a compute thread.
@@ -143,15 +132,18 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
 
   void finish(std::string_view reason) {
     auto& m = api->metrics_;
-    m.prompt_tokens.fetch_add(static_cast<uint64_t>(generator->prompt_tokens()), std::memory_order_relaxed);
+    m.prompt_tokens.fetch_add(static_cast<uint64_t>(generator->prompt_tokens()),
+                              std::memory_order_relaxed);
     if (stream) {
       event.assign(prefix);
-      event += fmt::format(R"(","index":0,"logprobs":null,"finish_reason":"{}"}}],"usage":{}}})", reason, usage_json());
+      event += fmt::format(R"(","index":0,"logprobs":null,"finish_reason":"{}"}}],"usage":{}}})",
+                           reason, usage_json());
       event += "\n\ndata: [DONE]\n\n";
       emit(event);
       if (streamer) {
-        streamer->finish(
-            [self = shared_from_this()](bool ok) { self->end(ok ? Outcome::completed : Outcome::cancelled); });
+        streamer->finish([self = shared_from_this()](bool ok) {
+          self->end(ok ? Outcome::completed : Outcome::cancelled);
+        });
         return;
       }
       end(Outcome::completed);
@@ -175,7 +167,7 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   }
 
   void send_whole(std::string b, std::string_view content_type) {
-    Response res = make_response(version, keep_alive, bhttp::status::ok, std::string(), content_type);
+    Response res = make_response(reply.to(), bhttp::status::ok, std::string(), content_type);
     const auto& cfg = api->options_.stream;
     if (gzip_whole) {
       if (auto gz = stream::gzip_if_worth(b, cfg.gzip_min_bytes, cfg.gzip_min_saving)) {
@@ -185,7 +177,7 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
     }
     res.body() = std::move(b);
     res.prepare_payload();
-    respond(std::move(res));
+    reply(std::move(res));
   }
 
   enum class Outcome { completed, cancelled };
@@ -194,53 +186,40 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   void end(Outcome outcome) {
     if (ended.exchange(true, std::memory_order_acq_rel)) return;
     auto& m = api->metrics_;
-    m.tokens_generated.fetch_add(static_cast<uint64_t>(completion_tokens), std::memory_order_relaxed);
+    m.tokens_generated.fetch_add(static_cast<uint64_t>(completion_tokens),
+                                 std::memory_order_relaxed);
     m.active.fetch_sub(1, std::memory_order_relaxed);
     if (streamer) m.streams_active.fetch_sub(1, std::memory_order_relaxed);
     // Last, so that whoever sees the outcome counted also sees the gauges down.
-    (outcome == Outcome::completed ? m.completions : m.cancelled).fetch_add(1, std::memory_order_release);
+    (outcome == Outcome::completed ? m.completions : m.cancelled)
+        .fetch_add(1, std::memory_order_release);
     streamer.reset();  // breaks the job ↔ streamer cycle (resume callback)
   }
 };
 
-CompletionsApi::CompletionsApi(ModelLookup lookup, CompletionsOptions options)
-    : lookup_(std::move(lookup)),
+CompletionsApi::CompletionsApi(models::ModelManager& manager, batch::ComputePool& pool,
+                               ServerMetrics& metrics, CompletionsOptions options,
+                               std::chrono::milliseconds load_wait_timeout)
+    : manager_(manager),
+      pool_(pool),
+      server_metrics_(metrics),
       options_(std::move(options)),
-      pool_(std::make_unique<batch::ComputePool>(options_.compute_threads)) {}
+      load_wait_timeout_(load_wait_timeout) {}
 
-CompletionsApi::~CompletionsApi() { shutdown(); }
-
-void CompletionsApi::shutdown() {
-  if (shut_down_.exchange(true)) return;
-  pool_->join();
-}
-
-bool CompletionsApi::serves(std::string_view target) {
-  const std::string p = path_of(target);
-  return p == "/v1/completions" || p == "/v1/completions/";
-}
-
-void CompletionsApi::handle_async(Request&& request, http::Responder respond) {
+void CompletionsApi::complete(Request&& request, const PathParams&, const Reply& reply) {
   auto reject = [&](bhttp::status status, std::string_view message) {
-    metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
-    Response res = error_response(request, status, message);
-    if (status == bhttp::status::method_not_allowed) res.set(bhttp::field::allow, "POST");
-    respond(std::move(res));
+    reply(error_response(request, status, message));
   };
-  if (request.method() != bhttp::verb::post) {
-    return reject(bhttp::status::method_not_allowed,
-                  "method " + std::string(request.method_string()) + " not allowed; use POST");
-  }
   boost::system::error_code ec;
   const json::value doc = json::parse(request.body(), ec);
   if (ec) return reject(bhttp::status::bad_request, "invalid JSON body: " + ec.message());
   const json::object* root = doc.if_object();
   if (!root) return reject(bhttp::status::bad_request, "request body must be a JSON object");
 
-  auto job = std::make_shared<CompletionJob>();
-  job->api = this;
+  auto job = std::make_shared<CompletionJob>(this, reply);
   const json::value* model_v = root->if_contains("model");
-  if (!model_v || !model_v->is_string()) return reject(bhttp::status::bad_request, "missing 'model': expected a string");
+  if (!model_v || !model_v->is_string())
+    return reject(bhttp::status::bad_request, "missing 'model': expected a string");
   job->model_name = model_v->get_string();
 
   if (const json::value* p = root->if_contains("prompt")) {
@@ -249,7 +228,8 @@ void CompletionsApi::handle_async(Request&& request, http::Responder respond) {
     } else if (p->is_array() && p->get_array().size() == 1 && p->get_array()[0].is_string()) {
       job->prompt = p->get_array()[0].get_string();
     } else {
-      return reject(bhttp::status::bad_request, "'prompt' must be a string (or an array of one string)");
+      return reject(bhttp::status::bad_request,
+                    "'prompt' must be a string (or an array of one string)");
     }
   } else {
     return reject(bhttp::status::bad_request, "missing 'prompt': expected a string");
@@ -258,7 +238,8 @@ void CompletionsApi::handle_async(Request&& request, http::Responder respond) {
     const auto n = v->to_number<int64_t>(ec);
     if (ec || n < 1 || n > options_.max_tokens_limit)
       return reject(bhttp::status::bad_request,
-                    fmt::format("'max_tokens' must be an integer between 1 and {}", options_.max_tokens_limit));
+                    fmt::format("'max_tokens' must be an integer between 1 and {}",
+                                options_.max_tokens_limit));
     job->max_tokens = n;
   }
   if (const json::value* v = root->if_contains("stream"); v && !v->is_null()) {
@@ -284,94 +265,117 @@ void CompletionsApi::handle_async(Request&& request, http::Responder respond) {
     const auto n = v->to_number<int64_t>(ec);
     if (ec || n != 1) return reject(bhttp::status::bad_request, "only 'n': 1 is supported");
   }
+  job->accept_encoding = request[bhttp::field::accept_encoding];
 
-  ModelLookupResult found = lookup_(job->model_name);
-  if (!found.model) {
-    return reject(found.status == 503 ? bhttp::status::service_unavailable : bhttp::status::not_found, found.error);
-  }
-  job->model = std::dynamic_pointer_cast<const models::TokenModel>(found.model);
+  // The model, exactly as infer leases it: a ready model (or a sync-mode
+  // inline load) calls back right here; otherwise a loader or timer thread
+  // calls back later.
+  const std::thread::id caller = std::this_thread::get_id();
+  const auto deadline = std::chrono::steady_clock::now() + load_wait_timeout_;
+  manager_.acquire(job->model_name, deadline, [this, job, caller](models::Acquired acquired) {
+    start(job, std::move(acquired), std::this_thread::get_id() != caller);
+  });
+}
+
+void CompletionsApi::start(const std::shared_ptr<CompletionJob>& job, models::Acquired acquired,
+                           bool waited) {
+  const Reply& reply = job->reply;
+  if (waited) server_metrics_.record_model_wait();
+  if (!acquired.ok()) return reply(acquire_error(reply.to(), job->model_name, acquired));
+  job->model = std::dynamic_pointer_cast<const models::TokenModel>(acquired.lease.shared());
   if (!job->model) {
-    return reject(bhttp::status::bad_request,
-                  fmt::format("model '{}' is of kind '{}'; /v1/completions needs a 'tokens' model", job->model_name,
-                              found.model->config().kind));
+    return reply(error_response(
+        reply.to(), bhttp::status::bad_request,
+        fmt::format("model '{}' is of kind '{}'; /v1/completions needs a 'tokens' model",
+                    job->model_name, acquired.lease->config().kind)));
   }
   if (shut_down_.load(std::memory_order_relaxed)) {
-    return reject(bhttp::status::service_unavailable, "server is shutting down");
+    return reply(
+        error_response(reply.to(), bhttp::status::service_unavailable, "server is shutting down"));
   }
+  job->lease = std::move(acquired.lease);
 
-  job->version = request.version();
-  job->keep_alive = request.keep_alive();
   job->id = fmt::format("cmpl-{:x}", next_id_.fetch_add(1, std::memory_order_relaxed));
   job->created = std::chrono::duration_cast<std::chrono::seconds>(
                      std::chrono::system_clock::now().time_since_epoch())
                      .count();
-  const std::string_view accept = request[bhttp::field::accept_encoding];
-  job->gzip_whole = options_.gzip && stream::accepts_gzip(accept);
+  job->gzip_whole = options_.gzip && stream::accepts_gzip(job->accept_encoding);
   metrics_.active.fetch_add(1, std::memory_order_relaxed);
 
   if (job->stream) {
-    job->prefix = fmt::format(R"(data: {{"id":"{}","object":"text_completion","created":{},"model":{},"choices":[{{"text":")",
-                              job->id, job->created, json::serialize(json::string(job->model_name)));
+    job->prefix = fmt::format(
+        R"(data: {{"id":"{}","object":"text_completion","created":{},"model":{},"choices":[{{"text":")",
+        job->id, job->created, json::serialize(json::string(job->model_name)));
     job->event.reserve(job->prefix.size() + 256);
   }
   if (job->stream && options_.streaming) {
     stream::StreamConfig cfg = options_.stream;
-    const size_t expected = static_cast<size_t>(job->max_tokens) * (job->prefix.size() + kEventOverhead / 2);
-    cfg.gzip = options_.gzip && stream::use_gzip(accept, expected, cfg);
+    const size_t expected =
+        static_cast<size_t>(job->max_tokens) * (job->prefix.size() + kEventOverhead / 2);
+    cfg.gzip = options_.gzip && stream::use_gzip(job->accept_encoding, expected, cfg);
     http::ResponseHeader header;
     header.result(bhttp::status::ok);
     header.set(bhttp::field::content_type, kEventStream);
     header.set(bhttp::field::cache_control, "no-cache");
     if (cfg.gzip) header.set(bhttp::field::content_encoding, "gzip");
-    auto writer = respond.stream(std::move(header));
-    if (!writer) {  // cannot happen: this handler answers once
-      metrics_.active.fetch_sub(1, std::memory_order_relaxed);
-      return;
+    // Null without a connection (InferenceApi::handle()): then the events
+    // are sent whole, as with the toggle off.
+    if (auto writer = reply.stream(std::move(header))) {
+      job->streamer = stream::Streamer::create(std::move(writer), cfg, &metrics_.stream);
+      // The callback holds the job strongly while the stream is paused (the
+      // job holds the streamer until end(), which breaks the cycle).
+      job->streamer->on_resume([job] { job->post(); });
+      metrics_.streams_active.fetch_add(1, std::memory_order_relaxed);
     }
-    job->streamer = stream::Streamer::create(std::move(writer), cfg, &metrics_.stream);
-    // The callback holds the job strongly while the stream is paused (the
-    // job holds the streamer until end(), which breaks the cycle).
-    job->streamer->on_resume([job] { job->post(); });
-    metrics_.streams_active.fetch_add(1, std::memory_order_relaxed);
-  } else {
-    job->respond = std::move(respond);
-    if (job->stream) job->body.reserve(static_cast<size_t>(job->max_tokens) * (job->prefix.size() + 64));
+  }
+  if (job->stream && !job->streamer) {
+    job->body.reserve(static_cast<size_t>(job->max_tokens) * (job->prefix.size() + 64));
   }
   job->post();
 }
 
 void CompletionsApi::render_metrics(std::string& out) const {
   auto it = std::back_inserter(out);
-  auto series = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
+  auto series = [&](std::string_view name, std::string_view type, std::string_view help,
+                    auto value) {
     fmt::format_to(it, "# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help, type, value);
   };
   const auto rd = [](const auto& a) { return a.load(std::memory_order_relaxed); };
-  series("servelab_completions_total", "counter", "Completions (/v1/completions) finished and fully sent.",
-         rd(metrics_.completions));
-  series("servelab_completions_rejected_total", "counter", "Completion requests answered with an error status.",
-         rd(metrics_.rejected));
+  series("servelab_completions_total", "counter",
+         "Completions (/v1/completions) finished and fully sent.", rd(metrics_.completions));
+  series("servelab_completions_rejected_total", "counter",
+         "Completion requests answered with an error status.", rejected());
   series("servelab_completions_cancelled_total", "counter",
          "Completions stopped early because the client went away.", rd(metrics_.cancelled));
-  series("servelab_completions_active", "gauge", "Completions generating now.", rd(metrics_.active));
-  series("servelab_completion_prompt_tokens_total", "counter", "Prompt tokens prefilled.", rd(metrics_.prompt_tokens));
-  series("servelab_completion_tokens_total", "counter", "Tokens generated (counted when a completion ends).",
-         rd(metrics_.tokens_generated));
-  series("servelab_streams_active", "gauge", "Streamed responses being sent now.", rd(metrics_.streams_active));
+  series("servelab_completions_active", "gauge", "Completions generating now.",
+         rd(metrics_.active));
+  series("servelab_completion_prompt_tokens_total", "counter", "Prompt tokens prefilled.",
+         rd(metrics_.prompt_tokens));
+  series("servelab_completion_tokens_total", "counter",
+         "Tokens generated (counted when a completion ends).", rd(metrics_.tokens_generated));
+  series("servelab_streams_active", "gauge", "Streamed responses being sent now.",
+         rd(metrics_.streams_active));
   const auto& s = metrics_.stream;
   series("servelab_streams_total", "counter", "Streamed responses started.", rd(s.streams));
-  series("servelab_stream_chunks_total", "counter", "HTTP chunks written by streamed responses.", rd(s.chunks));
-  series("servelab_stream_bytes_total", "counter", "Body bytes written by streamed responses (after gzip).",
-         rd(s.bytes));
+  series("servelab_stream_chunks_total", "counter", "HTTP chunks written by streamed responses.",
+         rd(s.chunks));
+  series("servelab_stream_bytes_total", "counter",
+         "Body bytes written by streamed responses (after gzip).", rd(s.bytes));
   series("servelab_stream_backpressure_events_total", "counter",
-         "Times a producer was paused because its stream's buffer was full.", rd(s.backpressure_events));
+         "Times a producer was paused because its stream's buffer was full.",
+         rd(s.backpressure_events));
   series("servelab_stream_max_held_bytes", "gauge",
-         "Most bytes one stream has held at once (waiting + being written; bounded by --stream-buffer).",
+         "Most bytes one stream has held at once (waiting + being written; bounded by "
+         "--stream-buffer).",
          rd(s.max_held_bytes));
-  series("servelab_stream_failed_total", "counter", "Streamed responses whose connection failed.", rd(s.failed));
+  series("servelab_stream_failed_total", "counter", "Streamed responses whose connection failed.",
+         rd(s.failed));
   const uint64_t gz_in = rd(s.gzip_in_bytes);
   const uint64_t gz_out = rd(s.gzip_out_bytes);
-  series("servelab_stream_gzip_in_bytes_total", "counter", "Gzipped streams: bytes before compression.", gz_in);
-  series("servelab_stream_gzip_out_bytes_total", "counter", "Gzipped streams: bytes after compression.", gz_out);
+  series("servelab_stream_gzip_in_bytes_total", "counter",
+         "Gzipped streams: bytes before compression.", gz_in);
+  series("servelab_stream_gzip_out_bytes_total", "counter",
+         "Gzipped streams: bytes after compression.", gz_out);
   series("servelab_stream_compression_ratio", "gauge",
          "Gzipped streams: bytes before / after compression (0: none yet).",
          gz_out ? static_cast<double>(gz_in) / static_cast<double>(gz_out) : 0.0);

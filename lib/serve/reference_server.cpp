@@ -1,78 +1,36 @@
 #include "serve/reference_server.h"
 
+#include <fmt/format.h>
 #include <sys/resource.h>
-
-#include <cerrno>
-#include <csignal>
-#include <cstring>
-#include <mutex>
-#include <utility>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "common/byte_size.h"
 
 namespace servelab::serve {
 
-Result<std::unique_ptr<ReferenceServer>> ReferenceServer::open(ReferenceServerConfig config) {
+Result<std::unique_ptr<ReferenceServer>> ReferenceServer::open(ServerConfig config) {
   auto manager = models::ModelManager::open(config.models_dir, config.manager);
   if (!manager) return std::move(manager).error();
-  return std::unique_ptr<ReferenceServer>(new ReferenceServer(std::move(config), std::move(manager).value()));
+  return std::unique_ptr<ReferenceServer>(
+      new ReferenceServer(std::move(config), std::move(manager).value()));
 }
 
-ReferenceServer::ReferenceServer(ReferenceServerConfig config, std::unique_ptr<models::ModelManager> manager)
+ReferenceServer::ReferenceServer(ServerConfig config, std::unique_ptr<models::ModelManager> manager)
     : config_(std::move(config)), manager_(std::move(manager)) {
   config_.api.async_loading = config_.manager.async;
   config_.api.load_wait_timeout = config_.manager.wait_timeout;
-  api_ = std::make_unique<InferenceApi>(*manager_, config_.api);
+  api_ = std::make_unique<InferenceApi>(*manager_, config_.api, config_.completions);
   InferenceApi* api = api_.get();
-  // /v1/completions finds its models through the model manager. The lookup
-  // is synchronous: a ready model (the usual case: tokens models preload
-  // eagerly) or a sync-mode inline load answers at once; a model that is
-  // still loading in async mode answers 503 "loading, retry" while its load
-  // goes on, so that no network thread ever waits for a load.
-  models::ModelManager* mgr = manager_.get();
-  const auto wait = config_.manager.wait_timeout;
-  CompletionsOptions completions = config_.completions;
-  if (completions.compute_threads == 0) completions.compute_threads = config_.api.compute_threads;
-  completions_ = std::make_unique<CompletionsApi>(
-      [mgr, wait](std::string_view name) -> ModelLookupResult {
-        struct Pending {
-          std::mutex mu;
-          bool done = false, abandoned = false;
-          models::Acquired got;
-        };
-        auto pending = std::make_shared<Pending>();
-        mgr->acquire(name, std::chrono::steady_clock::now() + wait, [pending](models::Acquired a) {
-          std::lock_guard lock(pending->mu);
-          if (pending->abandoned) return;  // the lease is dropped here: the model stays loaded
-          pending->done = true;
-          pending->got = std::move(a);
-        });
-        std::lock_guard lock(pending->mu);
-        if (!pending->done) {
-          pending->abandoned = true;
-          return {nullptr, 503, "model '" + std::string(name) + "' is loading; retry"};
-        }
-        models::Acquired& a = pending->got;
-        if (a.error == models::AcquireError::not_found) {
-          return {nullptr, 404, "model '" + std::string(name) + "' not found"};
-        }
-        if (!a.ok()) return {nullptr, 503, a.message};
-        // The aliasing pointer keeps the lease (the model's pin) for as long
-        // as the completion holds the model.
-        auto lease = std::make_shared<models::ModelLease>(std::move(a.lease));
-        const models::Model* model = lease->get();
-        return {std::shared_ptr<const models::Model>(std::move(lease), model), 200, {}};
-      },
-      completions);
-  CompletionsApi* completions_api = completions_.get();
-  api_->metrics().add_render_source([completions_api](std::string& out) { completions_api->render_metrics(out); });
   server_ = std::make_unique<http::HttpServer>(
-      config_.http, http::AsyncHandler([api, completions_api](http::Request&& request, http::Responder respond) {
-        if (CompletionsApi::serves(request.target())) {
-          completions_api->handle_async(std::move(request), std::move(respond));
-          return;
-        }
+      config_.http, http::AsyncHandler([api](http::Request&& request, http::Responder respond) {
         api->handle_async(std::move(request), std::move(respond));
       }));
   api_->metrics().set_connection_stats(&server_->stats());
@@ -81,8 +39,7 @@ ReferenceServer::ReferenceServer(ReferenceServerConfig config, std::unique_ptr<m
 ReferenceServer::~ReferenceServer() {
   server_->stop();
   manager_->shutdown();  // answers requests waiting for a model
-  server_->join();  // waits for answers still being computed
-  completions_->shutdown();
+  server_->join();       // waits for answers still being computed
   api_->shutdown();
 }
 
@@ -106,7 +63,6 @@ void ReferenceServer::run_until_stopped() {
   // load deadlines.
   manager_->shutdown();
   server_->join();  // in-flight requests (queued in batchers too) are computed and answered
-  completions_->shutdown();
   api_->shutdown();
 }
 
@@ -116,12 +72,56 @@ void ReferenceServer::request_stop() {
 
 Result<uint64_t> raise_open_file_limit() {
   rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return make_error(std::string("getrlimit: ") + std::strerror(errno));
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
+    return make_error(std::string("getrlimit: ") + std::strerror(errno));
   if (limit.rlim_cur < limit.rlim_max) {
     limit.rlim_cur = limit.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return make_error(std::string("setrlimit: ") + std::strerror(errno));
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+      return make_error(std::string("setrlimit: ") + std::strerror(errno));
   }
   return static_cast<uint64_t>(limit.rlim_cur);
+}
+
+int run_server(const ServerConfig& config) {
+  if (auto limit = raise_open_file_limit(); !limit) {
+    fmt::print(stderr, "servelab-server: warning: {}\n", limit.error().message);
+  }
+  auto server = ReferenceServer::open(config);
+  if (!server) {
+    fmt::print(stderr, "servelab-server: {}\n", server.error().message);
+    return kExitStartup;
+  }
+  for (const auto& status : (*server)->manager().index()) {
+    if (status.state == models::ModelState::failed) {
+      fmt::print(stderr, "model {}: FAILED: {}\n", status.name, status.reason);
+    }
+  }
+  const models::ManagerOptions& manager = config.manager;
+  fmt::print(
+      stderr,
+      "models: {} in {} (async loading {}, memory budget {}, {} loader threads, prediction {})\n",
+      (*server)->manager().configs().size(), config.models_dir, manager.async ? "on" : "off",
+      manager.memory_budget == 0 ? std::string("unlimited")
+                                 : format_byte_size(manager.memory_budget),
+      manager.max_concurrent_loads, manager.async && manager.prediction ? "on" : "off");
+  if (auto started = (*server)->start(); !started) {
+    fmt::print(stderr, "servelab-server: {}\n", started.error().message);
+    return kExitStartup;
+  }
+  if (config.api.batching) {
+    const batch::BatchConfig& batch = config.api.batch;
+    fmt::print(
+        stderr, "batching on: max {} rows, max delay {} us, compute threads {}\n",
+        batch.max_batch_size, batch.max_queue_delay.count(),
+        config.api.compute_threads > 0 ? config.api.compute_threads : batch::available_cpus());
+  }
+  // The one line launchers and tests parse; nothing else goes to stdout.
+  fmt::print(stdout, "listening http://{}:{}\n", config.http.host, (*server)->port());
+  std::fflush(stdout);
+
+  (*server)->run_until_stopped();
+  fmt::print(stderr, "servelab-server: stopped\n");
+  return 0;
 }
 
 }  // namespace servelab::serve

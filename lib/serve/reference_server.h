@@ -2,34 +2,23 @@
 // servelab-server's start-up and shutdown, kept out of its main() so that it
 // is tested: open the model repository under a model manager (which loads
 // models when they are needed, or eagerly in the background with async
-// loading), serve the v2 API over HttpServer, and on SIGINT/SIGTERM stop
-// accepting, shut the manager down, finish the requests in flight and return.
-
-#include <cstdint>
-#include <memory>
-#include <string>
+// loading), serve its API (serve/inference_api.h) over HttpServer, and on
+// SIGINT/SIGTERM stop accepting, shut the manager down, finish the requests
+// in flight and return. run_server() is all of servelab-server but its flags.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <cstdint>
+#include <memory>
 
 #include "common/result.h"
 #include "http/http_server.h"
 #include "models/model_manager.h"
 #include "serve/completions_api.h"
 #include "serve/inference_api.h"
+#include "serve/server_config.h"
 
 namespace servelab::serve {
-
-struct ReferenceServerConfig {
-  http::ServerConfig http;  // address, threads, limits, timeouts
-  std::string models_dir;   // model repository folder
-  ApiOptions api;           // row limit, stall test aid, batching, compute threads
-  // async loading, memory budget, loader threads, wait timeout, prediction.
-  // open() copies manager.async into api.async_loading and
-  // manager.wait_timeout into api.load_wait_timeout.
-  models::ManagerOptions manager;
-  CompletionsOptions completions;  // /v1/completions: streaming toggle, gzip, stream buffer
-};
 
 class ReferenceServer {
  public:
@@ -37,14 +26,14 @@ class ReferenceServer {
   // and builds the API; does not listen yet. Error only when the repository
   // as a whole is unusable (unreadable folder, unknown or cyclic
   // depends_on); a model that fails is kept with its error.
-  static Result<std::unique_ptr<ReferenceServer>> open(ReferenceServerConfig config);
+  static Result<std::unique_ptr<ReferenceServer>> open(ServerConfig config);
   ~ReferenceServer();
   ReferenceServer(const ReferenceServer&) = delete;
   ReferenceServer& operator=(const ReferenceServer&) = delete;
 
   models::ModelManager& manager() { return *manager_; }
   InferenceApi& api() { return *api_; }
-  CompletionsApi& completions() { return *completions_; }
+  CompletionsApi& completions() { return api_->completions(); }
   const http::ConnectionStats& connection_stats() const { return server_->stats(); }
 
   // Starts the manager (async: eager models begin loading in the
@@ -61,12 +50,11 @@ class ReferenceServer {
   void request_stop();
 
  private:
-  ReferenceServer(ReferenceServerConfig config, std::unique_ptr<models::ModelManager> manager);
+  ReferenceServer(ServerConfig config, std::unique_ptr<models::ModelManager> manager);
 
-  ReferenceServerConfig config_;
+  ServerConfig config_;
   std::unique_ptr<models::ModelManager> manager_;
   std::unique_ptr<InferenceApi> api_;
-  std::unique_ptr<CompletionsApi> completions_;
   std::unique_ptr<http::HttpServer> server_;
   boost::asio::io_context signal_ioc_;  // runs only inside run_until_stopped()
   // Installed by start(), before the server announces that it listens: a
@@ -74,6 +62,15 @@ class ReferenceServer {
   // signal must drain the server, not kill it.
   std::unique_ptr<boost::asio::signal_set> signals_;
 };
+
+// What servelab-server does once its flags are read: raises the open-file
+// limit, opens the repository, prints the model lines to stderr, starts,
+// prints the one line launchers parse to stdout ("listening
+// http://HOST:PORT"), serves until SIGINT or SIGTERM and returns the exit
+// status: 0 after a clean shutdown, kExitStartup when the repository cannot
+// be opened or the address cannot be bound.
+inline constexpr int kExitStartup = 1;
+int run_server(const ServerConfig& config);
 
 // Raises the soft open-file limit to the hard one so that the server can hold
 // as many connections as a stress scenario opens (Debian's soft default is

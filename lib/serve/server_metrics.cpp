@@ -62,6 +62,24 @@ std::string escape_label(std::string_view v) {
   return out;
 }
 
+// One model's histogram series: a cumulative _bucket line per bound and one
+// for +Inf, then _sum and _count. `count(b)`: events in bucket b
+// (b == bounds.size(): above the last bound).
+template <class Bounds, class Count, class Sum>
+void append_histogram(std::string& out, std::string_view name, std::string_view label, const Bounds& bounds,
+                      Count count, Sum sum) {
+  auto it = std::back_inserter(out);
+  uint64_t cumulative = 0;
+  for (size_t b = 0; b < bounds.size(); ++b) {
+    cumulative += count(b);
+    fmt::format_to(it, "{}_bucket{{model=\"{}\",le=\"{}\"}} {}\n", name, label, bounds[b], cumulative);
+  }
+  cumulative += count(bounds.size());
+  fmt::format_to(it, "{}_bucket{{model=\"{}\",le=\"+Inf\"}} {}\n", name, label, cumulative);
+  fmt::format_to(it, "{}_sum{{model=\"{}\"}} {}\n", name, label, sum);
+  fmt::format_to(it, "{}_count{{model=\"{}\"}} {}\n", name, label, cumulative);
+}
+
 std::atomic<size_t> g_next_thread{0};
 
 }  // namespace
@@ -76,6 +94,7 @@ std::string_view to_string(Route route) {
     case Route::metrics: return "metrics";
     case Route::other: return "other";
     case Route::repository: return "repository";
+    case Route::completions: return "completions";
   }
   return "other";
 }
@@ -153,6 +172,12 @@ uint64_t ServerMetrics::requests(Route route, unsigned status) const noexcept {
   return sum(static_cast<size_t>(route) * kStatusCount + status_index(status));
 }
 
+uint64_t ServerMetrics::error_answers(Route route) const noexcept {
+  uint64_t total = 0;
+  for (unsigned status = 400; status < kMinStatus + kStatusCount; ++status) total += requests(route, status);
+  return total;
+}
+
 int64_t ServerMetrics::in_flight() const noexcept { return static_cast<int64_t>(sum(kInFlight)); }
 
 uint64_t ServerMetrics::inference_requests(size_t model) const noexcept {
@@ -197,38 +222,15 @@ void ServerMetrics::render_batch(std::string& out) const {
 
   header("servelab_batch_size", "histogram", "Rows per dispatched batch.");
   for (size_t m = 0; m < stats.size(); ++m) {
-    uint64_t cumulative = 0;
-    const auto& bounds = batch::BatchStats::kSizeBuckets;
-    for (size_t b = 0; b <= bounds.size(); ++b) {
-      cumulative += stats[m].size_counts[b];
-      if (b < bounds.size()) {
-        fmt::format_to(it, "servelab_batch_size_bucket{{model=\"{}\",le=\"{}\"}} {}\n", model_labels_[m], bounds[b],
-                       cumulative);
-      } else {
-        fmt::format_to(it, "servelab_batch_size_bucket{{model=\"{}\",le=\"+Inf\"}} {}\n", model_labels_[m], cumulative);
-      }
-    }
-    fmt::format_to(it, "servelab_batch_size_sum{{model=\"{}\"}} {}\n", model_labels_[m], stats[m].rows);
-    fmt::format_to(it, "servelab_batch_size_count{{model=\"{}\"}} {}\n", model_labels_[m], cumulative);
+    append_histogram(out, "servelab_batch_size", model_labels_[m], batch::BatchStats::kSizeBuckets,
+                     [&](size_t b) { return stats[m].size_counts[b]; }, stats[m].rows);
   }
   header("servelab_batch_queue_delay_seconds", "histogram",
          "Time a request waited in the batch queue before its batch was dispatched.");
   for (size_t m = 0; m < stats.size(); ++m) {
-    uint64_t cumulative = 0;
-    const auto& bounds = batch::BatchStats::kDelayBuckets;
-    for (size_t b = 0; b <= bounds.size(); ++b) {
-      cumulative += stats[m].delay_counts[b];
-      if (b < bounds.size()) {
-        fmt::format_to(it, "servelab_batch_queue_delay_seconds_bucket{{model=\"{}\",le=\"{}\"}} {}\n",
-                       model_labels_[m], bounds[b], cumulative);
-      } else {
-        fmt::format_to(it, "servelab_batch_queue_delay_seconds_bucket{{model=\"{}\",le=\"+Inf\"}} {}\n",
-                       model_labels_[m], cumulative);
-      }
-    }
-    fmt::format_to(it, "servelab_batch_queue_delay_seconds_sum{{model=\"{}\"}} {}\n", model_labels_[m],
-                   static_cast<double>(stats[m].delay_sum_ns) / 1e9);
-    fmt::format_to(it, "servelab_batch_queue_delay_seconds_count{{model=\"{}\"}} {}\n", model_labels_[m], cumulative);
+    append_histogram(out, "servelab_batch_queue_delay_seconds", model_labels_[m], batch::BatchStats::kDelayBuckets,
+                     [&](size_t b) { return stats[m].delay_counts[b]; },
+                     static_cast<double>(stats[m].delay_sum_ns) / 1e9);
   }
   header("servelab_batch_dispatches_total", "counter",
          "Batches dispatched, by trigger: size (limit reached), delay (max_queue_delay passed), drain (shutdown).");
@@ -280,21 +282,9 @@ std::string ServerMetrics::render() const {
   header("servelab_inference_duration_seconds", "histogram", "Forward pass time per inference request, by model.");
   for (size_t m = 0; m < model_names_.size(); ++m) {
     const size_t base = model_base(m);
-    uint64_t cumulative = 0;
-    for (size_t b = 0; b < kBucketCount; ++b) {
-      cumulative += sum(base + kModelBuckets + b);
-      if (b < kDurationBuckets.size()) {
-        fmt::format_to(it, "servelab_inference_duration_seconds_bucket{{model=\"{}\",le=\"{}\"}} {}\n",
-                       model_labels_[m], kDurationBuckets[b], cumulative);
-      } else {
-        fmt::format_to(it, "servelab_inference_duration_seconds_bucket{{model=\"{}\",le=\"+Inf\"}} {}\n",
-                       model_labels_[m], cumulative);
-      }
-    }
-    fmt::format_to(it, "servelab_inference_duration_seconds_sum{{model=\"{}\"}} {}\n", model_labels_[m],
-                   static_cast<double>(sum(base + kModelSumNs)) / 1e9);
-    fmt::format_to(it, "servelab_inference_duration_seconds_count{{model=\"{}\"}} {}\n", model_labels_[m],
-                   cumulative);
+    append_histogram(out, "servelab_inference_duration_seconds", model_labels_[m], kDurationBuckets,
+                     [&](size_t b) { return sum(base + kModelBuckets + b); },
+                     static_cast<double>(sum(base + kModelSumNs)) / 1e9);
   }
   header("servelab_model_ready", "gauge", "1 when the model is loaded and serving, else 0.");
   std::vector<models::ModelStatus> statuses;

@@ -23,9 +23,21 @@
 
 namespace servelab::serve {
 
-// The `route` label of servelab_http_requests_total.
-enum class Route : uint8_t { infer, model_ready, model_metadata, health_live, health_ready, metrics, other, repository };
-inline constexpr size_t kRouteCount = 8;
+// The `route` label of servelab_http_requests_total (serve/router.h gives
+// every route one). `other`: server metadata (GET /v2) and paths that match
+// no route.
+enum class Route : uint8_t {
+  infer,
+  model_ready,
+  model_metadata,
+  health_live,
+  health_ready,
+  metrics,
+  other,
+  repository,
+  completions,
+};
+inline constexpr size_t kRouteCount = 9;
 std::string_view to_string(Route route);
 
 class ServerMetrics {
@@ -86,6 +98,7 @@ class ServerMetrics {
 
   // Sums over shards (tests, reports).
   uint64_t requests(Route route, unsigned status) const noexcept;
+  uint64_t error_answers(Route route) const noexcept;  // answered with a status of 400 or more
   int64_t in_flight() const noexcept;
   uint64_t inference_requests(size_t model) const noexcept;
   uint64_t inference_rows(size_t model) const noexcept;

@@ -2,10 +2,11 @@
 
 #include <zlib.h>
 
-#include <algorithm>
-#include <cctype>
-#include <charconv>
+#include <new>
 #include <stdexcept>
+#include <string>
+
+#include "common/headers.h"
 
 namespace servelab::stream {
 
@@ -19,12 +20,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 }  // namespace

@@ -24,11 +24,13 @@ Streamer::Streamer(std::shared_ptr<http::BodyWriter> writer, StreamConfig config
   inflight_.reserve(std::min<size_t>(config_.buffer_limit, 4096));
 }
 
-Streamer::~Streamer() {
-  if (gzip_ && metrics_) {
-    metrics_->gzip_in_bytes.fetch_add(gzip_->in_bytes(), std::memory_order_relaxed);
-    metrics_->gzip_out_bytes.fetch_add(gzip_->out_bytes(), std::memory_order_relaxed);
-  }
+Streamer::~Streamer() { count_gzip(); }  // a stream that failed or was dropped before its last chunk
+
+void Streamer::count_gzip() {
+  if (!gzip_ || !metrics_ || gzip_counted_) return;
+  gzip_counted_ = true;
+  metrics_->gzip_in_bytes.fetch_add(gzip_->in_bytes(), std::memory_order_relaxed);
+  metrics_->gzip_out_bytes.fetch_add(gzip_->out_bytes(), std::memory_order_relaxed);
 }
 
 void Streamer::on_resume(std::function<void()> resume) {
@@ -41,6 +43,9 @@ void Streamer::compress_pending(bool last) {
   raw_.clear();
   if (last) {
     gzip_->finish(pending_);
+    // Counted before the last chunk leaves, so that a client that has the
+    // whole body sees its bytes in /metrics.
+    count_gzip();
     return;
   }
   gzip_->flush(pending_);

@@ -83,6 +83,7 @@ class Streamer : public std::enable_shared_from_this<Streamer> {
   void start(Action a);
   void on_written(bool ok);
   void compress_pending(bool last);  // under the lock, gzip only
+  void count_gzip();                 // adds the gzip byte counts to metrics_, once
 
   std::shared_ptr<http::BodyWriter> writer_;
   const StreamConfig config_;
@@ -100,6 +101,7 @@ class Streamer : public std::enable_shared_from_this<Streamer> {
   bool done_ = false;       // the last chunk was written, or the stream failed
   bool failed_ = false;
   bool probed_ = false;     // gzip ratio checked
+  bool gzip_counted_ = false;  // count_gzip() done
   size_t peak_ = 0;
   uint64_t backpressure_ = 0;
   std::function<void()> resume_;

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <fstream>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +15,8 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "common/prometheus_text.h"
+#include "serve/inference_api.h"
 #include "serve/reference_server.h"
 #include "serve_test_util.h"
 #include "stream/gzip.h"
@@ -34,7 +38,7 @@ class CompletionsServer {
     models::MakeOptions mlp;
     mlp.dims = {4, 4};
     EXPECT_TRUE(models::make_repository(dir_.str(), mlp).ok());
-    ReferenceServerConfig config;
+    ServerConfig config;
     config.models_dir = dir_.str();
     config.http.threads = 2;
     config.api.compute_threads = 1;
@@ -46,6 +50,7 @@ class CompletionsServer {
   }
   uint16_t port() const { return server_->port(); }
   const CompletionMetrics& metrics() { return server_->completions().metrics(); }
+  uint64_t rejected() { return server_->completions().rejected(); }
 
   http::Response post(const std::string& body, const std::string& accept_encoding = "") {
     TestClient client;
@@ -239,7 +244,7 @@ TEST(Completions, BadRequestsGetAnErrorStatusAndMessage) {
   ASSERT_FALSE(client.connect(server.port()));
   http::Response get = client.roundtrip(make_request(bhttp::verb::get, "/v1/completions"));
   EXPECT_EQ(get.result_int(), 405u);
-  EXPECT_EQ(server.metrics().rejected.load(), cases.size() + 1);
+  EXPECT_EQ(server.rejected(), cases.size() + 1);
 }
 
 TEST(Completions, ADisconnectMidStreamCancelsTheGeneration) {
@@ -283,6 +288,132 @@ TEST(Completions, MetricsRouteShowsTheCompletionSeries) {
                            "servelab_stream_bytes_total", "servelab_stream_backpressure_events_total",
                            "servelab_stream_compression_ratio"})
     EXPECT_NE(res.body().find(std::string("\n") + name + " "), std::string::npos) << name;
+}
+
+// The model of a completion goes through the model manager as infer's does
+// (InferenceApi without sockets): waits for a load in async mode, loads
+// inline in sync mode, 404 unknown, 503 failed or past the wait deadline.
+class CompletionsModelLookup : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = std::make_unique<TempDir>("completions-lookup");
+    models::MakeOptions tokens;
+    tokens.kind = "tokens";
+    tokens.hidden = 32;
+    for (const char* prefix : {"tokens", "tampered"}) {
+      tokens.prefix = prefix;
+      ASSERT_TRUE(models::make_repository(dir_->str(), tokens).ok());
+    }
+    std::fstream weights(dir_->path() / "tampered-0" / "model.safetensors",
+                         std::ios::in | std::ios::out | std::ios::binary);
+    weights.seekp(-1, std::ios::end);
+    weights.put('\x7f');  // same size, another sha256
+  }
+  static void TearDownTestSuite() { dir_.reset(); }
+
+  static models::ManagerOptions async_options(LoadGate& gate) {
+    models::ManagerOptions o;
+    o.async = true;
+    o.prediction = false;
+    o.on_load_start = [&gate](const std::string& name, const std::atomic<bool>& abandon) { gate.hold(name, abandon); };
+    return o;
+  }
+  static ApiOptions api_options(bool async, std::chrono::milliseconds wait = 5s) {
+    ApiOptions o;
+    o.async_loading = async;
+    o.load_wait_timeout = wait;
+    o.compute_threads = 1;
+    return o;
+  }
+  static http::Request completion(const std::string& model, bool stream = false) {
+    return make_request(bhttp::verb::post, "/v1/completions",
+                        R"({"model":")" + model + R"(","prompt":"Once upon","max_tokens":5,"temperature":1.0,"seed":5,"stream":)" +
+                            (stream ? "true" : "false") + "}");
+  }
+  static std::future<http::Response> complete_async(InferenceApi& api, const std::string& model) {
+    auto answer = std::make_shared<std::promise<http::Response>>();
+    auto future = answer->get_future();
+    api.handle_async(completion(model), [answer](http::Response&& r) { answer->set_value(std::move(r)); });
+    return future;
+  }
+  static std::map<std::string, double> scrape(InferenceApi& api) {
+    return parse_prometheus_text(api.handle(make_request(bhttp::verb::get, "/metrics")).body());
+  }
+  static std::string error_of(const http::Response& res) {
+    return std::string(json::parse(res.body()).at("error").as_string());
+  }
+
+  static std::unique_ptr<TempDir> dir_;
+};
+
+std::unique_ptr<TempDir> CompletionsModelLookup::dir_;
+
+TEST_F(CompletionsModelLookup, ARequestForALoadingModelWaitsForTheLoadThenAnswers) {
+  LoadGate gate({"tokens-0"});
+  auto manager = open_manager(dir_->str(), async_options(gate));
+  InferenceApi api(*manager, api_options(true));
+  auto waiting = complete_async(api, "tokens-0");
+  ASSERT_TRUE(wait_until([&] { return gate.held() == 1; }));
+  EXPECT_EQ(waiting.wait_for(0s), std::future_status::timeout);  // no 503: it waits
+  gate.open();
+  ASSERT_EQ(waiting.wait_for(5s), std::future_status::ready);
+  http::Response res = waiting.get();
+  ASSERT_EQ(res.result_int(), 200u) << res.body();
+  EXPECT_EQ(json::parse(res.body()).at("choices").at(0).at("text").as_string().size(), 5u);
+  const auto m = scrape(api);
+  EXPECT_EQ(m.at("servelab_model_waited_requests_total"), 1);
+  EXPECT_EQ(m.at("servelab_model_cache_misses_total"), 1);
+  EXPECT_EQ(m.at(R"(servelab_http_requests_total{route="completions",code="200"})"), 1);
+  EXPECT_EQ(m.at("servelab_completions_total"), 1);
+}
+
+TEST_F(CompletionsModelLookup, AWaitPastItsDeadlineIs503WithRetryAfter) {
+  LoadGate gate({"tokens-0"});
+  auto manager = open_manager(dir_->str(), async_options(gate));
+  InferenceApi api(*manager, api_options(true, 50ms));
+  http::Response res = api.handle(completion("tokens-0"));
+  EXPECT_EQ(res.result_int(), 503u) << res.body();
+  EXPECT_EQ(res[bhttp::field::retry_after], "1");
+  EXPECT_NE(error_of(res).find("tokens-0"), std::string::npos) << res.body();
+  gate.open();
+  const auto m = scrape(api);
+  EXPECT_EQ(m.at("servelab_model_wait_timeouts_total"), 1);
+  EXPECT_EQ(m.at("servelab_completions_rejected_total"), 1);
+}
+
+TEST_F(CompletionsModelLookup, SyncModeLoadsTheModelInline) {
+  auto manager = open_manager(dir_->str());
+  InferenceApi api(*manager, api_options(false));
+  EXPECT_EQ(api.handle(completion("tokens-0")).result_int(), 200u);
+  EXPECT_EQ(api.handle(completion("tokens-0")).result_int(), 200u);
+  const auto m = scrape(api);
+  EXPECT_EQ(m.at("servelab_model_loads_total"), 1);
+  EXPECT_EQ(m.at("servelab_model_cache_misses_total"), 1);
+  EXPECT_EQ(m.at("servelab_model_cache_hits_total"), 1);
+  EXPECT_EQ(m.at("servelab_model_waited_requests_total"), 0);
+}
+
+TEST_F(CompletionsModelLookup, UnknownModelIs404AndAFailedOne503WithItsReason) {
+  auto manager = open_manager(dir_->str());
+  InferenceApi api(*manager, api_options(false));
+  http::Response unknown = api.handle(completion("nope"));
+  EXPECT_EQ(unknown.result_int(), 404u);
+  EXPECT_EQ(error_of(unknown), "model 'nope' not found");
+  http::Response failed = api.handle(completion("tampered-0"));
+  EXPECT_EQ(failed.result_int(), 503u) << failed.body();
+  EXPECT_NE(error_of(failed).find("tampered-0"), std::string::npos) << failed.body();
+  EXPECT_NE(error_of(failed).find("sha256"), std::string::npos) << failed.body();
+  EXPECT_EQ(api.completions().rejected(), 2u);
+}
+
+TEST_F(CompletionsModelLookup, AStreamedRequestWithoutAConnectionIsSentWhole) {
+  auto manager = open_manager(dir_->str());
+  InferenceApi api(*manager, api_options(false));
+  http::Response res = api.handle(completion("tokens-0", /*stream=*/true));
+  ASSERT_EQ(res.result_int(), 200u);
+  EXPECT_FALSE(res.chunked());
+  EXPECT_EQ(res[bhttp::field::content_type], "text/event-stream");
+  EXPECT_EQ(sse_data(res.body()).size(), 7u);  // 5 tokens, the final chunk, [DONE]
 }
 
 }  // namespace

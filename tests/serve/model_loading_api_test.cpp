@@ -27,39 +27,6 @@ namespace json = boost::json;
 
 constexpr int kWidth = 8;
 
-// Holds the loads of the models in `blocked` at their start until open() or
-// until the manager abandons them: a load made slow deterministically.
-class LoadGate {
- public:
-  explicit LoadGate(std::set<std::string> blocked) : blocked_(std::move(blocked)) {}
-  void hold(const std::string& name, const std::atomic<bool>& abandon) {
-    if (blocked_.count(name) == 0) return;
-    std::unique_lock lock(mu_);
-    ++held_;
-    // Bounded: a test that forgets to open the gate fails instead of hanging.
-    const auto give_up = std::chrono::steady_clock::now() + 10s;
-    while (!open_ && !abandon.load() && std::chrono::steady_clock::now() < give_up) {
-      cv_.wait_for(lock, 5ms);
-    }
-  }
-  void open() {
-    std::lock_guard lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  int held() {
-    std::lock_guard lock(mu_);
-    return held_;
-  }
-
- private:
-  std::set<std::string> blocked_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-  int held_ = 0;
-};
-
 class ModelLoadingApiTest : public ::testing::Test {
  protected:
   // mlp-0, mlp-1; top-0 depends on base-0; tampered-0's weights do not match

@@ -23,7 +23,7 @@ TEST(ReferenceServer, ServesInferOverHttpAndStopsOnRequest) {
   make.dims = {4, 8, 2};
   ASSERT_TRUE(models::make_repository(dir.path().string(), make).ok());
 
-  ReferenceServerConfig config;
+  ServerConfig config;
   config.models_dir = dir.path().string();
   config.http.threads = 2;
   auto server = ReferenceServer::open(config);
@@ -51,7 +51,7 @@ TEST(ReferenceServer, ServesInferOverHttpAndStopsOnRequest) {
 }
 
 TEST(ReferenceServer, MissingRepositoryIsAnError) {
-  ReferenceServerConfig config;
+  ServerConfig config;
   config.models_dir = "/nonexistent/servelab/models";
   auto server = ReferenceServer::open(config);
   EXPECT_FALSE(server.ok());

@@ -1,118 +1,69 @@
 #pragma once
-// Helpers for the lib/serve and lib/http tests: a model repository made on
-// the fly, a loopback HTTP client whose every operation has a deadline, and a
-// condition wait with a deadline (tests never sleep).
+// Helpers for the lib/serve tests: a model manager over a repository made
+// on the fly, plus the loopback client of http/test_client.h.
 
-#include <unistd.h>
-
+#include <atomic>
 #include <chrono>
-#include <filesystem>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
 #include <string>
-#include <thread>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
-#include <gtest/gtest.h>
-
-#include "http/http_server.h"
+#include "http/test_client.h"
 #include "models/model_manager.h"
 #include "models/repository_maker.h"
 #include "support/temp_dir.h"
-#include "support/wait_until.h"
 
 namespace servelab::test {
 
-using namespace std::chrono_literals;
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace bhttp = boost::beast::http;
-
-using servelab::testing::wait_until;
-
 using servelab::testing::TempDir;
-
-// A synchronous-looking HTTP/1.1 client over loopback; each call runs its
-// own io_context until the operation completes or its 5 s deadline expires.
-class TestClient {
- public:
-  beast::error_code connect(uint16_t port) {
-    return run([&](auto handler) {
-      stream_.async_connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
-                            [handler](beast::error_code ec) mutable { handler(ec, 0); });
-    });
-  }
-  beast::error_code send(http::Request& request) {
-    request.set(bhttp::field::host, "127.0.0.1");
-    request.prepare_payload();
-    return run([&](auto handler) { bhttp::async_write(stream_, request, handler); });
-  }
-  beast::error_code send_raw(const std::string& bytes) {
-    return run([&](auto handler) { asio::async_write(stream_, asio::buffer(bytes), handler); });
-  }
-  beast::error_code read(http::Response& response) {
-    response = {};
-    return run([&](auto handler) { bhttp::async_read(stream_, buffer_, response, handler); });
-  }
-  // One request, one response; fails the test on a transport error.
-  http::Response roundtrip(http::Request request) {
-    http::Response response;
-    EXPECT_FALSE(send(request)) << "send";
-    const beast::error_code ec = read(response);
-    EXPECT_FALSE(ec) << "read: " << ec.message();
-    return response;
-  }
-  // Reads until the server closes; returns the error that ended the read
-  // (asio::error::eof for an orderly close).
-  beast::error_code read_until_closed() {
-    if (buffer_.size() > 0) return beast::error_code{};  // unexpected bytes: not closed
-    char byte = 0;
-    return run([&](auto handler) { stream_.async_read_some(asio::buffer(&byte, 1), handler); });
-  }
-  beast::tcp_stream& stream() { return stream_; }
-
- private:
-  template <class Start>
-  beast::error_code run(Start start) {
-    beast::error_code result = asio::error::would_block;
-    stream_.expires_after(5s);
-    start([&result](beast::error_code ec, std::size_t) { result = ec; });
-    ioc_.restart();
-    ioc_.run();
-    return result;
-  }
-
-  asio::io_context ioc_;
-  beast::tcp_stream stream_{ioc_};
-  beast::flat_buffer buffer_;
-};
 
 // A model manager over `dir`; by default sync mode (a model loads on first
 // use, on the calling thread), so that tests of the API see loaded models at
 // once. One per InferenceApi: the API shuts its manager down.
-inline std::unique_ptr<models::ModelManager> open_manager(const std::string& dir, models::ManagerOptions options = [] {
-  models::ManagerOptions o;
-  o.async = false;
-  return o;
-}()) {
+inline std::unique_ptr<models::ModelManager> open_manager(
+    const std::string& dir, models::ManagerOptions options = [] {
+      models::ManagerOptions o;
+      o.async = false;
+      return o;
+    }()) {
   auto manager = models::ModelManager::open(dir, std::move(options));
   EXPECT_TRUE(manager.ok()) << manager.error().message;
   return manager.ok() ? std::move(manager).value() : nullptr;
 }
 
-inline http::Request make_request(bhttp::verb method, std::string target, std::string body = {}) {
-  http::Request request(method, std::move(target), 11);
-  if (!body.empty()) {
-    request.set(bhttp::field::content_type, "application/json");
-    request.body() = std::move(body);
+// Holds the loads of the models in `blocked` at their start until open() or
+// until the manager abandons them: a load made slow deterministically.
+class LoadGate {
+ public:
+  explicit LoadGate(std::set<std::string> blocked) : blocked_(std::move(blocked)) {}
+  void hold(const std::string& name, const std::atomic<bool>& abandon) {
+    if (blocked_.count(name) == 0) return;
+    std::unique_lock lock(mu_);
+    ++held_;
+    // Bounded: a test that forgets to open the gate fails instead of hanging.
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    while (!open_ && !abandon.load() && std::chrono::steady_clock::now() < give_up) {
+      cv_.wait_for(lock, 5ms);
+    }
   }
-  request.prepare_payload();
-  return request;
-}
+  void open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  int held() {
+    std::lock_guard lock(mu_);
+    return held_;
+  }
+
+ private:
+  std::set<std::string> blocked_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  int held_ = 0;
+};
 
 }  // namespace servelab::test

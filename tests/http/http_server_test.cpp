@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "serve_test_util.h"
+#include "http/test_client.h"
 
 namespace servelab::http {
 namespace {

@@ -1,0 +1,79 @@
+#pragma once
+// servelab-server's whole configuration, as plain structs with defaults.
+// ServerConfig{} is what the server runs with when only --models is given;
+// serve/server_flags.h reads it from flags and writes it back as flags.
+// This header pulls in neither Beast nor Eigen, so that the load
+// generator's embedded runner can fill one without linking the server.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <thread>
+
+#include "batch/batch_config.h"
+#include "http/server_config.h"
+#include "models/model_manager.h"
+#include "stream/stream_config.h"
+
+namespace servelab::serve {
+
+// The Open Inference Protocol API (serve/v2_api.h) and the compute pool
+// that it shares with /v1/completions.
+struct ApiOptions {
+  std::string server_version;  // reported by GET /v2; empty: the project version
+  int64_t max_rows = 4096;     // rows accepted in one infer request
+  // Test aid (simulates a GC-like pause): every `stall_every` of wall time,
+  // the next forward pass stops every compute thread for `stall_for`
+  // before computing. Zero: off.
+  std::chrono::microseconds stall_every{0};
+  std::chrono::microseconds stall_for{0};
+  // The `batching` toggle: infer requests of a model are grouped by its
+  // RequestBatcher. Off: each request runs its own forward pass.
+  bool batching = false;
+  // Compute threads (forward passes and token generation, apart from the
+  // network threads); 0: the CPUs this process may use.
+  int compute_threads = 0;
+  // Server-wide batching knobs; a model's [batching] table overrides them.
+  // max_in_flight is set to the compute threads.
+  batch::BatchConfig batch;
+  // How long a request waits for its model to become ready (loading, or
+  // queued to load) before it gets 503. Async loading only; sync mode loads
+  // inline and the model's own load_timeout bounds that.
+  // ReferenceServer::open() sets it from ManagerOptions::wait_timeout.
+  std::chrono::milliseconds load_wait_timeout{30'000};
+  // The manager's async_loading toggle, reported in /metrics
+  // (servelab_model_async_loading). REQUIRES: what the manager was opened
+  // with (ReferenceServer::open() copies ManagerOptions::async).
+  bool async_loading = true;
+};
+
+// POST /v1/completions (serve/completions_api.h).
+struct CompletionsOptions {
+  bool streaming = true;             // the `streaming` toggle: SSE sent as tokens come
+  bool gzip = true;                  // honour Accept-Encoding: gzip
+  stream::StreamConfig stream;       // buffer bound (bytes), flush policy, gzip thresholds
+  int64_t max_tokens_limit = 16384;  // tokens; a larger max_tokens: 400
+};
+
+// Network threads when no --threads is given: one per hardware thread.
+inline int default_network_threads() {
+  return static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+}
+
+struct ServerConfig {
+  // Address, network threads, header/body limits (bytes), timeouts.
+  http::ServerConfig http = [] {
+    http::ServerConfig c;
+    c.threads = default_network_threads();
+    return c;
+  }();
+  std::string models_dir;  // model repository folder (required)
+  ApiOptions api;          // row limit, stall aid, batching, compute threads
+  // Async loading, memory budget (bytes), loader threads, wait timeout,
+  // prediction. open() copies async and wait_timeout into `api`.
+  models::ManagerOptions manager;
+  CompletionsOptions completions;  // streaming toggle, gzip, stream buffer
+};
+
+}  // namespace servelab::serve
