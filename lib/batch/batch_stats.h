@@ -18,6 +18,15 @@ inline constexpr size_t kRejectionCount = 3;
 const char* to_string(Trigger trigger);
 const char* to_string(Rejection rejection);
 
+// Histogram bounds in seconds as whole nanoseconds (rounded), so that
+// recording a sample compares integers.
+template <size_t N>
+constexpr std::array<int64_t, N> bounds_ns(const std::array<double, N>& seconds) {
+  std::array<int64_t, N> ns{};
+  for (size_t i = 0; i < N; ++i) ns[i] = static_cast<int64_t>(seconds[i] * 1e9 + 0.5);
+  return ns;
+}
+
 struct BatchStats {
   // Upper bounds of the batch size histogram, in rows.
   static constexpr std::array<int64_t, 13> kSizeBuckets = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096};

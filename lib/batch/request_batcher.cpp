@@ -16,14 +16,7 @@ namespace {
 // one slow batch (a preempted thread) halve it.
 constexpr double kAdaptGain = 0.25;
 
-const std::array<int64_t, BatchStats::kDelayBuckets.size()>& delay_bounds_ns() {
-  static const auto bounds = [] {
-    std::array<int64_t, BatchStats::kDelayBuckets.size()> b{};
-    for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<int64_t>(BatchStats::kDelayBuckets[i] * 1e9 + 0.5);
-    return b;
-  }();
-  return bounds;
-}
+constexpr auto kDelayBoundsNs = bounds_ns(BatchStats::kDelayBuckets);
 
 }  // namespace
 
@@ -177,7 +170,7 @@ int64_t RequestBatcher::cut_size_locked(int64_t limit) const {
 
 RequestBatcher::Batch RequestBatcher::take_locked(Clock::time_point t, Trigger trigger, int64_t limit) {
   const int64_t cut = cut_size_locked(limit);
-  const auto& bounds = delay_bounds_ns();
+  const auto& bounds = kDelayBoundsNs;
   Batch batch;
   batch.seq = next_seq_++;
   while (!queue_.empty()) {

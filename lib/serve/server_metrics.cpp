@@ -34,15 +34,7 @@ size_t status_index(unsigned status) {
   return status - kMinStatus;
 }
 
-// Bucket bounds in nanoseconds, so recording compares integers.
-const std::array<int64_t, ServerMetrics::kDurationBuckets.size()>& bucket_bounds_ns() {
-  static const auto bounds = [] {
-    std::array<int64_t, ServerMetrics::kDurationBuckets.size()> b{};
-    for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<int64_t>(ServerMetrics::kDurationBuckets[i] * 1e9 + 0.5);
-    return b;
-  }();
-  return bounds;
-}
+constexpr auto kDurationBoundsNs = batch::bounds_ns(ServerMetrics::kDurationBuckets);
 
 // Label values escape backslash, double quote and newline (exposition format).
 std::string escape_label(std::string_view v) {
@@ -147,7 +139,7 @@ void ServerMetrics::request_finished(Route route, unsigned status) noexcept {
 void ServerMetrics::record_inference(size_t model, int64_t rows, std::chrono::nanoseconds duration) noexcept {
   const size_t shard = my_shard();
   const size_t base = model_base(model);
-  const auto& bounds = bucket_bounds_ns();
+  const auto& bounds = kDurationBoundsNs;
   const int64_t ns = std::max<int64_t>(0, duration.count());
   const size_t bucket = static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), ns) - bounds.begin());
   cell(shard, base + kModelRequests).fetch_add(1, std::memory_order_relaxed);
