@@ -157,7 +157,8 @@ void TableReader::report_unknown_keys() {
   for (auto&& [key, node] : table_) {
     bool known = false;
     for (std::string_view k : keys_) known = known || k == key.str();
-    if (known) continue;
+    // A key the reader already refused by name (error()) is not also unknown.
+    if (known || reported(key.str())) continue;
     std::string message = fmt::format("unknown key \"{}\" {}", key.str(), where);
     if (auto near = closest_match(key.str(), keys_)) {
       message += fmt::format("; did you mean \"{}\"?", *near);

@@ -73,7 +73,8 @@ class TableReader {
   // True once an error has named `key` (its value is invalid: checks that
   // build on it are skipped rather than reported twice).
   bool reported(std::string_view key) const;
-  // Reports every key not in `keys`, with a did-you-mean when one is close.
+  // Reports every key not in `keys` that no error() has named yet (a key
+  // refused by name is not also unknown), with a did-you-mean when one is close.
   void report_unknown_keys();
 
  private:

@@ -23,14 +23,13 @@ namespace {
 namespace fs = std::filesystem;
 
 // Every key model.toml may hold, in the order "valid keys: ..." lists them.
-constexpr std::array<std::string_view, 10> kKeys{"name",
+constexpr std::array<std::string_view, 9> kKeys{"name",
                                                   "kind",
                                                   "weights",
                                                   "sha256",
                                                   "depends_on",
                                                   "priority",
                                                   "preload",
-                                                  "max_concurrency",
                                                   "load_timeout",
                                                   "batching"};
 constexpr std::array<std::string_view, 8> kBatchingKeys{
@@ -132,8 +131,8 @@ void read_keys(TableReader& r, const std::string& folder, ModelConfig& c) {
   r.read_integer("priority", c.priority);
   r.read_choice<Preload>("preload", c.preload, kPreloads);
   // max_concurrency would promise a per-model request limit that the server
-  // does not have: rejected by name, saying what to do (docs/MODELS.md). It
-  // stays in kKeys so that it is not also reported as unknown.
+  // does not have: rejected by name, saying what to do (docs/MODELS.md),
+  // and left out of kKeys so that no "valid keys" list offers it.
   if (const toml::node* node = r.find("max_concurrency")) {
     r.error(*node, "max_concurrency", "is not supported: the server has no per-model request limit (remove the key)");
   }

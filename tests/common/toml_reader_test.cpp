@@ -69,6 +69,12 @@ TEST(TableReader, UnknownKeysGetADidYouMeanOrTheValidKeys) {
             "f.toml:3:1: unknown key \"zzz\" in [t]; valid keys: a, b, bee");
 }
 
+TEST(TableReader, AKeyRefusedByNameIsNotAlsoUnknown) {
+  EXPECT_EQ(errors_of("[t]\nold = 1\n",
+                      [](TableReader& r) { r.error(*r.find("old"), "old", "is not supported"); }),
+            "f.toml:2:7: t.old: is not supported");
+}
+
 TEST(TableReader, ReportedRemembersKeysWithErrors) {
   errors_of("[t]\na = true\nb = 1\n", [](TableReader& r) {
     std::string text;

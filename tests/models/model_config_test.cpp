@@ -109,7 +109,7 @@ TEST(ModelConfig, RejectsAnUnknownKeyListingTheValidOnes) {
   EXPECT_THAT(
       error,
       HasSubstr("u/model.toml:2:1: unknown key \"colour\" at the top level; valid keys: name, kind, "
-                "weights, sha256, depends_on, priority, preload, max_concurrency, load_timeout, batching"));
+                "weights, sha256, depends_on, priority, preload, load_timeout, batching"));
 }
 
 // A key that promises a limit the server does not enforce is refused by
