@@ -1,4 +1,4 @@
-// Scenario keys of issue 6: infer requests spread over several models
+// Scenario keys of infer requests spread over several models
 // (models / model_count, distribution, zipf_exponent, weights) and the
 // embedded server's model manager knobs ([server] model_memory_budget,
 // max_concurrent_loads, prediction, load_wait_timeout).
