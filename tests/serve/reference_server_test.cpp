@@ -10,6 +10,7 @@
 
 #include "common/prometheus_text.h"
 #include "serve_test_util.h"
+#include "support/wait_until.h"
 
 namespace servelab::serve {
 namespace {
@@ -33,7 +34,11 @@ TEST(ReferenceServer, ServesInferOverHttpAndStopsOnRequest) {
 
   TestClient client;
   ASSERT_FALSE(client.connect((*server)->port()));
-  EXPECT_EQ(client.roundtrip(make_request(bhttp::verb::get, "/v2/health/ready")).result_int(), 200u);
+  // Ready answers 503 until the eager preload (async loading, on by default)
+  // has finished; it must turn 200 within the deadline.
+  EXPECT_TRUE(servelab::testing::wait_until([&] {
+    return client.roundtrip(make_request(bhttp::verb::get, "/v2/health/ready")).result_int() == 200u;
+  }));
   http::Response res = client.roundtrip(make_request(
       bhttp::verb::post, "/v2/models/mlp-0/infer",
       R"({"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]})"));
