@@ -12,14 +12,14 @@
 //   SERVELAB_FORWARD_WIDTH (default 1024), so bench/batching.sh can measure
 //   the ceiling at exactly the mean batch size it observed.
 
+#include <benchmark/benchmark.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <benchmark/benchmark.h>
 
 #include "batch/compute_pool.h"
 #include "batch/request_batcher.h"
@@ -48,7 +48,8 @@ RequestBatcher::Options noop_options(int64_t batch, RequestBatcher::Post post) {
   return o;
 }
 
-void run_round_trips(benchmark::State& state, RequestBatcher& batcher, std::atomic<int64_t>& completed) {
+void run_round_trips(benchmark::State& state, RequestBatcher& batcher,
+                     std::atomic<int64_t>& completed) {
   const std::vector<float> input(kWidth, 0.5f);
   int64_t submitted = 0;
   for (auto _ : state) {
@@ -77,10 +78,17 @@ BENCHMARK(BM_BatcherRoundTripInline)->ArgName("batch")->Arg(1)->Arg(8)->Arg(32)-
 void BM_BatcherRoundTripPool(benchmark::State& state) {
   std::atomic<int64_t> completed{0};
   ComputePool pool(1);
-  RequestBatcher batcher(noop_options(state.range(0), [&pool](std::function<void()> task) { pool.post(std::move(task)); }));
+  RequestBatcher batcher(noop_options(
+      state.range(0), [&pool](std::function<void()> task) { pool.post(std::move(task)); }));
   run_round_trips(state, batcher, completed);
 }
-BENCHMARK(BM_BatcherRoundTripPool)->ArgName("batch")->Arg(1)->Arg(8)->Arg(32)->Arg(64)->UseRealTime();
+BENCHMARK(BM_BatcherRoundTripPool)
+    ->ArgName("batch")
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(32)
+    ->Arg(64)
+    ->UseRealTime();
 
 std::shared_ptr<const servelab::models::MlpModel> make_mlp(int64_t width) {
   std::mt19937_64 gen(1);
@@ -127,8 +135,9 @@ std::vector<int64_t> env_list(const char* name, const char* fallback) {
 int main(int argc, char** argv) {
   const int64_t width = env_list("SERVELAB_FORWARD_WIDTH", "1024").at(0);
   for (int64_t rows : env_list("SERVELAB_FORWARD_ROWS", "1,8,32,64")) {
-    benchmark::RegisterBenchmark(("BM_Forward/width:" + std::to_string(width) + "/batch:" + std::to_string(rows)).c_str(),
-                                 BM_Forward, width, rows);
+    benchmark::RegisterBenchmark(
+        ("BM_Forward/width:" + std::to_string(width) + "/batch:" + std::to_string(rows)).c_str(),
+        BM_Forward, width, rows);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

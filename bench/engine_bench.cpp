@@ -21,9 +21,11 @@ void BM_RecorderRecord(benchmark::State& state) {
   std::vector<Sample> samples(4096);
   for (size_t i = 0; i < samples.size(); ++i) {
     Sample& s = samples[i];
-    s.latency = std::chrono::microseconds(100 + static_cast<int64_t>(servelab::load::splitmix64(rng) % 100'000));
+    s.latency = std::chrono::microseconds(
+        100 + static_cast<int64_t>(servelab::load::splitmix64(rng) % 100'000));
     s.uncorrected = s.latency;
-    s.at = std::chrono::microseconds(static_cast<int64_t>(servelab::load::splitmix64(rng) % 60'000'000));
+    s.at = std::chrono::microseconds(
+        static_cast<int64_t>(servelab::load::splitmix64(rng) % 60'000'000));
     s.mix_index = static_cast<uint32_t>(i % 4);
     s.status = 200;
     s.bytes_in = 100;
@@ -41,10 +43,12 @@ BENCHMARK(BM_RecorderRecord);
 void BM_PickRequest(benchmark::State& state) {
   std::vector<double> cumulative;
   const auto n = static_cast<size_t>(state.range(0));
-  for (size_t k = 1; k <= n; ++k) cumulative.push_back(static_cast<double>(k) / static_cast<double>(n));
+  for (size_t k = 1; k <= n; ++k)
+    cumulative.push_back(static_cast<double>(k) / static_cast<double>(n));
   uint64_t rng = 7;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(servelab::load::pick_request(cumulative, servelab::load::uniform01(rng)));
+    benchmark::DoNotOptimize(
+        servelab::load::pick_request(cumulative, servelab::load::uniform01(rng)));
   }
   state.SetItemsProcessed(state.iterations());
 }

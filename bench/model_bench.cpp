@@ -2,14 +2,14 @@
 // costs at each batch size, i.e. what the dynamic batcher can buy.
 // items_per_second = rows/s; FLOPS counts 2·in·out per row per layer.
 
+#include <benchmark/benchmark.h>
+
 #include <random>
 #include <vector>
 
-#include <benchmark/benchmark.h>
-
 #include "models/mlp_model.h"
-#include "models/token_model.h"
 #include "models/safetensors.h"
+#include "models/token_model.h"
 
 namespace {
 
@@ -48,8 +48,8 @@ void BM_MlpForward(benchmark::State& state) {
   }
   const auto items = static_cast<double>(state.iterations() * rows);
   state.SetItemsProcessed(state.iterations() * rows);
-  state.counters["FLOPS"] = benchmark::Counter(items * 2.0 * 2.0 * static_cast<double>(width * width),
-                                               benchmark::Counter::kIsRate);
+  state.counters["FLOPS"] = benchmark::Counter(
+      items * 2.0 * 2.0 * static_cast<double>(width * width), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_MlpForward)
     ->ArgNames({"width", "batch"})

@@ -6,13 +6,13 @@
 //    parse, build) then an explicit unload, by model size (width of 4 square
 //    layers: 1024 → 16 MiB of weights, 2048 → 64 MiB).
 
-#include <condition_variable>
-#include <mutex>
-#include <chrono>
-#include <filesystem>
-#include <string>
-
 #include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <string>
 
 #include "models/model_manager.h"
 #include "models/repository_maker.h"
@@ -23,7 +23,8 @@ namespace fs = std::filesystem;
 using namespace servelab::models;
 
 fs::path make_repo(const std::string& tag, int width, int count) {
-  const fs::path dir = fs::temp_directory_path() / ("servelab-bench-" + tag + "-" + std::to_string(width));
+  const fs::path dir =
+      fs::temp_directory_path() / ("servelab-bench-" + tag + "-" + std::to_string(width));
   MakeOptions o;
   o.count = count;
   o.dims = {width, width, width, width, width};
@@ -76,7 +77,8 @@ void BM_ColdLoad(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * int64_t{4} * width * width * 4);
   const auto s = m->stats();
   state.counters["loads"] = static_cast<double>(s.loads);
-  state.counters["load_p50_ms"] = static_cast<double>(s.load_time_us.value_at_percentile(50)) / 1000.0;
+  state.counters["load_p50_ms"] =
+      static_cast<double>(s.load_time_us.value_at_percentile(50)) / 1000.0;
   m.reset();
   fs::remove_all(dir);
 }

@@ -3,9 +3,9 @@
 // streaming layer adds to each SSE event on top of the socket's own cost.
 // Args: event bytes, gzip (0/1).
 
-#include <string>
-
 #include <benchmark/benchmark.h>
+
+#include <string>
 
 #include "stream/streamer.h"
 
@@ -30,7 +30,12 @@ void BM_StreamerWrite(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(state.iterations() * state.range(0));
 }
-BENCHMARK(BM_StreamerWrite)->ArgNames({"bytes", "gzip"})->Args({160, 0})->Args({160, 1})->Args({4096, 0})->Args({4096, 1});
+BENCHMARK(BM_StreamerWrite)
+    ->ArgNames({"bytes", "gzip"})
+    ->Args({160, 0})
+    ->Args({160, 1})
+    ->Args({4096, 0})
+    ->Args({4096, 1});
 
 }  // namespace
 

@@ -1,16 +1,15 @@
 #include "cli/commands.h"
 
+#include <fmt/format.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "common/atomic_file.h"
 #include "measure/percentile_text.h"
@@ -22,8 +21,8 @@
 #include "report/markdown_report.h"
 #include "report/matrix_file.h"
 #include "report/result_json.h"
-#include "report/threshold.h"
 #include "report/summary.h"
+#include "report/threshold.h"
 #include "runner/matrix_runner.h"
 #include "runner/scenario_runner.h"
 #include "scenario/scenario_parser.h"
@@ -33,7 +32,8 @@ namespace {
 
 // A scenario parsed and its threshold expressions checked: everything a
 // user must fix before anything runs (exit 2).
-Result<scenario::Scenario> load_scenario(const std::string& path, const std::vector<std::string>& sets) {
+Result<scenario::Scenario> load_scenario(const std::string& path,
+                                         const std::vector<std::string>& sets) {
   auto s = scenario::parse_scenario_file(path, sets);
   if (!s) return s;
   if (auto t = runner::check_thresholds(*s); !t) return t.error();
@@ -91,8 +91,8 @@ class ProgressPrinter {
     const double t = std::chrono::duration<double>(p.elapsed).count();
     const std::string line = fmt::format(
         "{} {:5.1f}s/{:.0f}s  {:>9.1f} req/s  p99 {:>8.3f} ms  requests {}  errors {}",
-        p.in_warmup ? "warmup " : "running", t, std::chrono::duration<double>(total_).count(), p.rps,
-        static_cast<double>(p.p99_us) / 1000.0, p.requests, p.errors);
+        p.in_warmup ? "warmup " : "running", t, std::chrono::duration<double>(total_).count(),
+        p.rps, static_cast<double>(p.p99_us) / 1000.0, p.requests, p.errors);
     if (tty_) {
       std::fprintf(stderr, "\r\033[K%s", line.c_str());
       dirty_ = true;
@@ -132,7 +132,8 @@ std::vector<int> parse_dims(const std::string& text) {
   size_t pos = 0;
   while (pos <= text.size()) {
     const size_t comma = text.find_first_of(",x", pos);
-    const std::string part = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    const std::string part =
+        text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     dims.push_back(std::stoi(part));
     if (comma == std::string::npos) break;
     pos = comma + 1;
@@ -145,8 +146,10 @@ bool print_checks(const std::vector<report::CheckResult>& checks, bool quiet) {
   bool ok = true;
   for (const auto& c : checks) {
     ok = ok && c.pass;
-    if (!c.pass) std::fprintf(stderr, "  FAIL %s\n", c.message.c_str());
-    else if (!quiet) std::printf("  pass %s\n", c.message.c_str());
+    if (!c.pass)
+      std::fprintf(stderr, "  FAIL %s\n", c.message.c_str());
+    else if (!quiet)
+      std::printf("  pass %s\n", c.message.c_str());
   }
   return ok;
 }
@@ -180,51 +183,79 @@ std::vector<std::string> split_commas(const std::string& text) {
 
 void Commands::add_to(CLI::App& app) {
   auto* run = app.add_subcommand("run", "Run a scenario and write its result");
-  run->add_option("scenario", run_.scenario, "Scenario TOML file")->required()->check(CLI::ExistingFile);
+  run->add_option("scenario", run_.scenario, "Scenario TOML file")
+      ->required()
+      ->check(CLI::ExistingFile);
   run->add_option("--set", run_.sets, "Override a scenario key: --set load.connections=50")
       ->take_all();
-  run->add_option("--out", run_.out_dir, "Folder for this run's files (default results/<scenario>/<time>_<toggles>/)");
+  run->add_option("--out", run_.out_dir,
+                  "Folder for this run's files (default results/<scenario>/<time>_<toggles>/)");
   run->add_option("--results", run_.results_root, "Results root folder")->capture_default_str();
   run->add_flag("--quiet,-q", run_.quiet, "No progress, only the summary");
   run->add_flag("--json", run_.json, "Print the result JSON path only (for scripts)");
   run->callback([this] { exit_code_ = run_command(); });
 
-  auto* matrix = app.add_subcommand("matrix", "Run a scenario under toggle combinations and write the ablation table");
-  matrix->add_option("scenario", matrix_.scenario, "Scenario TOML file")->required()->check(CLI::ExistingFile);
-  matrix->add_option("--set", matrix_.sets, "Override a scenario key: --set load.duration=5s")->take_all();
+  auto* matrix = app.add_subcommand(
+      "matrix", "Run a scenario under toggle combinations and write the ablation table");
+  matrix->add_option("scenario", matrix_.scenario, "Scenario TOML file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  matrix->add_option("--set", matrix_.sets, "Override a scenario key: --set load.duration=5s")
+      ->take_all();
   matrix_.toggles = runner::toggle_names(",");
-  matrix->add_option("--toggles", matrix_.toggles,
-                     "Comma-separated toggles to vary, some of " + runner::toggle_names(", "))
+  matrix
+      ->add_option("--toggles", matrix_.toggles,
+                   "Comma-separated toggles to vary, some of " + runner::toggle_names(", "))
       ->capture_default_str();
-  matrix->add_option("--mode", matrix_.mode, "one-at-a-time (all-off, each alone, all-on) or full (2^n)")
-      ->capture_default_str()->check(CLI::IsMember({"one-at-a-time", "full"}));
+  matrix
+      ->add_option("--mode", matrix_.mode,
+                   "one-at-a-time (all-off, each alone, all-on) or full (2^n)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"one-at-a-time", "full"}));
   matrix->add_option("--repeat", matrix_.repeat, "Runs per combination (median and spread)")
-      ->capture_default_str()->check(CLI::Range(1, 100));
-  matrix->add_option("--out", matrix_.out_dir, "Folder for matrix.json, the ablation files and one subfolder per run");
-  matrix->add_option("--results", matrix_.results_root, "Results root folder")->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  matrix->add_option("--out", matrix_.out_dir,
+                     "Folder for matrix.json, the ablation files and one subfolder per run");
+  matrix->add_option("--results", matrix_.results_root, "Results root folder")
+      ->capture_default_str();
   matrix->add_flag("--quiet,-q", matrix_.quiet, "No progress, only the table");
   matrix->callback([this] { exit_code_ = matrix_command(); });
 
-  auto* rep = app.add_subcommand("report", "Render result files (or matrix.json) as json, csv, md, html or hgrm");
-  rep->add_option("results", report_.results, "result.json or matrix.json files")->required()->check(CLI::ExistingFile);
-  rep->add_option("--format", report_.format, "json, csv, md, html, or hgrm (HdrHistogram percentile text)")
-      ->capture_default_str()->check(CLI::IsMember({"json", "csv", "md", "html", "hgrm"}));
+  auto* rep = app.add_subcommand(
+      "report", "Render result files (or matrix.json) as json, csv, md, html or hgrm");
+  rep->add_option("results", report_.results, "result.json or matrix.json files")
+      ->required()
+      ->check(CLI::ExistingFile);
+  rep->add_option("--format", report_.format,
+                  "json, csv, md, html, or hgrm (HdrHistogram percentile text)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"json", "csv", "md", "html", "hgrm"}));
   rep->add_option("--out", report_.out, "Write to this file instead of standard output");
   rep->callback([this] { exit_code_ = report_command(); });
 
-  auto* cmp = app.add_subcommand("compare", "Side-by-side figures of two results (or matrices) with changes and noise");
-  cmp->add_option("a", compare_.a, "Result or matrix A (the reference)")->required()->check(CLI::ExistingFile);
+  auto* cmp = app.add_subcommand(
+      "compare", "Side-by-side figures of two results (or matrices) with changes and noise");
+  cmp->add_option("a", compare_.a, "Result or matrix A (the reference)")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmp->add_option("b", compare_.b, "Result or matrix B")->required()->check(CLI::ExistingFile);
   cmp->add_option("--out", compare_.out, "Write the Markdown to this file");
   cmp->callback([this] { exit_code_ = compare_command(); });
 
-  auto* gate = app.add_subcommand("gate", "Pass/fail a result: thresholds and regressions (exit 0 pass, 1 fail)");
+  auto* gate = app.add_subcommand(
+      "gate", "Pass/fail a result: thresholds and regressions (exit 0 pass, 1 fail)");
   gate->add_option("result", gate_.result, "result.json")->required()->check(CLI::ExistingFile);
-  gate->add_option("--baseline", gate_.baseline, "Baseline result.json for --max-regression")->check(CLI::ExistingFile);
-  gate->add_option("--threshold", gate_.thresholds, "Threshold expression, e.g. 'p(99)<10ms' (repeatable)")->take_all();
-  gate->add_option("--max-regression", gate_.max_regression, "Allowed regressions vs --baseline, e.g. rps=5%,p99=10%");
+  gate->add_option("--baseline", gate_.baseline, "Baseline result.json for --max-regression")
+      ->check(CLI::ExistingFile);
+  gate->add_option("--threshold", gate_.thresholds,
+                   "Threshold expression, e.g. 'p(99)<10ms' (repeatable)")
+      ->take_all();
+  gate->add_option("--max-regression", gate_.max_regression,
+                   "Allowed regressions vs --baseline, e.g. rps=5%,p99=10%");
   gate->add_option("--junit", gate_.junit, "Write the checks as JUnit XML to this file");
-  gate->add_flag("--no-scenario-thresholds", gate_.no_scenario_thresholds, "Skip the thresholds stored in the result's scenario");
+  gate->add_flag("--no-scenario-thresholds", gate_.no_scenario_thresholds,
+                 "Skip the thresholds stored in the result's scenario");
   gate->callback([this] { exit_code_ = gate_command(); });
 
   auto* validate = app.add_subcommand("validate", "Check scenario files without running them");
@@ -234,14 +265,20 @@ void Commands::add_to(CLI::App& app) {
 
   auto* models = app.add_subcommand("models", "Model repositories");
   models->require_subcommand(1);
-  auto* make = models->add_subcommand("make", "Write a repository of valid models (safetensors): mlp or tokens");
+  auto* make = models->add_subcommand(
+      "make", "Write a repository of valid models (safetensors): mlp or tokens");
   make->add_option("dir", make_.dir, "Repository folder (created if missing)")->required();
-  make->add_option("--count", make_.count, "Number of models")->capture_default_str()->check(CLI::Range(1, 100000));
-  make->add_option("--dims", make_.dims, "Layer widths input,hidden...,output")->capture_default_str();
+  make->add_option("--count", make_.count, "Number of models")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  make->add_option("--dims", make_.dims, "Layer widths input,hidden...,output")
+      ->capture_default_str();
   make->add_option("--seed", make_.seed, "Weights seed")->capture_default_str();
-  make->add_option("--prefix", make_.prefix, "Model name prefix (default: the kind, e.g. mlp-0, tokens-0)");
-  make->add_option("--kind", make_.kind, "Model kind: mlp (dense layers, --dims) or tokens (recurrent next-token "
-                                         "model for /v1/completions, --hidden)")
+  make->add_option("--prefix", make_.prefix,
+                   "Model name prefix (default: the kind, e.g. mlp-0, tokens-0)");
+  make->add_option("--kind", make_.kind,
+                   "Model kind: mlp (dense layers, --dims) or tokens (recurrent next-token "
+                   "model for /v1/completions, --hidden)")
       ->capture_default_str()
       ->check(CLI::IsMember({"mlp", "tokens"}));
   make->add_option("--hidden", make_.hidden, "tokens: recurrent state width")
@@ -249,8 +286,10 @@ void Commands::add_to(CLI::App& app) {
       ->check(CLI::Range(1, 16384));
   make->add_option("--preload", make_.preload, "model.toml preload of every model made")
       ->check(CLI::IsMember({"eager", "lazy", "none"}));
-  make->add_option("--priority", make_.priority, "model.toml priority (eager preload order, higher first)");
-  make->add_option("--depends-on", make_.depends_on, "model.toml depends_on: names of models loaded first")
+  make->add_option("--priority", make_.priority,
+                   "model.toml priority (eager preload order, higher first)");
+  make->add_option("--depends-on", make_.depends_on,
+                   "model.toml depends_on: names of models loaded first")
       ->delimiter(',');
   make->add_option("--load-timeout", make_.load_timeout, "model.toml load_timeout, e.g. 2s");
   make->callback([this] { exit_code_ = models_make_command(); });
@@ -264,7 +303,8 @@ int Commands::validate_command() {
       std::fprintf(stderr, "%s\n", s.error().message.c_str());
       rc = kExitUsage;
     } else {
-      std::printf("%s: ok (%s, %zu request kinds)\n", f.c_str(), s->name.c_str(), s->requests.size());
+      std::printf("%s: ok (%s, %zu request kinds)\n", f.c_str(), s->name.c_str(),
+                  s->requests.size());
     }
   }
   return rc;
@@ -310,7 +350,9 @@ int Commands::run_command() {
   const bool quiet = run_.quiet || run_.json;
   ProgressPrinter printer(s.load.duration, quiet);
   auto started = [&](const std::string& url) {
-    if (!quiet) std::fprintf(stderr, "target %s%s\n", url.c_str(), s.target == "embedded" ? " (embedded servelab-server)" : "");
+    if (!quiet)
+      std::fprintf(stderr, "target %s%s\n", url.c_str(),
+                   s.target == "embedded" ? " (embedded servelab-server)" : "");
   };
   auto outcome = runner::run_scenario(s, options, signals.flag(), std::ref(printer), started);
   printer.finish();
@@ -326,7 +368,8 @@ int Commands::run_command() {
   }
   if (outcome->record.stats.partial) return kExitInterrupted;
   if (outcome->record.server.embedded && !outcome->record.server.exit_clean) {
-    std::fprintf(stderr, "embedded server did not exit cleanly: %s\n", outcome->record.server.exit.c_str());
+    std::fprintf(stderr, "embedded server did not exit cleanly: %s\n",
+                 outcome->record.server.exit.c_str());
     return kExitRunFailed;
   }
   return print_checks(outcome->record.threshold_results, run_.json) ? kExitOk : kExitThresholds;
@@ -347,7 +390,8 @@ int Commands::matrix_command() {
     std::fprintf(stderr, "%s\n", combos.error().message.c_str());
     return kExitUsage;
   }
-  const runner::RunOptions options = run_options(matrix_.results_root, matrix_.out_dir, matrix_.sets);
+  const runner::RunOptions options =
+      run_options(matrix_.results_root, matrix_.out_dir, matrix_.sets);
 
   SignalStop signals;
   ProgressPrinter printer(s.load.duration, matrix_.quiet);
@@ -363,22 +407,26 @@ int Commands::matrix_command() {
   }
   std::vector<report::RunRecord> records;
   for (const auto& r : outcome->runs) records.push_back(r.record);
-  std::printf("%s", report::ablation_markdown(report::make_ablation(records, outcome->failed)).c_str());
+  std::printf("%s",
+              report::ablation_markdown(report::make_ablation(records, outcome->failed)).c_str());
   std::printf("matrix: %s\n", outcome->matrix_path.c_str());
-  for (const auto& f : outcome->failed) std::fprintf(stderr, "run failed: %s: %s\n", f.label.c_str(), f.error.c_str());
+  for (const auto& f : outcome->failed)
+    std::fprintf(stderr, "run failed: %s: %s\n", f.label.c_str(), f.error.c_str());
   if (outcome->interrupted) return kExitInterrupted;
   if (!outcome->failed.empty()) return kExitRunFailed;
   bool ok = true;
   for (const auto& r : outcome->runs) {
     if (r.record.server.embedded && !r.record.server.exit_clean) {
       std::fprintf(stderr, "%s: embedded server did not exit cleanly: %s\n",
-                   report::toggles_label(r.record.scenario.toggles).c_str(), r.record.server.exit.c_str());
+                   report::toggles_label(r.record.scenario.toggles).c_str(),
+                   r.record.server.exit.c_str());
       return kExitRunFailed;
     }
     for (const auto& c : r.record.threshold_results) {
       if (c.pass) continue;
       ok = false;
-      std::fprintf(stderr, "  FAIL [%s] %s\n", report::toggles_label(r.record.scenario.toggles).c_str(), c.message.c_str());
+      std::fprintf(stderr, "  FAIL [%s] %s\n",
+                   report::toggles_label(r.record.scenario.toggles).c_str(), c.message.c_str());
     }
   }
   return ok ? kExitOk : kExitThresholds;
@@ -398,7 +446,8 @@ int Commands::report_command() {
       text = report::to_json_text(rs.front());
     } else {
       text = "[\n";
-      for (size_t i = 0; i < rs.size(); ++i) text += report::to_json_text(rs[i]) + (i + 1 < rs.size() ? ",\n" : "");
+      for (size_t i = 0; i < rs.size(); ++i)
+        text += report::to_json_text(rs[i]) + (i + 1 < rs.size() ? ",\n" : "");
       text += "]\n";
     }
   } else if (report_.format == "csv") {
@@ -461,7 +510,9 @@ int Commands::gate_command() {
   }
   const bool ok = print_checks(*checks, false);
   if (!gate_.junit.empty()) {
-    if (auto w = write_file_atomically(gate_.junit, report::junit_xml(result->scenario.name, *checks)); !w) {
+    if (auto w =
+            write_file_atomically(gate_.junit, report::junit_xml(result->scenario.name, *checks));
+        !w) {
       std::fprintf(stderr, "%s\n", w.error().message.c_str());
       return kExitRunFailed;
     }
@@ -473,7 +524,8 @@ int Commands::gate_command() {
                                        : ("embedded server " + result->server.exit).c_str());
     return kExitRunFailed;
   }
-  std::printf("gate: %s (%zu check%s)\n", ok ? "PASS" : "FAIL", checks->size(), checks->size() == 1 ? "" : "s");
+  std::printf("gate: %s (%zu check%s)\n", ok ? "PASS" : "FAIL", checks->size(),
+              checks->size() == 1 ? "" : "s");
   return ok ? kExitOk : kExitThresholds;
 }
 

@@ -14,9 +14,9 @@ namespace servelab::cli {
 
 // Exit codes (README "Exit codes").
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitThresholds = 1;  // a threshold or regression check failed
-inline constexpr int kExitUsage = 2;       // bad flags or a bad scenario/config
-inline constexpr int kExitRunFailed = 3;   // the run itself failed (server did not start, ...)
+inline constexpr int kExitThresholds = 1;     // a threshold or regression check failed
+inline constexpr int kExitUsage = 2;          // bad flags or a bad scenario/config
+inline constexpr int kExitRunFailed = 3;      // the run itself failed (server did not start, ...)
 inline constexpr int kExitInterrupted = 130;  // SIGINT/SIGTERM: partial result written
 
 class Commands {

@@ -29,10 +29,12 @@ constexpr std::array<int64_t, N> bounds_ns(const std::array<double, N>& seconds)
 
 struct BatchStats {
   // Upper bounds of the batch size histogram, in rows.
-  static constexpr std::array<int64_t, 13> kSizeBuckets = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096};
+  static constexpr std::array<int64_t, 13> kSizeBuckets = {1,   2,   4,   8,    16,   32,  64,
+                                                           128, 256, 512, 1024, 2048, 4096};
   // Upper bounds of the queue delay histogram, in seconds (50 µs to 1 s).
-  static constexpr std::array<double, 14> kDelayBuckets = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                           0.01,    0.025,  0.05,    0.1,    0.25,  0.5,   1.0};
+  static constexpr std::array<double, 14> kDelayBuckets = {0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+                                                           0.0025,  0.005,  0.01,    0.025,  0.05,
+                                                           0.1,     0.25,   0.5,     1.0};
 
   uint64_t batches = 0;
   uint64_t requests = 0;  // requests dispatched in batches
@@ -40,11 +42,11 @@ struct BatchStats {
   std::array<uint64_t, kSizeBuckets.size() + 1> size_counts{};
   std::array<uint64_t, kTriggerCount> dispatches{};  // by Trigger
   std::array<uint64_t, kDelayBuckets.size() + 1> delay_counts{};
-  uint64_t delay_sum_ns = 0;  // queue delay of every dispatched request
+  uint64_t delay_sum_ns = 0;                           // queue delay of every dispatched request
   std::array<uint64_t, kRejectionCount> rejections{};  // by Rejection
-  uint64_t failed_batches = 0;  // executions that returned an error
-  uint64_t queue_depth = 0;     // requests waiting now
-  int64_t size_limit = 0;       // current size limit in rows (adaptive or max_batch_size)
+  uint64_t failed_batches = 0;                         // executions that returned an error
+  uint64_t queue_depth = 0;                            // requests waiting now
+  int64_t size_limit = 0;  // current size limit in rows (adaptive or max_batch_size)
 };
 
 }  // namespace servelab::batch

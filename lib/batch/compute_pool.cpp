@@ -2,11 +2,10 @@
 
 #include <sched.h>
 
-#include <exception>
-#include <utility>
-
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <exception>
+#include <utility>
 
 namespace servelab::batch {
 

@@ -22,18 +22,24 @@ constexpr auto kDelayBoundsNs = bounds_ns(BatchStats::kDelayBuckets);
 
 const char* to_string(Trigger trigger) {
   switch (trigger) {
-    case Trigger::size: return "size";
-    case Trigger::delay: return "delay";
-    case Trigger::drain: return "drain";
+    case Trigger::size:
+      return "size";
+    case Trigger::delay:
+      return "delay";
+    case Trigger::drain:
+      return "drain";
   }
   return "size";
 }
 
 const char* to_string(Rejection rejection) {
   switch (rejection) {
-    case Rejection::queue_full: return "queue_full";
-    case Rejection::queue_timeout: return "queue_timeout";
-    case Rejection::shutdown: return "shutdown";
+    case Rejection::queue_full:
+      return "queue_full";
+    case Rejection::queue_timeout:
+      return "queue_timeout";
+    case Rejection::shutdown:
+      return "shutdown";
   }
   return "queue_full";
 }
@@ -131,7 +137,8 @@ int64_t RequestBatcher::current_limit_locked() const {
   return std::clamp<int64_t>(std::llround(limit_), 1, options_.config.max_batch_size);
 }
 
-void RequestBatcher::collect_locked(Clock::time_point t, std::vector<Batch>& batches, std::vector<Queued>& expired) {
+void RequestBatcher::collect_locked(Clock::time_point t, std::vector<Batch>& batches,
+                                    std::vector<Queued>& expired) {
   const BatchConfig& c = options_.config;
   if (c.queue_timeout.count() > 0) {
     while (!queue_.empty() && t - queue_.front().enqueued >= c.queue_timeout) {
@@ -168,7 +175,8 @@ int64_t RequestBatcher::cut_size_locked(int64_t limit) const {
   return limit;
 }
 
-RequestBatcher::Batch RequestBatcher::take_locked(Clock::time_point t, Trigger trigger, int64_t limit) {
+RequestBatcher::Batch RequestBatcher::take_locked(Clock::time_point t, Trigger trigger,
+                                                  int64_t limit) {
   const int64_t cut = cut_size_locked(limit);
   const auto& bounds = kDelayBoundsNs;
   Batch batch;
@@ -178,15 +186,18 @@ RequestBatcher::Batch RequestBatcher::take_locked(Clock::time_point t, Trigger t
     // Always at least one request, even one larger than the limit.
     if (!batch.items.empty() && batch.rows + q.request.rows > cut) break;
     batch.rows += q.request.rows;
-    const int64_t waited = std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(t - q.enqueued).count());
-    ++stats_.delay_counts[static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), waited) - bounds.begin())];
+    const int64_t waited = std::max<int64_t>(
+        0, std::chrono::duration_cast<std::chrono::nanoseconds>(t - q.enqueued).count());
+    ++stats_.delay_counts[static_cast<size_t>(
+        std::lower_bound(bounds.begin(), bounds.end(), waited) - bounds.begin())];
     stats_.delay_sum_ns += static_cast<uint64_t>(waited);
     batch.items.push_back(std::move(q));
     queue_.pop_front();
   }
   queued_rows_ -= batch.rows;
   const auto& sizes = BatchStats::kSizeBuckets;
-  ++stats_.size_counts[static_cast<size_t>(std::lower_bound(sizes.begin(), sizes.end(), batch.rows) - sizes.begin())];
+  ++stats_.size_counts[static_cast<size_t>(
+      std::lower_bound(sizes.begin(), sizes.end(), batch.rows) - sizes.begin())];
   ++stats_.batches;
   stats_.requests += batch.items.size();
   stats_.rows += static_cast<uint64_t>(batch.rows);
@@ -311,7 +322,8 @@ size_t RequestBatcher::deliver_in_order(Done&& done) {
 // when rows get slower (load on the machine, a bigger model) it backs off.
 void RequestBatcher::adapt_locked(int64_t rows, std::chrono::nanoseconds elapsed) {
   if (elapsed.count() <= 0) return;
-  const auto target = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.config.target_batch_time);
+  const auto target =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.config.target_batch_time);
   const double suggested = static_cast<double>(rows) * static_cast<double>(target.count()) /
                            static_cast<double>(elapsed.count());
   const double max = static_cast<double>(options_.config.max_batch_size);

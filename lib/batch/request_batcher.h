@@ -41,7 +41,7 @@ struct BatchOutcome {
   // failure of its batch (`error` then holds the message and rejection is empty).
   std::optional<Rejection> rejection;
   std::string error;
-  int64_t batch_rows = 0;  // rows of the batch it ran in (0 if not computed)
+  int64_t batch_rows = 0;                    // rows of the batch it ran in (0 if not computed)
   std::chrono::nanoseconds execute_time{0};  // that batch's execution time
 
   bool ok() const { return output != nullptr; }
@@ -115,7 +115,8 @@ class RequestBatcher {
 
   Clock::time_point now() const;
   // REQUIRES: mu_ held. Moves due batches and expired requests out.
-  void collect_locked(Clock::time_point now, std::vector<Batch>& batches, std::vector<Queued>& expired);
+  void collect_locked(Clock::time_point now, std::vector<Batch>& batches,
+                      std::vector<Queued>& expired);
   Batch take_locked(Clock::time_point now, Trigger trigger, int64_t limit);
   int64_t cut_size_locked(int64_t limit) const;
   int64_t current_limit_locked() const;
@@ -132,8 +133,8 @@ class RequestBatcher {
   std::condition_variable changed_;  // queue, in-flight or shutdown changed
   std::deque<Queued> queue_;
   int64_t queued_rows_ = 0;
-  int in_flight_ = 0;         // batches executing
-  size_t outstanding_ = 0;    // accepted requests whose completion has not returned yet
+  int in_flight_ = 0;       // batches executing
+  size_t outstanding_ = 0;  // accepted requests whose completion has not returned yet
   uint64_t next_seq_ = 0;
   bool shutting_down_ = false;
   bool stop_timer_ = false;

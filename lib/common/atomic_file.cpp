@@ -1,13 +1,12 @@
 #include "common/atomic_file.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-
-#include <fmt/format.h>
 
 namespace servelab {
 
@@ -17,7 +16,8 @@ Status write_file_atomically(const std::string& path, std::string_view content) 
   std::error_code ec;
   if (target.has_parent_path()) {
     fs::create_directories(target.parent_path(), ec);
-    if (ec) return make_error(fmt::format("create {}: {}", target.parent_path().string(), ec.message()));
+    if (ec)
+      return make_error(fmt::format("create {}: {}", target.parent_path().string(), ec.message()));
   }
   const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

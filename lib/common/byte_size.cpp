@@ -1,11 +1,11 @@
 #include "common/byte_size.h"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <charconv>
 #include <cmath>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace servelab {
 

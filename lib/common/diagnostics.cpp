@@ -1,8 +1,8 @@
 #include "common/diagnostics.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace servelab {
 

@@ -3,12 +3,12 @@
 // each prefixed with where it is: "file:line:column" of the offending value,
 // or "--set key=value" for a value that came from the command line.
 
+#include <toml++/toml.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <toml++/toml.h>
 
 #include "common/result.h"
 

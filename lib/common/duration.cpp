@@ -1,11 +1,11 @@
 
-#include <cstdint>
-#include <limits>
-#include <string>
+#include "common/duration.h"
 
 #include <fmt/format.h>
 
-#include "common/duration.h"
+#include <cstdint>
+#include <limits>
+#include <string>
 
 namespace servelab {
 
@@ -69,13 +69,13 @@ Result<Micros> parse_duration(std::string_view text) {
     while (i < text.size() && !is_digit(text[i]) && text[i] != '.') ++i;
     const std::string_view unit = text.substr(unit_begin, i - unit_begin);
     if (unit.empty()) {
-      return duration_error(text, fmt::format("missing unit after \"{}\"",
-                                              text.substr(0, unit_begin)));
+      return duration_error(text,
+                            fmt::format("missing unit after \"{}\"", text.substr(0, unit_begin)));
     }
     const int64_t per_unit = unit_micros(unit);
     if (per_unit == 0) {
-      return duration_error(text, fmt::format("unknown unit \"{}\"; units are h, m, s, ms, us",
-                                              unit));
+      return duration_error(text,
+                            fmt::format("unknown unit \"{}\"; units are h, m, s, ms, us", unit));
     }
     if (whole > kMax / per_unit) return duration_error(text, "too large");
     if ((fraction * per_unit) % fraction_scale != 0) {
@@ -96,9 +96,8 @@ std::string format_duration(Micros d) {
     std::string_view name;
     int64_t micros;
   };
-  constexpr Unit kUnits[] = {{"h", int64_t{3'600'000'000}}, {"m", 60'000'000},
-                             {"s", 1'000'000},              {"ms", 1'000},
-                             {"us", 1}};
+  constexpr Unit kUnits[] = {
+      {"h", int64_t{3'600'000'000}}, {"m", 60'000'000}, {"s", 1'000'000}, {"ms", 1'000}, {"us", 1}};
   std::string out;
   int64_t rest = d.count();
   for (const Unit& unit : kUnits) {

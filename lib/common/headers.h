@@ -12,9 +12,8 @@ namespace servelab {
 // ASCII case-insensitive equality (header names and tokens are ASCII).
 constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
   auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) {
-           return lower(x) == lower(y);
-         });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [&](char x, char y) { return lower(x) == lower(y); });
 }
 
 struct Header {
@@ -45,7 +44,8 @@ constexpr bool is_secret_header(std::string_view name) noexcept {
 // when one of them is header `name` (any case).
 inline bool has_header_line(const std::vector<std::string>& lines, std::string_view name) noexcept {
   for (const std::string& l : lines)
-    if (l.size() > name.size() && l[name.size()] == ':' && iequals(std::string_view(l).substr(0, name.size()), name))
+    if (l.size() > name.size() && l[name.size()] == ':' &&
+        iequals(std::string_view(l).substr(0, name.size()), name))
       return true;
   return false;
 }

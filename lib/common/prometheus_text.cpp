@@ -44,7 +44,8 @@ std::map<std::string, double> parse_prometheus_text(std::string_view text) {
     if (line.empty() || line.front() == '#') continue;
 
     size_t series_end = 0;
-    while (series_end < line.size() && line[series_end] != '{' && !is_space(line[series_end])) ++series_end;
+    while (series_end < line.size() && line[series_end] != '{' && !is_space(line[series_end]))
+      ++series_end;
     if (series_end < line.size() && line[series_end] == '{') {
       series_end = end_of_labels(line, series_end);
       if (series_end == std::string_view::npos) continue;

@@ -14,7 +14,7 @@ namespace servelab {
 
 // What a run measures with each optimization on or off (DESIGN.md table).
 struct Toggles {
-  bool pooling = true;         // generator: keep-alive connection pool; off: a new connection per request
+  bool pooling = true;  // generator: keep-alive connection pool; off: a new connection per request
   bool batching = false;       // server: dynamic batching of infer requests
   bool streaming = false;      // server: /v1/completions streamed as tokens come
   bool async_loading = false;  // server: background model loading; off: inline, blocking load
@@ -36,11 +36,13 @@ enum RequestKindBit : uint8_t {
 };
 
 struct ToggleInfo {
-  std::string_view name;     // scenario key under [toggles], result JSON key, matrix --toggles name
-  bool Toggles::*field;      // the flag in Toggles
+  std::string_view name;  // scenario key under [toggles], result JSON key, matrix --toggles name
+  bool Toggles::*field;   // the flag in Toggles
   ToggleSide side;
-  std::string_view server_flag;  // servelab-server flag taking on|off; empty for client-side toggles
-  uint8_t acts_on;           // RequestKindBit mask: a mix without such requests gives the toggle nothing to do
+  std::string_view
+      server_flag;  // servelab-server flag taking on|off; empty for client-side toggles
+  uint8_t
+      acts_on;  // RequestKindBit mask: a mix without such requests gives the toggle nothing to do
   // Extra condition, in words, for docs and inert-toggle reasons (e.g.
   // streaming only acts on generate requests that ask for "stream": true).
   std::string_view acts_when;

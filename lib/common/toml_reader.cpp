@@ -11,16 +11,26 @@ namespace servelab {
 
 std::string_view type_name(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a floating-point number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    case toml::node_type::none: break;
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a floating-point number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
   }
   return "nothing";
 }
@@ -28,7 +38,8 @@ std::string_view type_name(const toml::node& node) {
 std::string describe(const toml::node& node) {
   if (const auto* text = node.as_string()) return fmt::format("string \"{}\"", text->get());
   if (const auto* number = node.as_integer()) return fmt::format("integer {}", number->get());
-  if (const auto* number = node.as_floating_point()) return fmt::format("floating-point {}", number->get());
+  if (const auto* number = node.as_floating_point())
+    return fmt::format("floating-point {}", number->get());
   if (const auto* flag = node.as_boolean()) return fmt::format("boolean {}", flag->get());
   return std::string(type_name(node));
 }
@@ -139,9 +150,9 @@ void TableReader::report_choice_error(const toml::node& node, std::string_view k
   for (std::string_view name : names) {
     list += fmt::format("{}\"{}\"", list.empty() ? "" : ", ", name);
   }
-  std::string message = fmt::format("expected one of {}, got {}", list,
-                                    node.is_string() ? fmt::format("\"{}\"", node.as_string()->get())
-                                                     : describe(node));
+  std::string message = fmt::format(
+      "expected one of {}, got {}", list,
+      node.is_string() ? fmt::format("\"{}\"", node.as_string()->get()) : describe(node));
   if (const auto* text = node.as_string()) {
     if (auto near = closest_match(text->get(), names)) {
       message += fmt::format("; did you mean \"{}\"?", *near);

@@ -5,6 +5,9 @@
 // both read through it, so their errors have one form:
 //   file:line:column: path.key: expected <what>, got <what was there>
 
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
 #include <chrono>
 #include <concepts>
 #include <limits>
@@ -13,9 +16,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <fmt/format.h>
-#include <toml++/toml.h>
 
 #include "common/diagnostics.h"
 
@@ -93,7 +93,8 @@ template <std::integral T>
 bool TableReader::read_integer(std::string_view key, T& out, T min, T max) {
   const toml::node* node = find(key);
   if (node == nullptr) return false;
-  if (const auto* number = node->as_integer(); number != nullptr && std::in_range<T>(number->get())) {
+  if (const auto* number = node->as_integer();
+      number != nullptr && std::in_range<T>(number->get())) {
     const T value = static_cast<T>(number->get());  // in range: checked above
     if (value >= min && value <= max) {
       out = value;

@@ -5,10 +5,9 @@
 // Responder::stream(); lib/stream's Streamer drives it (buffering, flush
 // policy, backpressure, gzip).
 
+#include <boost/beast/http/message.hpp>
 #include <functional>
 #include <span>
-
-#include <boost/beast/http/message.hpp>
 
 namespace servelab::http {
 

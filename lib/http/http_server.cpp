@@ -1,18 +1,17 @@
 #include "http/http_server.h"
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 
 #include "http/http_session.h"
 
@@ -35,7 +34,9 @@ struct HttpServer::Impl {
         acceptor(asio::make_strand(ioc)),
         retry_timer(acceptor.get_executor()),
         context{config, handler, stats,
-                [this](HttpSession* s, std::weak_ptr<HttpSession> w) { return add_session(s, std::move(w)); },
+                [this](HttpSession* s, std::weak_ptr<HttpSession> w) {
+                  return add_session(s, std::move(w));
+                },
                 [this](HttpSession* s) { remove_session(s); }} {}
 
   bool add_session(HttpSession* session, std::weak_ptr<HttpSession> weak) {
@@ -51,9 +52,10 @@ struct HttpServer::Impl {
   }
 
   void do_accept() {
-    acceptor.async_accept(asio::make_strand(ioc), [this](boost::system::error_code ec, tcp::socket socket) {
-      on_accept(ec, std::move(socket));
-    });
+    acceptor.async_accept(asio::make_strand(ioc),
+                          [this](boost::system::error_code ec, tcp::socket socket) {
+                            on_accept(ec, std::move(socket));
+                          });
   }
 
   void on_accept(boost::system::error_code ec, tcp::socket socket) {
@@ -87,9 +89,10 @@ struct HttpServer::Impl {
 };
 
 HttpServer::HttpServer(ServerConfig config, Handler handler)
-    : HttpServer(std::move(config), AsyncHandler([handler = std::move(handler)](Request&& request, Responder respond) {
-        respond(handler(std::move(request)));
-      })) {}
+    : HttpServer(std::move(config),
+                 AsyncHandler([handler = std::move(handler)](Request&& request, Responder respond) {
+                   respond(handler(std::move(request)));
+                 })) {}
 
 HttpServer::HttpServer(ServerConfig config, AsyncHandler handler)
     : impl_(std::make_unique<Impl>(std::move(config), std::move(handler))) {}
@@ -110,15 +113,19 @@ Status HttpServer::start() {
   auto results = resolver.resolve(s.config.host, std::to_string(s.config.port),
                                   tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || results.empty()) {
-    return make_error("cannot resolve listen address " + where + ": " + (ec ? ec.message() : "no address"));
+    return make_error("cannot resolve listen address " + where + ": " +
+                      (ec ? ec.message() : "no address"));
   }
   const tcp::endpoint endpoint = results.begin()->endpoint();
-  if (s.acceptor.open(endpoint.protocol(), ec)) return make_error("cannot open socket for " + where + ": " + ec.message());
+  if (s.acceptor.open(endpoint.protocol(), ec))
+    return make_error("cannot open socket for " + where + ": " + ec.message());
   if (s.acceptor.set_option(asio::socket_base::reuse_address(true), ec)) {
     return make_error("cannot set SO_REUSEADDR on " + where + ": " + ec.message());
   }
-  if (s.acceptor.bind(endpoint, ec)) return make_error("cannot bind " + where + ": " + ec.message());
-  if (s.acceptor.listen(s.config.backlog, ec)) return make_error("cannot listen on " + where + ": " + ec.message());
+  if (s.acceptor.bind(endpoint, ec))
+    return make_error("cannot bind " + where + ": " + ec.message());
+  if (s.acceptor.listen(s.config.backlog, ec))
+    return make_error("cannot listen on " + where + ": " + ec.message());
   s.port = s.acceptor.local_endpoint(ec).port();
   if (ec) return make_error("cannot read the bound port of " + where + ": " + ec.message());
 

@@ -7,12 +7,11 @@
 // a handler that answers later (work on other threads) takes a Responder.
 
 #include <atomic>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
-
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 
 #include "common/result.h"
 #include "http/body_writer.h"
@@ -58,8 +57,9 @@ struct ConnectionStats {
   std::atomic<uint64_t> closed{0};
   std::atomic<uint64_t> requests{0};       // requests read and answered
   std::atomic<uint64_t> idle_timeouts{0};  // keep-alive connections closed for idling
-  std::atomic<uint64_t> max_requests_closes{0};  // closed after max_requests_per_connection responses
-  std::atomic<uint64_t> rejected{0};       // 4xx sent for limits (header/body size, bad request)
+  std::atomic<uint64_t> max_requests_closes{
+      0};                             // closed after max_requests_per_connection responses
+  std::atomic<uint64_t> rejected{0};  // 4xx sent for limits (header/body size, bad request)
 };
 
 class HttpServer {

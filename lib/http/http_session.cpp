@@ -2,20 +2,19 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
-#include <exception>
-#include <utility>
-
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/prefer.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <chrono>
+#include <exception>
+#include <utility>
 
 #include "http/http_stream.h"
 
@@ -59,7 +58,8 @@ void HttpSession::run() {
 }
 
 void HttpSession::stop() {
-  asio::post(stream_.get_executor(), beast::bind_front_handler(&HttpSession::on_stop, shared_from_this()));
+  asio::post(stream_.get_executor(),
+             beast::bind_front_handler(&HttpSession::on_stop, shared_from_this()));
 }
 
 void HttpSession::on_run(bool server_stopping) {
@@ -86,13 +86,15 @@ void HttpSession::wait_for_request() {
   }
   state_ = State::idle;
   stream_.expires_after(context_.config.idle_timeout);
-  stream_.async_read_some(buffer_.prepare(kReadChunk),
-                          beast::bind_front_handler(&HttpSession::on_first_bytes, shared_from_this()));
+  stream_.async_read_some(
+      buffer_.prepare(kReadChunk),
+      beast::bind_front_handler(&HttpSession::on_first_bytes, shared_from_this()));
 }
 
 void HttpSession::on_first_bytes(beast::error_code ec, std::size_t bytes) {
   if (ec) {
-    if (ec == beast::error::timeout) context_.stats.idle_timeouts.fetch_add(1, std::memory_order_relaxed);
+    if (ec == beast::error::timeout)
+      context_.stats.idle_timeouts.fetch_add(1, std::memory_order_relaxed);
     close();  // timeout (tcp_stream already closed the socket), EOF, stop() or reset
     return;
   }
@@ -108,8 +110,9 @@ void HttpSession::read_request() {
   stream_.expires_after(context_.config.request_timeout);
   // The header first, so that a client waiting on "Expect: 100-continue"
   // (libcurl does for large POST bodies) gets its go-ahead before the body.
-  bhttp::async_read_header(stream_, buffer_, *parser_,
-                           beast::bind_front_handler(&HttpSession::on_read_header, shared_from_this()));
+  bhttp::async_read_header(
+      stream_, buffer_, *parser_,
+      beast::bind_front_handler(&HttpSession::on_read_header, shared_from_this()));
 }
 
 void HttpSession::on_read_header(beast::error_code ec, std::size_t bytes) {
@@ -119,8 +122,9 @@ void HttpSession::on_read_header(beast::error_code ec, std::size_t bytes) {
   }
   const auto& header = parser_->get();
   if (header.version() >= 11 && beast::iequals(header[bhttp::field::expect], "100-continue")) {
-    bhttp::async_write(stream_, continue_,
-                       beast::bind_front_handler(&HttpSession::on_continue_sent, shared_from_this()));
+    bhttp::async_write(
+        stream_, continue_,
+        beast::bind_front_handler(&HttpSession::on_continue_sent, shared_from_this()));
     return;
   }
   read_body();
@@ -191,7 +195,8 @@ void Responder::operator()(Response&& response) const {
 std::shared_ptr<BodyWriter> Responder::stream(ResponseHeader header) const {
   if (!state_ || state_->answered.exchange(true)) return nullptr;
   // Like operator(): the copies left behind hold neither session nor threads.
-  return make_session_body_writer(std::move(state_->session), std::move(state_->work), std::move(header));
+  return make_session_body_writer(std::move(state_->session), std::move(state_->work),
+                                  std::move(header));
 }
 
 void HttpSession::handle_request() {
@@ -201,16 +206,18 @@ void HttpSession::handle_request() {
   version_ = request.version();
   context_.stats.requests.fetch_add(1, std::memory_order_relaxed);
   try {
-    context_.handler(std::move(request), Responder(std::make_shared<Responder::State>(shared_from_this())));
+    context_.handler(std::move(request),
+                     Responder(std::make_shared<Responder::State>(shared_from_this())));
   } catch (const std::exception&) {
     // The Responder died unanswered during unwinding: the client gets 500.
   }
 }
 
 void HttpSession::respond(Response&& response) {
-  asio::post(stream_.get_executor(), [self = shared_from_this(), res = std::move(response)]() mutable {
-    self->on_response(std::move(res));
-  });
+  asio::post(stream_.get_executor(),
+             [self = shared_from_this(), res = std::move(response)]() mutable {
+               self->on_response(std::move(res));
+             });
 }
 
 void HttpSession::on_response(Response&& response) {
@@ -240,8 +247,9 @@ void HttpSession::write_response(bool keep_alive) {
   response_.prepare_payload();
   // A client that stops reading must not hold the connection forever.
   stream_.expires_after(context_.config.request_timeout);
-  bhttp::async_write(stream_, response_,
-                     beast::bind_front_handler(&HttpSession::on_write, shared_from_this(), keep_alive));
+  bhttp::async_write(
+      stream_, response_,
+      beast::bind_front_handler(&HttpSession::on_write, shared_from_this(), keep_alive));
 }
 
 void HttpSession::on_write(bool keep_alive, beast::error_code ec, std::size_t /*bytes*/) {
@@ -276,7 +284,8 @@ void HttpSession::close() {
 void HttpSession::lingering_close() {
   close();
   if (stopping_) return;
-  stream_.expires_after(std::min<std::chrono::milliseconds>(kLingerTimeout, context_.config.request_timeout));
+  stream_.expires_after(
+      std::min<std::chrono::milliseconds>(kLingerTimeout, context_.config.request_timeout));
   stream_.async_read_some(buffer_.prepare(kReadChunk),
                           beast::bind_front_handler(&HttpSession::on_drain, shared_from_this()));
 }

@@ -5,16 +5,15 @@
 // thread, posted back to the strand), and keeps the connection open while
 // both sides want keep-alive (Beast example/http/server/async).
 
-#include <cstddef>
-#include <functional>
-#include <memory>
-#include <optional>
-
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
 
 #include "http/http_server.h"
 
@@ -92,10 +91,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   State state_ = State::idle;
   bool stopping_ = false;  // server stop() reached this session (strand-only)
   bool registered_ = false;
-  bool linger_ = false;    // an error response ends the connection with a lingering close
-  bool keep_alive_ = false;    // of the request being handled
-  unsigned version_ = 11;      // of the request being handled
-  uint64_t responses_ = 0;     // answered on this connection (max_requests_per_connection)
+  bool linger_ = false;      // an error response ends the connection with a lingering close
+  bool keep_alive_ = false;  // of the request being handled
+  unsigned version_ = 11;    // of the request being handled
+  uint64_t responses_ = 0;   // answered on this connection (max_requests_per_connection)
   std::unique_ptr<StreamOut> stream_out_;  // while a streamed answer is being sent
 };
 

@@ -3,14 +3,13 @@
 #include "http/http_stream.h"
 
 #include <atomic>
-#include <utility>
-
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/buffers_cat.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/write.hpp>
+#include <utility>
 
 namespace servelab::http {
 
@@ -48,7 +47,8 @@ class SessionBodyWriter final : public BodyWriter {
 }  // namespace
 
 std::shared_ptr<BodyWriter> make_session_body_writer(std::shared_ptr<HttpSession> session,
-                                                     asio::any_io_executor work, ResponseHeader&& header) {
+                                                     asio::any_io_executor work,
+                                                     ResponseHeader&& header) {
   session->start_stream(std::move(header));
   return std::make_shared<SessionBodyWriter>(std::move(session), std::move(work));
 }
@@ -87,7 +87,8 @@ void HttpSession::on_stream_header(beast::error_code ec, std::size_t /*bytes*/) 
 }
 
 void HttpSession::stream_write(std::span<const char> data, bool last, BodyWriter::Done done) {
-  asio::post(stream_.get_executor(), [self = shared_from_this(), data, last, done = std::move(done)]() mutable {
+  asio::post(stream_.get_executor(), [self = shared_from_this(), data, last,
+                                      done = std::move(done)]() mutable {
     if (!self->stream_out_) {  // a write after the last one: a producer bug, never a crash
       done(false);
       return;
@@ -109,14 +110,16 @@ void HttpSession::do_stream_write(std::span<const char> data, bool last, BodyWri
   }
   out.done = std::move(done);
   stream_.expires_after(context_.config.request_timeout);
-  auto handler = beast::bind_front_handler(&HttpSession::on_stream_written, shared_from_this(), last);
+  auto handler =
+      beast::bind_front_handler(&HttpSession::on_stream_written, shared_from_this(), last);
   const asio::const_buffer buf(data.data(), data.size());
   // A chunk of size 0 would be the last chunk: an empty piece sends nothing.
   if (data.empty()) {
     if (last) {
       asio::async_write(stream_, bhttp::make_chunk_last(), std::move(handler));
     } else {
-      asio::post(stream_.get_executor(), [h = std::move(handler)]() mutable { h(beast::error_code{}, 0); });
+      asio::post(stream_.get_executor(),
+                 [h = std::move(handler)]() mutable { h(beast::error_code{}, 0); });
     }
   } else if (last) {
     asio::async_write(stream_, beast::buffers_cat(bhttp::make_chunk(buf), bhttp::make_chunk_last()),

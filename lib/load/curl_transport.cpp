@@ -1,5 +1,6 @@
 #include "load/curl_transport.h"
 
+#include <fmt/format.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -7,8 +8,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "common/headers.h"
 #include "load/generate_tracker.h"
@@ -21,13 +20,15 @@ size_t discard_body(char*, size_t size, size_t n, void*) { return size * n; }
 
 }  // namespace
 
-CurlTransport::CurlTransport(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress)
+CurlTransport::CurlTransport(const Plan& plan, int index, int threads, int slots,
+                             ProgressSlot& progress)
     : LoopCore(plan, index, threads, slots, progress),
       slots_(static_cast<size_t>(slots)),
       prompt_rng_(plan.seed * 0xBF58476D1CE4E5B9ull + static_cast<uint64_t>(index) + 1),
-      pool_(pool::thread_settings(plan.pool, plan.tls, plan.http, plan.toggles.pooling, plan.base_url,
-                                  scenario::peak_connections(plan.load), threads, index),
-            timeline_seconds(plan.load)) {}
+      pool_(
+          pool::thread_settings(plan.pool, plan.tls, plan.http, plan.toggles.pooling, plan.base_url,
+                                scenario::peak_connections(plan.load), threads, index),
+          timeline_seconds(plan.load)) {}
 
 CurlTransport::~CurlTransport() { cleanup_transport(); }
 
@@ -41,7 +42,9 @@ Status CurlTransport::setup_transport() {
   curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
   // Pool limits (CURLMOPT_MAX_HOST_CONNECTIONS, CURLMOPT_MAXCONNECTS), HTTP/2
   // multiplexing and the pool's own check handles: lib/pool/curl_pool.h.
-  if (auto st = pool_.setup(multi_, &CurlTransport::on_open_socket, &CurlTransport::on_close_socket, this); !st) {
+  if (auto st = pool_.setup(multi_, &CurlTransport::on_open_socket, &CurlTransport::on_close_socket,
+                            this);
+      !st) {
     return st;
   }
 
@@ -72,7 +75,8 @@ Status CurlTransport::setup_transport() {
     if (r.generate) max_gaps = std::max(max_gaps, static_cast<size_t>(r.max_tokens) + 1);
   if (max_gaps > 0) {
     mutable_recorder().generate().enabled = true;
-    constexpr size_t kMaxGaps = 1u << 16;  // 256 KB per slot at most; beyond: counted as itl_dropped
+    constexpr size_t kMaxGaps = 1u
+                                << 16;  // 256 KB per slot at most; beyond: counted as itl_dropped
     trackers_.reserve(slots_.size());
     for (size_t i = 0; i < slots_.size(); ++i)
       trackers_.push_back(std::make_unique<GenerateTracker>(std::min(max_gaps, kMaxGaps)));
@@ -162,7 +166,8 @@ int CurlTransport::on_socket(CURL*, curl_socket_t s, int what, void* userp, void
     return 0;
   }
   st.owned = true;
-  const uint32_t want = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+  const uint32_t want =
+      ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
   if (st.in_epoll && st.events == want) return 0;
   epoll_event ev{};
   ev.events = want;
@@ -179,7 +184,8 @@ int CurlTransport::on_socket(CURL*, curl_socket_t s, int what, void* userp, void
   return 0;
 }
 
-curl_socket_t CurlTransport::on_open_socket(void* userp, curlsocktype purpose, curl_sockaddr* addr) {
+curl_socket_t CurlTransport::on_open_socket(void* userp, curlsocktype purpose,
+                                            curl_sockaddr* addr) {
   const int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
   if (fd < 0) return CURL_SOCKET_BAD;
   auto* self = static_cast<CurlTransport*>(userp);
@@ -222,8 +228,10 @@ void CurlTransport::begin(uint32_t idx, uint32_t mix, long timeout_ms) noexcept 
   if (const PreparedRequest& r = plan_.requests[mix]; r.generate) {
     if (r.bodies.size() > 1) {
       // A prompt drawn per request; the prepared strings outlive the run (no copy).
-      const std::string& body = r.bodies[static_cast<size_t>(splitmix64(prompt_rng_) % r.bodies.size())];
-      curl_easy_setopt(slot.easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+      const std::string& body =
+          r.bodies[static_cast<size_t>(splitmix64(prompt_rng_) % r.bodies.size())];
+      curl_easy_setopt(slot.easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                       static_cast<curl_off_t>(body.size()));
       curl_easy_setopt(slot.easy, CURLOPT_POSTFIELDS, body.data());
     }
     slot.gen->begin(intended(idx));
@@ -277,8 +285,10 @@ void CurlTransport::preconnect() noexcept {
   for (int turn = 0; pool_.in_flight() > 0 && turn < 1'000'000; ++turn) {
     tick();
     if (now() >= deadline) break;
-    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(std::min(deadline, curl_deadline_) - now());
-    const int n = epoll_wait(epfd(), events, kMaxEvents, static_cast<int>(std::max<int64_t>(wait.count(), 0)));
+    const auto wait =
+        std::chrono::ceil<std::chrono::milliseconds>(std::min(deadline, curl_deadline_) - now());
+    const int n = epoll_wait(epfd(), events, kMaxEvents,
+                             static_cast<int>(std::max<int64_t>(wait.count(), 0)));
     tick();
     for (int i = 0; i < n; ++i) on_event(events[i]);
     if (curl_deadline_ <= now()) {
@@ -346,7 +356,8 @@ void CurlTransport::complete(uint32_t idx, CURLcode rc) noexcept {
 
 void CurlTransport::cleanup_transport() noexcept {
   for (size_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i].easy && busy(static_cast<uint32_t>(i)) && multi_) curl_multi_remove_handle(multi_, slots_[i].easy);
+    if (slots_[i].easy && busy(static_cast<uint32_t>(i)) && multi_)
+      curl_multi_remove_handle(multi_, slots_[i].easy);
   }
   pool_.remove_all();
   // The multi handle closes cached connections (socket callbacks need epfd()).

@@ -5,12 +5,12 @@
 // what to send is decided by LoopCore (shared with the native transport).
 // Nothing here is shared with other workers except the ProgressSlot.
 
+#include <curl/curl.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
-
-#include <curl/curl.h>
 
 #include "load/loop_core.h"
 #include "pool/curl_pool.h"
@@ -75,7 +75,8 @@ class CurlTransport final : public LoopCore {
   std::vector<Slot> slots_;
   std::vector<FdState> fds_;          // indexed by fd; grows only on a new highest fd
   std::vector<curl_slist*> headers_;  // one list per PreparedRequest
-  std::vector<std::unique_ptr<GenerateTracker>> trackers_;  // one per slot, when the plan has generate requests
+  std::vector<std::unique_ptr<GenerateTracker>>
+      trackers_;         // one per slot, when the plan has generate requests
   uint64_t prompt_rng_;  // draws a generate request's prompt (deterministic per worker)
   Clock::time_point curl_deadline_ = Clock::time_point::max();
   pool::CurlPool pool_;

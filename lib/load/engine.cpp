@@ -1,5 +1,6 @@
 #include "load/engine.h"
 
+#include <fmt/format.h>
 #include <pthread.h>
 #include <sys/resource.h>
 
@@ -10,8 +11,6 @@
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "load/curl_global.h"
 #include "load/curl_transport.h"
@@ -63,17 +62,20 @@ Status ensure_fd_limit(int connections) {
   constexpr rlim_t kSpare = 64;  // epoll instances, resolver pipes, stdio, logs
   const rlim_t need = static_cast<rlim_t>(connections) + kSpare;
   rlimit lim{};
-  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= need) {
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY ||
+      lim.rlim_cur >= need) {
     return Ok{};
   }
   if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < need) {
-    return make_error(fmt::format(
-        "load.connections = {} needs about {} file descriptors, but the hard limit (ulimit -Hn) is {}",
-        connections, need, lim.rlim_max));
+    return make_error(
+        fmt::format("load.connections = {} needs about {} file descriptors, but the hard limit "
+                    "(ulimit -Hn) is {}",
+                    connections, need, lim.rlim_max));
   }
   lim.rlim_cur = need;
   if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
-    return make_error(fmt::format("cannot raise the open-file limit to {} for {} connections", need, connections));
+    return make_error(fmt::format("cannot raise the open-file limit to {} for {} connections", need,
+                                  connections));
   }
   return Ok{};
 }
@@ -89,7 +91,10 @@ class RateWindow {
     const double dt = std::chrono::duration<double>(now - oldest.at).count();
     return dt > 0 ? static_cast<double>(completed - oldest.completed) / dt : 0;
   }
-  void seed(Clock::time_point start) { samples_[0] = {start, 0}; next_ = 1; }
+  void seed(Clock::time_point start) {
+    samples_[0] = {start, 0};
+    next_ = 1;
+  }
 
  private:
   struct Sample {
@@ -108,9 +113,10 @@ std::optional<std::string> native_unsupported(const Plan& plan) {
   // What only the libcurl engine does (docs/POOL.md, docs/SCENARIOS.md).
   if (plan.http.http2) return std::string("http.http2 = true needs engine = \"curl\"");
   const scenario::PoolConfig& p = plan.pool;
-  if (plan.toggles.pooling && (p.min > 0 || (p.max > 0 && p.max < scenario::peak_connections(plan.load)) ||
-                               p.idle_timeout.count() > 0 || p.max_age.count() > 0 ||
-                               p.health_check_interval.count() > 0)) {
+  if (plan.toggles.pooling &&
+      (p.min > 0 || (p.max > 0 && p.max < scenario::peak_connections(plan.load)) ||
+       p.idle_timeout.count() > 0 || p.max_age.count() > 0 ||
+       p.health_check_interval.count() > 0)) {
     return std::string(
         "[pool] min, max below load.connections, idle_timeout, max_age and health_check_interval "
         "need engine = \"curl\"");
@@ -118,18 +124,22 @@ std::optional<std::string> native_unsupported(const Plan& plan) {
   std::optional<HttpUrl> first;
   for (const PreparedRequest& r : plan.requests) {
     if (r.generate) {
-      return fmt::format("request '{}': kind = \"generate\" (streamed answers) needs engine = \"curl\"", r.name);
+      return fmt::format(
+          "request '{}': kind = \"generate\" (streamed answers) needs engine = \"curl\"", r.name);
     }
     auto url = parse_http_url(r.url);
     if (!url) {
-      return fmt::format("request '{}': {} is not a plain http:// URL (https and others need engine = \"curl\")",
-                         r.name, r.url);
+      return fmt::format(
+          "request '{}': {} is not a plain http:// URL (https and others need engine = \"curl\")",
+          r.name, r.url);
     }
     if (!first) {
       first = std::move(url);
     } else if (url->host != first->host || url->port != first->port) {
-      return fmt::format("request '{}': {} is on another host:port than {}:{} (several origins need engine = \"curl\")",
-                         r.name, r.url, first->host, first->port);
+      return fmt::format(
+          "request '{}': {} is on another host:port than {}:{} (several origins need engine = "
+          "\"curl\")",
+          r.name, r.url, first->host, first->port);
     }
   }
   return std::nullopt;
@@ -141,7 +151,8 @@ Result<scenario::EngineKind> choose_engine(const Plan& plan) {
       return scenario::EngineKind::curl;
     case scenario::EngineKind::native:
       if (auto why = native_unsupported(plan)) {
-        return make_error(fmt::format("load.engine = \"native\" cannot run this scenario: {}", *why));
+        return make_error(
+            fmt::format("load.engine = \"native\" cannot run this scenario: {}", *why));
       }
       return scenario::EngineKind::native;
     case scenario::EngineKind::auto_:

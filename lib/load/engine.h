@@ -17,14 +17,15 @@
 
 namespace servelab::load {
 
-struct Progress {                   // a live snapshot, published by workers about every 100 ms
+struct Progress {  // a live snapshot, published by workers about every 100 ms
   // Since the start of the measured phase; during warmup it counts from the
   // start of the warmup and in_warmup is set.
   std::chrono::microseconds elapsed{0};
   bool in_warmup = false;
   uint64_t requests = 0, errors = 0;  // of the current phase so far, all threads
-  double rps = 0;                   // over the last second
-  int64_t p99_us = 0;               // of the measured phase so far (approximate: merged from per-thread snapshots)
+  double rps = 0;                     // over the last second
+  int64_t p99_us =
+      0;  // of the measured phase so far (approximate: merged from per-thread snapshots)
 };
 using ProgressFn = std::function<void(const Progress&)>;  // called on the caller's thread
 

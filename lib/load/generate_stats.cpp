@@ -4,15 +4,24 @@ namespace servelab::load {
 
 std::string_view to_string(GenerateIssue issue) {
   switch (issue) {
-    case GenerateIssue::missing_done: return "missing_done";
-    case GenerateIssue::bad_event: return "bad_event";
-    case GenerateIssue::error_event: return "error_event";
-    case GenerateIssue::bad_body: return "bad_body";
-    case GenerateIssue::usage_mismatch: return "usage_mismatch";
-    case GenerateIssue::no_usage: return "no_usage";
-    case GenerateIssue::no_tokens: return "no_tokens";
-    case GenerateIssue::itl_dropped: return "itl_dropped";
-    case GenerateIssue::kCount: break;
+    case GenerateIssue::missing_done:
+      return "missing_done";
+    case GenerateIssue::bad_event:
+      return "bad_event";
+    case GenerateIssue::error_event:
+      return "error_event";
+    case GenerateIssue::bad_body:
+      return "bad_body";
+    case GenerateIssue::usage_mismatch:
+      return "usage_mismatch";
+    case GenerateIssue::no_usage:
+      return "no_usage";
+    case GenerateIssue::no_tokens:
+      return "no_tokens";
+    case GenerateIssue::itl_dropped:
+      return "itl_dropped";
+    case GenerateIssue::kCount:
+      break;
   }
   return "unknown";
 }
@@ -29,7 +38,8 @@ double GenerateStats::tokens_per_second(std::chrono::microseconds measured) cons
 }
 
 Status GenerateStats::merge(const GenerateStats& o) {
-  for (auto [dst, src] : {std::pair{&ttft, &o.ttft}, {&itl, &o.itl}, {&tpot, &o.tpot}, {&tokens, &o.tokens}}) {
+  for (auto [dst, src] :
+       {std::pair{&ttft, &o.ttft}, {&itl, &o.itl}, {&tpot, &o.tpot}, {&tokens, &o.tokens}}) {
     if (auto st = dst->merge(*src); !st) return st;
   }
   enabled = enabled || o.enabled;

@@ -33,9 +33,9 @@ struct GenerateStats {
   // Output tokens per request: up to 10 million at 3 significant digits.
   static constexpr int64_t kTokensHighest = 10'000'000;
 
-  bool enabled = false;      // the run had generate requests (else nothing below is reported)
-  uint64_t requests = 0;     // generate requests answered 2xx without a failing issue
-  uint64_t streamed = 0;     // of these, answered as an SSE stream
+  bool enabled = false;        // the run had generate requests (else nothing below is reported)
+  uint64_t requests = 0;       // generate requests answered 2xx without a failing issue
+  uint64_t streamed = 0;       // of these, answered as an SSE stream
   uint64_t output_tokens = 0;  // sum over `requests` (usage.completion_tokens when given)
   std::array<uint64_t, static_cast<size_t>(GenerateIssue::kCount)> issues{};
   // µs. TTFT: intended send → first token event (non-streamed: = end to end).

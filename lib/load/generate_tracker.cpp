@@ -1,16 +1,15 @@
 #include "load/generate_tracker.h"
 
 #include <algorithm>
-#include <limits>
-
 #include <boost/json/value.hpp>
+#include <limits>
 
 namespace servelab::load {
 namespace json = boost::json;
 namespace {
 
-constexpr size_t kArenaBytes = 16 * 1024;   // one completion chunk is a few hundred bytes
-constexpr size_t kParserTemp = 4 * 1024;    // Boost.JSON's parser stack
+constexpr size_t kArenaBytes = 16 * 1024;  // one completion chunk is a few hundred bytes
+constexpr size_t kParserTemp = 4 * 1024;   // Boost.JSON's parser stack
 constexpr size_t kBodyReserve = 16 * 1024;
 
 int64_t micros(std::chrono::steady_clock::duration d) {
@@ -32,10 +31,12 @@ int64_t completion_tokens(const json::object& o) {
 std::string_view choice_text(const json::object& choice) {
   if (const json::value* t = choice.if_contains("text"); t && t->is_string()) return t->as_string();
   if (const json::value* d = choice.if_contains("delta"); d && d->is_object()) {
-    if (const json::value* c = d->as_object().if_contains("content"); c && c->is_string()) return c->as_string();
+    if (const json::value* c = d->as_object().if_contains("content"); c && c->is_string())
+      return c->as_string();
   }
   if (const json::value* m = choice.if_contains("message"); m && m->is_object()) {
-    if (const json::value* c = m->as_object().if_contains("content"); c && c->is_string()) return c->as_string();
+    if (const json::value* c = m->as_object().if_contains("content"); c && c->is_string())
+      return c->as_string();
   }
   return {};
 }
@@ -77,7 +78,8 @@ GenerateTracker::GenerateTracker(size_t max_gaps)
       arena_(kArenaBytes),
       parser_temp_(kParserTemp),
       resource_(arena_.data(), arena_.size()),
-      parser_(json::storage_ptr(), json::parse_options(), parser_temp_.data(), parser_temp_.size()) {
+      parser_(json::storage_ptr(), json::parse_options(), parser_temp_.data(),
+              parser_temp_.size()) {
   body_.reserve(kBodyReserve);
 }
 
@@ -143,9 +145,12 @@ void GenerateTracker::add_tokens(uint64_t k) {
     first_token_ = now_;
   } else {
     const int64_t gap = std::max<int64_t>(0, micros(now_ - last_token_));
-    const auto g = static_cast<uint32_t>(std::min<int64_t>(gap, std::numeric_limits<uint32_t>::max()));
-    if (gap_count_ < gaps_.size()) gaps_[gap_count_++] = g;
-    else ++gaps_dropped_;
+    const auto g =
+        static_cast<uint32_t>(std::min<int64_t>(gap, std::numeric_limits<uint32_t>::max()));
+    if (gap_count_ < gaps_.size())
+      gaps_[gap_count_++] = g;
+    else
+      ++gaps_dropped_;
   }
   const size_t room = gaps_.size() - gap_count_;
   const size_t zeros = static_cast<size_t>(std::min<uint64_t>(zero_gaps, room));

@@ -24,6 +24,8 @@
 // Times are the worker loop's clock reading for the turn in which the bytes
 // were read (the loop reads the clock once per epoll wake-up).
 
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parser.hpp>
 #include <chrono>
 #include <cstdint>
 #include <span>
@@ -31,32 +33,30 @@
 #include <string_view>
 #include <vector>
 
-#include <boost/json/monotonic_resource.hpp>
-#include <boost/json/parser.hpp>
-
 #include "load/generate_stats.h"
 #include "load/sse_parser.h"
 
 namespace servelab::load {
 
 struct GenerateOutcome {
-  bool streamed = false;       // the body was an SSE stream
-  bool failed = false;         // a failing issue (fails_request) was found
+  bool streamed = false;                          // the body was an SSE stream
+  bool failed = false;                            // a failing issue (fails_request) was found
   GenerateIssue failure = GenerateIssue::kCount;  // which, when failed
   bool usage_mismatch = false;
   bool no_usage = false;
-  uint64_t tokens = 0;         // output tokens (0 with no_usage)
-  int64_t ttft_us = -1;        // -1: no token arrived
+  uint64_t tokens = 0;   // output tokens (0 with no_usage)
+  int64_t ttft_us = -1;  // -1: no token arrived
   int64_t e2e_us = 0;
-  int64_t tpot_us = -1;        // -1: fewer than 2 tokens, or not streamed
+  int64_t tpot_us = -1;            // -1: fewer than 2 tokens, or not streamed
   std::span<const uint32_t> gaps;  // ITL in µs (valid until the next begin())
-  uint64_t gaps_dropped = 0;   // gaps beyond the buffer's capacity
+  uint64_t gaps_dropped = 0;       // gaps beyond the buffer's capacity
 };
 
 // Adds one finished generate transfer to `stats`: counters always; TTFT,
 // ITL, TPOT and token histograms only for an ok answer (`request_failed`
 // false: 2xx and no failing issue).
-void record_outcome(GenerateStats& stats, const GenerateOutcome& outcome, bool request_failed) noexcept;
+void record_outcome(GenerateStats& stats, const GenerateOutcome& outcome,
+                    bool request_failed) noexcept;
 
 class GenerateTracker final : public SseSink {
  public:
@@ -87,8 +87,8 @@ class GenerateTracker final : public SseSink {
   void fail(GenerateIssue issue) noexcept;
 
   SseParser sse_;
-  std::string body_;                 // a non-streamed body
-  std::vector<uint32_t> gaps_;       // capacity fixed at construction
+  std::string body_;            // a non-streamed body
+  std::vector<uint32_t> gaps_;  // capacity fixed at construction
   size_t gap_count_ = 0;
   uint64_t gaps_dropped_ = 0;
   // JSON of one event is parsed into this arena, released per event: no
@@ -100,12 +100,12 @@ class GenerateTracker final : public SseSink {
 
   Mode mode_ = Mode::unknown;
   Clock::time_point intended_{};
-  Clock::time_point now_{};          // arrival time of the bytes being parsed
+  Clock::time_point now_{};  // arrival time of the bytes being parsed
   Clock::time_point first_token_{};
   Clock::time_point last_token_{};
-  uint64_t counted_ = 0;             // tokens from events
-  int64_t usage_tokens_ = -1;        // last usage.completion_tokens seen
-  bool done_ = false;                // data: [DONE] seen
+  uint64_t counted_ = 0;       // tokens from events
+  int64_t usage_tokens_ = -1;  // last usage.completion_tokens seen
+  bool done_ = false;          // data: [DONE] seen
   bool failed_ = false;
   GenerateIssue failure_ = GenerateIssue::kCount;
 };

@@ -1,5 +1,6 @@
 #include "load/loop_core.h"
 
+#include <fmt/format.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -7,8 +8,6 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace servelab::load {
 size_t timeline_seconds(const scenario::LoadConfig& load) {
@@ -44,8 +43,8 @@ LoopCore::LoopCore(const Plan& plan, int index, int threads, int slots, Progress
       mix_rng_(plan.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index) + 1),
       threads_(threads),
       connections_(static_cast<double>(plan.load.connections),
-                   std::chrono::duration_cast<StageSchedule::Nanos>(plan.load.warmup), plan.load.stages,
-                   scenario::LoadMode::closed, 1.0),
+                   std::chrono::duration_cast<StageSchedule::Nanos>(plan.load.warmup),
+                   plan.load.stages, scenario::LoadMode::closed, 1.0),
       staged_closed_(!open_loop_ && !plan.load.stages.empty()) {}
 
 LoopCore::~LoopCore() {
@@ -75,15 +74,17 @@ void LoopCore::cleanup() noexcept {
 }
 
 void LoopCore::start(uint32_t idx, Clock::time_point intended) noexcept {
-  const auto mix = plan_.requests.size() == 1
-                       ? 0u
-                       : static_cast<uint32_t>(pick_request(plan_.cumulative_weights, uniform01(mix_rng_)));
+  const auto mix =
+      plan_.requests.size() == 1
+          ? 0u
+          : static_cast<uint32_t>(pick_request(plan_.cumulative_weights, uniform01(mix_rng_)));
   long timeout = timeout_ms_;
   const auto delay = now_ - intended;
   if (delay > kLateAfter) {
     recorder_.count_late();
     // The timeout runs from the intended send time: a late request has less left.
-    const long spent = static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
+    const long spent =
+        static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
     timeout = std::max(1L, timeout_ms_ - spent);
   }
   Slot& slot = slots_[idx];
@@ -199,7 +200,8 @@ int LoopCore::wait_events(epoll_event* events, int max_events) noexcept {
   return epoll_wait(epfd_, events, max_events, static_cast<int>((ns + 999'999) / 1'000'000));
 }
 
-void LoopCore::run(const RunClock& clock, const std::atomic<bool>& stop, const std::atomic<bool>& abort) {
+void LoopCore::run(const RunClock& clock, const std::atomic<bool>& stop,
+                   const std::atomic<bool>& abort) {
   clock_ = clock;
   now_ = Clock::now();
   next_publish_ = now_ + kPublishEvery;
@@ -217,7 +219,8 @@ void LoopCore::run(const RunClock& clock, const std::atomic<bool>& stop, const s
                       plan_.seed * 0xD1B54A32D192ED03ull + static_cast<uint64_t>(index_),
                       index_ * share);
   } else {
-    const uint32_t initial = staged_closed_ ? connection_target() : static_cast<uint32_t>(slots_.size());
+    const uint32_t initial =
+        staged_closed_ ? connection_target() : static_cast<uint32_t>(slots_.size());
     for (size_t i = slots_.size(); i-- > initial;) parked_.push_back(static_cast<uint32_t>(i));
     for (uint32_t i = 0; i < initial; ++i) start(i, now_);
     active_ = initial;

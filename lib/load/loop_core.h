@@ -155,9 +155,9 @@ class LoopCore {
   // slots above this thread's share are parked (idle, connection kept).
   StageSchedule connections_;
   bool staged_closed_ = false;
-  uint32_t active_ = 0;            // slots busy or waiting out think time
-  std::vector<uint32_t> parked_;   // a stack, preallocated
-  std::vector<uint32_t> free_;     // open loop: idle slots (a stack, preallocated)
+  uint32_t active_ = 0;           // slots busy or waiting out think time
+  std::vector<uint32_t> parked_;  // a stack, preallocated
+  std::vector<uint32_t> free_;    // open loop: idle slots (a stack, preallocated)
   // Closed loop with think time: slots waiting to send, in completion order
   // (a ring; constant think time keeps it sorted by ready time).
   std::vector<uint32_t> ring_slot_;

@@ -1,19 +1,18 @@
 #include "load/native_transport.h"
 
+#include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
 #include <cerrno>
 #include <cstring>
 #include <memory>
 #include <optional>
-
-#include <boost/beast/http/basic_parser.hpp>
-#include <boost/beast/http/error.hpp>
-#include <fmt/format.h>
 
 #include "load/http1_request.h"
 #include "load/http_url.h"
@@ -41,25 +40,28 @@ int as_int(ErrorClass e) { return static_cast<int>(e); }
 class NativeTransport::Parser final : public bhttp::basic_parser<false> {
  public:
   explicit Parser(bool head) {
-    skip(head);              // a HEAD response announces a body it does not send
-    body_limit(boost::none); // bodies are counted, not stored: no limit needed
+    skip(head);               // a HEAD response announces a body it does not send
+    body_limit(boost::none);  // bodies are counted, not stored: no limit needed
   }
   int status = 0;
 
  private:
   void on_request_impl(bhttp::verb, boost::beast::string_view, boost::beast::string_view, int,
                        boost::beast::error_code&) override {}
-  void on_response_impl(int code, boost::beast::string_view, int, boost::beast::error_code&) override {
+  void on_response_impl(int code, boost::beast::string_view, int,
+                        boost::beast::error_code&) override {
     status = code;
   }
   void on_field_impl(bhttp::field, boost::beast::string_view, boost::beast::string_view,
                      boost::beast::error_code&) override {}
   void on_header_impl(boost::beast::error_code&) override {}
-  void on_body_init_impl(const boost::optional<std::uint64_t>&, boost::beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&,
+                         boost::beast::error_code&) override {}
   size_t on_body_impl(boost::beast::string_view body, boost::beast::error_code&) override {
     return body.size();
   }
-  void on_chunk_header_impl(std::uint64_t, boost::beast::string_view, boost::beast::error_code&) override {}
+  void on_chunk_header_impl(std::uint64_t, boost::beast::string_view,
+                            boost::beast::error_code&) override {}
   size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view body,
                             boost::beast::error_code&) override {
     return body.size();
@@ -75,17 +77,18 @@ struct NativeTransport::Conn {
   bool reused = false;   // this transfer began on a kept-alive connection
   bool retried = false;  // ...and was already resent once on a fresh one
   uint32_t mix = 0;
-  int error = 0;         // State::failed: the ErrorClass to report
-  size_t out_off = 0;    // bytes of wire_[mix] sent
-  uint32_t connects = 0; // connections opened for this transfer
+  int error = 0;          // State::failed: the ErrorClass to report
+  size_t out_off = 0;     // bytes of wire_[mix] sent
+  uint32_t connects = 0;  // connections opened for this transfer
   uint64_t bytes_in = 0;
   Clock::time_point deadline{};
   std::unique_ptr<char[]> buf;
-  size_t have = 0;       // bytes in buf not yet consumed by the parser
+  size_t have = 0;  // bytes in buf not yet consumed by the parser
   std::optional<Parser> parser;
 };
 
-NativeTransport::NativeTransport(const Plan& plan, int index, int threads, int slots, ProgressSlot& progress)
+NativeTransport::NativeTransport(const Plan& plan, int index, int threads, int slots,
+                                 ProgressSlot& progress)
     : LoopCore(plan, index, threads, slots, progress),
       conns_(static_cast<size_t>(slots)),
       tracker_(timeline_seconds(plan.load)) {
@@ -100,7 +103,8 @@ Status NativeTransport::setup_transport() {
   std::optional<HttpUrl> origin;  // every request's (native_unsupported() checked)
   for (const PreparedRequest& r : plan_.requests) {
     auto url = parse_http_url(r.url);
-    if (!url) return make_error(fmt::format("engine \"native\": {} is not a plain http:// URL", r.url));
+    if (!url)
+      return make_error(fmt::format("engine \"native\": {} is not a plain http:// URL", r.url));
     wire_.push_back(serialize_http1_request(r, *url, plan_.toggles.pooling));
     head_.push_back(r.method == "HEAD" ? 1 : 0);
     if (!origin) origin = std::move(url);
@@ -109,9 +113,10 @@ Status NativeTransport::setup_transport() {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
-  if (const int rc = getaddrinfo(origin->host.c_str(), origin->port.c_str(), &hints, &res); rc != 0 || !res) {
-    return make_error(fmt::format("engine \"native\": cannot resolve {}:{}: {}", origin->host, origin->port,
-                                  gai_strerror(rc)));
+  if (const int rc = getaddrinfo(origin->host.c_str(), origin->port.c_str(), &hints, &res);
+      rc != 0 || !res) {
+    return make_error(fmt::format("engine \"native\": cannot resolve {}:{}: {}", origin->host,
+                                  origin->port, gai_strerror(rc)));
   }
   std::memcpy(&addr_, res->ai_addr, res->ai_addrlen);
   addr_len_ = res->ai_addrlen;
@@ -150,7 +155,8 @@ bool NativeTransport::connect(Conn& c) noexcept {
   }
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr_), addr_len_) != 0 && errno != EINPROGRESS) {
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr_), addr_len_) != 0 &&
+      errno != EINPROGRESS) {
     close(fd);
     c.error = as_int(ErrorClass::connect);
     return false;
@@ -242,7 +248,8 @@ void NativeTransport::receive(Conn& c, bool peer_closed) noexcept {
       size_t used = 0;
       boost::beast::error_code ec;
       while (used < c.have && !c.parser->is_done()) {
-        const size_t k = c.parser->put(boost::asio::const_buffer(c.buf.get() + used, c.have - used), ec);
+        const size_t k =
+            c.parser->put(boost::asio::const_buffer(c.buf.get() + used, c.have - used), ec);
         used += k;
         if (ec == bhttp::error::need_more) {
           ec = {};

@@ -9,12 +9,12 @@
 // [pool]) is refused by the engine's choice (native_unsupported() in
 // engine.h) before the run; libcurl does those.
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include "load/loop_core.h"
 
@@ -44,8 +44,8 @@ class NativeTransport final : public LoopCore {
   struct Conn;
   class Parser;
 
-  bool connect(Conn& c) noexcept;        // false: failed at once (c.err set)
-  void send_request(Conn& c) noexcept;   // writes what is left of the request
+  bool connect(Conn& c) noexcept;       // false: failed at once (c.err set)
+  void send_request(Conn& c) noexcept;  // writes what is left of the request
   // Reads and parses until the socket is drained or the response done.
   // `peer_closed`: the event said the peer shut down (read to the end).
   void receive(Conn& c, bool peer_closed) noexcept;

@@ -1,12 +1,11 @@
 #include "load/plan.h"
 
-#include <algorithm>
-#include <cmath>
-
+#include <fmt/format.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
-#include <fmt/format.h>
+#include <cmath>
 
 #include "load/arrivals.h"  // splitmix64
 
@@ -29,7 +28,8 @@ std::string resolve(const std::string& base, const std::string& url) {
 // The input of `model`, or an error naming it.
 Result<const ModelInput*> input_of(const ModelInputs& inputs, const std::string& model) {
   const auto it = inputs.find(model);
-  if (it == inputs.end()) return make_error(fmt::format("model '{}': its input is unknown (no metadata)", model));
+  if (it == inputs.end())
+    return make_error(fmt::format("model '{}': its input is unknown (no metadata)", model));
   return &it->second;
 }
 
@@ -85,10 +85,12 @@ Result<std::vector<double>> spread_weights(const scenario::RequestSpec& spec) {
   if (n == 0) return make_error("request spreads over no models");
   std::vector<double> w(n, 1.0);
   switch (spec.distribution) {
-    case scenario::Distribution::uniform: break;
+    case scenario::Distribution::uniform:
+      break;
     case scenario::Distribution::zipf:
       if (!(spec.zipf_exponent >= 0)) return make_error("zipf_exponent must be >= 0");
-      for (size_t i = 0; i < n; ++i) w[i] = 1.0 / std::pow(static_cast<double>(i + 1), spec.zipf_exponent);
+      for (size_t i = 0; i < n; ++i)
+        w[i] = 1.0 / std::pow(static_cast<double>(i + 1), spec.zipf_exponent);
       break;
     case scenario::Distribution::weights:
       if (spec.model_weights.size() != n) {
@@ -118,12 +120,14 @@ std::vector<std::string> models_needing_input(const scenario::Scenario& s) {
   for (const scenario::RequestSpec& spec : s.requests) {
     if (spec.kind != scenario::RequestKind::infer) continue;
     const std::string& model = spec.models.empty() ? spec.model : spec.models.front();
-    if (!model.empty() && std::find(out.begin(), out.end(), model) == out.end()) out.push_back(model);
+    if (!model.empty() && std::find(out.begin(), out.end(), model) == out.end())
+      out.push_back(model);
   }
   return out;
 }
 
-Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url, const ModelInputs& inputs) {
+Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url,
+                       const ModelInputs& inputs) {
   if (s.requests.empty()) return make_error("scenario has no [[requests]]");
   Plan plan;
   plan.load = s.load;
@@ -158,10 +162,12 @@ Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url,
         r.name = spec.name.empty() ? "generate " + spec.model : spec.name;
         r.method = "POST";
         r.url = resolve(plan.base_url, spec.url);
-        if (!has_content_type(r.headers)) r.headers.insert(r.headers.begin(), "Content-Type: application/json");
+        if (!has_content_type(r.headers))
+          r.headers.insert(r.headers.begin(), "Content-Type: application/json");
         r.generate = true;
         r.max_tokens = spec.max_tokens;
-        for (const std::string& prompt : spec.prompts) r.bodies.push_back(generate_body(spec, prompt));
+        for (const std::string& prompt : spec.prompts)
+          r.bodies.push_back(generate_body(spec, prompt));
         if (r.bodies.empty()) r.bodies.push_back(generate_body(spec, ""));
         r.body = r.bodies.front();
         break;
@@ -172,9 +178,12 @@ Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url,
           // input width comes from the first model (only that one is asked
           // for its metadata, so only it is loaded before the run); a model
           // that takes another input answers 400, counted as errors.
-          if (spec.rows < 1) return make_error(fmt::format("infer request '{}': rows must be >= 1", spec.name));
+          if (spec.rows < 1)
+            return make_error(fmt::format("infer request '{}': rows must be >= 1", spec.name));
           auto shares = spread_weights(spec);
-          if (!shares) return make_error(fmt::format("infer request '{}': {}", spec.name, shares.error().message));
+          if (!shares)
+            return make_error(
+                fmt::format("infer request '{}': {}", spec.name, shares.error().message));
           auto in = input_of(inputs, spec.models.front());
           if (!in) return in.error();
           const std::string body = infer_body(**in, spec.rows, spec.seed);
@@ -192,7 +201,8 @@ Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url,
           continue;
         }
         if (spec.model.empty()) return make_error("infer request needs a model");
-        if (spec.rows < 1) return make_error(fmt::format("infer request '{}': rows must be >= 1", spec.model));
+        if (spec.rows < 1)
+          return make_error(fmt::format("infer request '{}': rows must be >= 1", spec.model));
         r.name = spec.name.empty() ? "infer " + spec.model : spec.name;
         auto in = input_of(inputs, spec.model);
         if (!in) return in.error();

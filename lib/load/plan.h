@@ -14,11 +14,11 @@
 
 namespace servelab::load {
 
-struct PreparedRequest {            // built before the run; nothing is built per request
-  std::string name;                 // from RequestSpec::name
-  double weight = 1.0;              // from RequestSpec::weight (> 0)
-  std::string method, url;          // absolute URL
-  std::vector<std::string> headers; // "Name: value" lines
+struct PreparedRequest {             // built before the run; nothing is built per request
+  std::string name;                  // from RequestSpec::name
+  double weight = 1.0;               // from RequestSpec::weight (> 0)
+  std::string method, url;           // absolute URL
+  std::vector<std::string> headers;  // "Name: value" lines
   std::string body;
   // kind = "generate": `body` is bodies[0]; with several prompts the worker
   // draws one of `bodies` per request. The answer is followed by a
@@ -29,18 +29,18 @@ struct PreparedRequest {            // built before the run; nothing is built pe
 };
 
 struct Plan {
-  scenario::LoadConfig load;        // copy of the scenario's load section
+  scenario::LoadConfig load;  // copy of the scenario's load section
   scenario::Toggles toggles;
-  scenario::PoolConfig pool;        // [pool], [tls], [http]: applied by pool::CurlPool
+  scenario::PoolConfig pool;  // [pool], [tls], [http]: applied by pool::CurlPool
   scenario::TlsConfig tls;
   scenario::HttpConfig http;
-  std::string base_url;             // "http://127.0.0.1:PORT"
+  std::string base_url;  // "http://127.0.0.1:PORT"
   std::vector<PreparedRequest> requests;
   // cumulative_weights[i] = sum of weights of requests[0..i], normalized so
   // that the last is 1.0: a uniform draw u in [0,1) picks the first i with
   // u < cumulative_weights[i] (the weighted mix).
   std::vector<double> cumulative_weights;
-  uint64_t seed = 1;                // mix selection / poisson arrivals deterministic
+  uint64_t seed = 1;  // mix selection / poisson arrivals deterministic
 };
 
 // A model's first input tensor, as its KServe v2 metadata describes it.
@@ -63,7 +63,8 @@ std::string generate_body(const scenario::RequestSpec& spec, const std::string& 
 // JSON body with deterministic FP32 data from RequestSpec::seed, shaped
 // [rows, width] from `inputs` (every model of models_needing_input() must be
 // there; an http/generate-only scenario needs none).
-Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url, const ModelInputs& inputs = {});
+Result<Plan> make_plan(const scenario::Scenario& s, const std::string& base_url,
+                       const ModelInputs& inputs = {});
 
 // The share of each model of an infer request spread over spec.models
 // (uniform, Zipf 1/i^s by list position from 1, or explicit weights),

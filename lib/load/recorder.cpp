@@ -1,9 +1,9 @@
 #include "load/recorder.h"
 
-#include <algorithm>
-
 #include <curl/curl.h>
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace servelab::load {
 

@@ -26,13 +26,13 @@ struct Sample {
   // Completion time since the start of the measured phase (negative during
   // warmup: not put in the timeline).
   std::chrono::microseconds at{0};
-  uint32_t mix_index = 0;   // index into Plan::requests
-  int status = 0;           // HTTP status; 0 when no response arrived
-  bool failed = false;      // transfer error or 4xx/5xx status
+  uint32_t mix_index = 0;                   // index into Plan::requests
+  int status = 0;                           // HTTP status; 0 when no response arrived
+  bool failed = false;                      // transfer error or 4xx/5xx status
   ErrorClass error = ErrorClass::protocol;  // meaningful when `failed`
-  uint64_t bytes_in = 0;    // response headers + body
-  uint64_t bytes_out = 0;   // request headers + body
-  uint32_t connects = 0;    // new connections this transfer opened
+  uint64_t bytes_in = 0;                    // response headers + body
+  uint64_t bytes_out = 0;                   // request headers + body
+  uint32_t connects = 0;                    // new connections this transfer opened
 };
 
 // Maps a finished transfer to an error class: transport errors by libcurl
@@ -89,7 +89,7 @@ class Recorder {
   std::vector<uint64_t> second_requests_;
   std::vector<uint64_t> second_errors_;
   bool timeline_touched_ = false;  // reset() clears the timeline only if needed
-  GenerateStats generate_;  // enabled by the worker when the plan has generate requests
+  GenerateStats generate_;         // enabled by the worker when the plan has generate requests
 };
 
 }  // namespace servelab::load

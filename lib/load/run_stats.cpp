@@ -4,12 +4,18 @@ namespace servelab::load {
 
 std::string_view to_string(ErrorClass c) {
   switch (c) {
-    case ErrorClass::connect: return "connect";
-    case ErrorClass::timeout: return "timeout";
-    case ErrorClass::http_4xx: return "http_4xx";
-    case ErrorClass::http_5xx: return "http_5xx";
-    case ErrorClass::protocol: return "protocol";
-    case ErrorClass::kCount: break;
+    case ErrorClass::connect:
+      return "connect";
+    case ErrorClass::timeout:
+      return "timeout";
+    case ErrorClass::http_4xx:
+      return "http_4xx";
+    case ErrorClass::http_5xx:
+      return "http_5xx";
+    case ErrorClass::protocol:
+      return "protocol";
+    case ErrorClass::kCount:
+      break;
   }
   return "unknown";
 }

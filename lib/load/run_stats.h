@@ -16,18 +16,18 @@
 namespace servelab::load {
 
 enum class ErrorClass : uint8_t {
-  connect,      // could not connect (refused, reset during connect, DNS)
-  timeout,      // no complete response within the request timeout
-  http_4xx,     // response with a 4xx status
-  http_5xx,     // response with a 5xx status
-  protocol,     // malformed response, connection closed mid-response, other transfer errors
+  connect,   // could not connect (refused, reset during connect, DNS)
+  timeout,   // no complete response within the request timeout
+  http_4xx,  // response with a 4xx status
+  http_5xx,  // response with a 5xx status
+  protocol,  // malformed response, connection closed mid-response, other transfer errors
   kCount
 };
 std::string_view to_string(ErrorClass c);
 
 struct Counters {
-  uint64_t requests = 0;       // completed attempts (ok + errors) in the measured phase
-  uint64_t ok = 0;             // 2xx/3xx responses
+  uint64_t requests = 0;  // completed attempts (ok + errors) in the measured phase
+  uint64_t ok = 0;        // 2xx/3xx responses
   std::array<uint64_t, static_cast<size_t>(ErrorClass::kCount)> errors{};
   // Open loop: requests whose actual send was more than 1 ms after their
   // intended time, whatever the cause: every connection busy, or the worker's
@@ -38,9 +38,9 @@ struct Counters {
   // measured phase ended (not completed, so not in `requests`; reported,
   // never hidden).
   uint64_t unfinished = 0;
-  uint64_t bytes_in = 0;             // response bytes (headers + body)
-  uint64_t bytes_out = 0;            // request bytes (headers + body)
-  uint64_t connections_opened = 0;   // TCP connections the client opened
+  uint64_t bytes_in = 0;            // response bytes (headers + body)
+  uint64_t bytes_out = 0;           // request bytes (headers + body)
+  uint64_t connections_opened = 0;  // TCP connections the client opened
 
   uint64_t error_total() const {
     uint64_t n = 0;
@@ -55,7 +55,7 @@ struct TimelinePoint {
   double second = 0;      // seconds since the start of the measured phase (bucket start)
   uint64_t requests = 0;  // completed in this second
   uint64_t errors = 0;
-  int64_t p50_us = 0;     // corrected latency percentiles of requests completed in this second
+  int64_t p50_us = 0;  // corrected latency percentiles of requests completed in this second
   int64_t p99_us = 0;
   int64_t max_us = 0;
 };
@@ -77,16 +77,17 @@ struct RunStats {
   std::vector<RequestMixStats> mix;      // per [[requests]] entry, in scenario order
   std::vector<TimelinePoint> timeline;
   std::chrono::microseconds measured{0};  // actual length of the measured phase
-  double client_cpu_seconds = 0;          // user+sys of the generator process during the measured phase
-  bool partial = false;                   // interrupted before the planned end
+  double client_cpu_seconds = 0;  // user+sys of the generator process during the measured phase
+  bool partial = false;           // interrupted before the planned end
   int threads = 0;
   int connections = 0;
-  std::string engine;        // the transport that ran: "curl" or "native" (load.engine resolved)
-  pool::PoolStats pool;                   // the connection pool (docs/POOL.md)
-  uint64_t client_peak_rss_kb = 0;        // the generator's peak resident memory (getrusage ru_maxrss), KiB
-  GenerateStats generate;                 // `generate` requests (enabled when the plan had any)
+  std::string engine;    // the transport that ran: "curl" or "native" (load.engine resolved)
+  pool::PoolStats pool;  // the connection pool (docs/POOL.md)
+  uint64_t client_peak_rss_kb =
+      0;                   // the generator's peak resident memory (getrusage ru_maxrss), KiB
+  GenerateStats generate;  // `generate` requests (enabled when the plan had any)
 
-  double rps() const;  // completed requests per second of the measured phase
+  double rps() const;                    // completed requests per second of the measured phase
   double connection_reuse_rate() const;  // 1 - connections_opened / requests (0 when none)
 };
 

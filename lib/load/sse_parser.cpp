@@ -23,7 +23,9 @@ void SseParser::reset() noexcept {
   events_ = 0;
 }
 
-bool SseParser::finish_clean() const noexcept { return line_.empty() && !has_data_ && type_.empty(); }
+bool SseParser::finish_clean() const noexcept {
+  return line_.empty() && !has_data_ && type_.empty();
+}
 
 void SseParser::feed(std::string_view bytes, SseSink& sink) {
   if (!bom_checked_) {
@@ -73,7 +75,8 @@ void SseParser::line(std::string_view text, SseSink& sink) {
       std::string_view data = data_;
       if (!data.empty() && data.back() == '\n') data.remove_suffix(1);
       ++events_;
-      sink.on_event(SseEvent{type_.empty() ? std::string_view("message") : std::string_view(type_), data, id_});
+      sink.on_event(SseEvent{type_.empty() ? std::string_view("message") : std::string_view(type_),
+                             data, id_});
     }
     data_.clear();
     type_.clear();

@@ -56,14 +56,14 @@ class SseParser {
  private:
   void line(std::string_view text, SseSink& sink);
 
-  std::string line_;        // a line not yet terminated
-  std::string data_;        // data of the event being built
-  std::string type_;        // its event type ("" = "message")
-  std::string id_;          // last event id
-  bool pending_cr_ = false; // the last byte was CR: a following LF belongs to it
+  std::string line_;         // a line not yet terminated
+  std::string data_;         // data of the event being built
+  std::string type_;         // its event type ("" = "message")
+  std::string id_;           // last event id
+  bool pending_cr_ = false;  // the last byte was CR: a following LF belongs to it
   bool bom_checked_ = false;
-  size_t bom_seen_ = 0;      // BOM bytes matched at the start
-  bool has_data_ = false;   // a data field was seen for this event
+  size_t bom_seen_ = 0;    // BOM bytes matched at the start
+  bool has_data_ = false;  // a data field was seen for this event
   uint64_t events_ = 0;
 };
 

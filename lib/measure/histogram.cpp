@@ -4,12 +4,11 @@
 
 #include <algorithm>
 #include <bit>
+#include <boost/beast/core/detail/base64.hpp>
 #include <cassert>
 #include <cmath>
 #include <cstring>
 #include <limits>
-
-#include <boost/beast/core/detail/base64.hpp>
 
 namespace servelab::measure {
 
@@ -23,15 +22,13 @@ namespace {
 //   > 0 is a count, < 0 is a run of that many empty buckets (0 never occurs).
 constexpr char kMagic[3] = {'S', 'L', 'H'};
 constexpr uint8_t kVersion = 1;
-constexpr size_t kMaxVarintBytes = 10;                    // 64 bits / 7 per byte, rounded up
+constexpr size_t kMaxVarintBytes = 10;  // 64 bits / 7 per byte, rounded up
 constexpr size_t kMaxHeaderBytes = 4 + 6 * kMaxVarintBytes;
 
 uint64_t zigzag(int64_t v) {
   return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
 }
-int64_t unzigzag(uint64_t v) {
-  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
-}
+int64_t unzigzag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
 
 void put_varint(std::string& out, uint64_t v) {
   while (v >= 0x80) {
@@ -170,8 +167,8 @@ Histogram::Histogram(int64_t highest, int significant_digits)
     smallest_untrackable <<= 1;
     ++bucket_count_;
   }
-  counts_.assign(static_cast<size_t>(bucket_count_ + 1) * static_cast<size_t>(sub_bucket_half_count_),
-                 0);
+  counts_.assign(
+      static_cast<size_t>(bucket_count_ + 1) * static_cast<size_t>(sub_bucket_half_count_), 0);
 }
 
 size_t Histogram::counts_index(int64_t value) const noexcept {
@@ -212,7 +209,8 @@ int64_t Histogram::highest_equivalent(int64_t value) const noexcept {
   const int64_t lowest = lowest_equivalent(value);
   const int64_t range = equivalent_range(value);
   // Saturate instead of overflowing for values in the top bucket of int64.
-  if (lowest > std::numeric_limits<int64_t>::max() - range) return std::numeric_limits<int64_t>::max();
+  if (lowest > std::numeric_limits<int64_t>::max() - range)
+    return std::numeric_limits<int64_t>::max();
   return lowest + range - 1;
 }
 
@@ -348,7 +346,8 @@ void Histogram::reset() noexcept {
 
 bool operator==(const Histogram& a, const Histogram& b) {
   return a.highest_ == b.highest_ && a.digits_ == b.digits_ && a.total_ == b.total_ &&
-         a.overflow_ == b.overflow_ && a.min_ == b.min_ && a.max_ == b.max_ && a.counts_ == b.counts_;
+         a.overflow_ == b.overflow_ && a.min_ == b.min_ && a.max_ == b.max_ &&
+         a.counts_ == b.counts_;
 }
 
 std::string Histogram::encode() const {
@@ -422,15 +421,18 @@ Result<Histogram> Histogram::decode(std::string_view text) {
   if (highest < 2 || highest > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
     return make_error("histogram decode: highest value out of range");
   }
-  if (digits < 1 || digits > 5) return make_error("histogram decode: significant digits out of range");
+  if (digits < 1 || digits > 5)
+    return make_error("histogram decode: significant digits out of range");
 
   Histogram h(static_cast<int64_t>(highest), static_cast<int>(digits));
   const size_t header_size = header.pos();
   // Each bucket costs at most one varint.
   const size_t cap = header_size + h.counts_.size() * kMaxVarintBytes;
   if (auto st = inflater.fill(raw, cap + 1); !st) return std::move(st).error();
-  if (!inflater.ended()) return make_error("histogram decode: counts longer than the layout allows");
-  if (inflater.input_left()) return make_error("histogram decode: trailing data after compressed stream");
+  if (!inflater.ended())
+    return make_error("histogram decode: counts longer than the layout allows");
+  if (inflater.input_left())
+    return make_error("histogram decode: trailing data after compressed stream");
 
   Reader body(std::string_view(raw).substr(header_size));
   size_t index = 0;
@@ -441,14 +443,16 @@ Result<Histogram> Histogram::decode(std::string_view text) {
     if (!body.svarint(v)) return make_error("histogram decode: truncated count");
     if (v == 0) return make_error("histogram decode: malformed count (zero)");
     const uint64_t len = v < 0 ? 0 - static_cast<uint64_t>(v) : 1;
-    if (len > h.counts_.size() - index) return make_error("histogram decode: counts past the last bucket");
+    if (len > h.counts_.size() - index)
+      return make_error("histogram decode: counts past the last bucket");
     if (v < 0) {
       index += static_cast<size_t>(len);
       last_was_run = true;
       continue;
     }
     const auto c = static_cast<uint64_t>(v);
-    if (sum > std::numeric_limits<uint64_t>::max() - c) return make_error("histogram decode: count overflow");
+    if (sum > std::numeric_limits<uint64_t>::max() - c)
+      return make_error("histogram decode: count overflow");
     sum += c;
     h.counts_[index++] = c;
     last_was_run = false;
@@ -462,19 +466,24 @@ Result<Histogram> Histogram::decode(std::string_view text) {
   // min/max must agree with the counts, or percentiles and equality would lie.
   const int64_t high = h.highest_;
   if (total + overflow == 0) {
-    if (min != INT64_MAX || max != 0) return make_error("histogram decode: min/max set on an empty histogram");
+    if (min != INT64_MAX || max != 0)
+      return make_error("histogram decode: min/max set on an empty histogram");
   } else {
     if (min < 0 || max < min) return make_error("histogram decode: inconsistent min/max");
-    if ((overflow > 0) != (max > high)) return make_error("histogram decode: max disagrees with overflow count");
-    if ((total > 0) != (min <= high)) return make_error("histogram decode: min disagrees with the counts");
+    if ((overflow > 0) != (max > high))
+      return make_error("histogram decode: max disagrees with overflow count");
+    if ((total > 0) != (min <= high))
+      return make_error("histogram decode: min disagrees with the counts");
     if (total > 0) {
       const auto first = static_cast<size_t>(
           std::find_if(h.counts_.begin(), h.counts_.end(), [](uint64_t c) { return c != 0; }) -
           h.counts_.begin());
       const auto last = static_cast<size_t>(
           h.counts_.rend() -
-          std::find_if(h.counts_.rbegin(), h.counts_.rend(), [](uint64_t c) { return c != 0; }) - 1);
-      if (h.counts_index(min) != first) return make_error("histogram decode: min disagrees with the counts");
+          std::find_if(h.counts_.rbegin(), h.counts_.rend(), [](uint64_t c) { return c != 0; }) -
+          1);
+      if (h.counts_index(min) != first)
+        return make_error("histogram decode: min disagrees with the counts");
       if (overflow == 0 && h.counts_index(max) != last) {
         return make_error("histogram decode: max disagrees with the counts");
       }

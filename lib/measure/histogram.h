@@ -45,9 +45,9 @@ class Histogram {
   // Values recorded above highest(): counted but not bucketed.
   uint64_t overflow_count() const noexcept;
 
-  int64_t min() const noexcept;   // 0 when empty
-  int64_t max() const noexcept;   // exact maximum recorded (even if overflowed); 0 when empty
-  double mean() const noexcept;   // over bucketed values
+  int64_t min() const noexcept;  // 0 when empty
+  int64_t max() const noexcept;  // exact maximum recorded (even if overflowed); 0 when empty
+  double mean() const noexcept;  // over bucketed values
   double stddev() const noexcept;
   // Highest value equivalent to the value at `percentile` (0..100).
   // Overflowed values rank above every bucket and report max().

@@ -25,8 +25,8 @@ std::string percentile_distribution_text(const Histogram& histogram, double valu
       fmt::format_to(it, "{:12.{}f} {:2.12f} {:10d}\n", value, decimals, fraction, p.total_count);
     }
   }
-  fmt::format_to(it, "#[Mean    = {:12.{}f}, StdDeviation   = {:12.{}f}]\n", histogram.mean() / scale,
-                 decimals, histogram.stddev() / scale, decimals);
+  fmt::format_to(it, "#[Mean    = {:12.{}f}, StdDeviation   = {:12.{}f}]\n",
+                 histogram.mean() / scale, decimals, histogram.stddev() / scale, decimals);
   fmt::format_to(it, "#[Max     = {:12.{}f}, Total count    = {:12d}]\n",
                  static_cast<double>(histogram.max()) / scale, decimals, histogram.count());
   fmt::format_to(it, "#[Buckets = {:12d}, SubBuckets     = {:12d}]\n", histogram.bucket_count(),

@@ -1,11 +1,11 @@
 #include "models/mlp_model.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "models/eigen_matrix.h"
 #include "models/random_weights.h"
@@ -20,10 +20,11 @@ Result<const TensorInfo*> find_f32(const Safetensors& st, const std::string& nam
   if (t == nullptr) return make_error(fmt::format("missing tensor '{}'", name));
   if (t->dtype != Dtype::F32)
     return make_error(fmt::format("tensor '{}' is {}, expected F32", name, to_string(t->dtype)));
-  const bool positive = std::all_of(t->shape.begin(), t->shape.end(), [](int64_t d) { return d > 0; });
+  const bool positive =
+      std::all_of(t->shape.begin(), t->shape.end(), [](int64_t d) { return d > 0; });
   if (t->shape.size() != rank || !positive)
-    return make_error(fmt::format("tensor '{}' has shape {}, expected {} positive dimensions",
-                                  name, shape_text(t->shape), rank));
+    return make_error(fmt::format("tensor '{}' has shape {}, expected {} positive dimensions", name,
+                                  shape_text(t->shape), rank));
   return t;
 }
 
@@ -65,11 +66,13 @@ Result<std::shared_ptr<const MlpModel>> MlpModel::create(ModelConfig config,
     for (const auto& t : weights.tensors()) {
       bool known = false;
       for (size_t i = 0; i < m->layers_.size() && !known; ++i)
-        known = t.name == fmt::format("layers.{}.weight", i) || t.name == fmt::format("layers.{}.bias", i);
+        known = t.name == fmt::format("layers.{}.weight", i) ||
+                t.name == fmt::format("layers.{}.bias", i);
       if (!known)
-        return make_error(fmt::format(
-            "unexpected tensor '{}' (an mlp has layers.{{i}}.weight and layers.{{i}}.bias for i = 0..{})",
-            t.name, m->layers_.size() - 1));
+        return make_error(
+            fmt::format("unexpected tensor '{}' (an mlp has layers.{{i}}.weight and "
+                        "layers.{{i}}.bias for i = 0..{})",
+                        t.name, m->layers_.size() - 1));
     }
   }
 

@@ -17,11 +17,11 @@ enum class Preload { eager, lazy, none };
 // batching defaults (lib/batch BatchConfig, docs/BATCHING.md). An unset key
 // keeps the server's value.
 struct BatchingOverrides {
-  std::optional<int64_t> max_batch_size;                   // rows, >= 1
+  std::optional<int64_t> max_batch_size;  // rows, >= 1
   std::optional<std::chrono::microseconds> max_queue_delay;
   std::optional<std::vector<int64_t>> preferred_batch_sizes;  // rows, each >= 1
-  std::optional<int64_t> max_queue_size;                   // requests, >= 1
-  std::optional<std::chrono::microseconds> queue_timeout;  // 0: none
+  std::optional<int64_t> max_queue_size;                      // requests, >= 1
+  std::optional<std::chrono::microseconds> queue_timeout;     // 0: none
   std::optional<bool> adaptive;
   std::optional<std::chrono::microseconds> target_batch_time;  // > 0
   std::optional<bool> preserve_ordering;
@@ -29,15 +29,15 @@ struct BatchingOverrides {
 
 // model.toml (read by read_model_config(), model_config.h; keys in docs/MODELS.md).
 struct ModelConfig {
-  std::string name;        // unique in the repository; equals the folder name
-  std::string kind;        // "mlp" or "tokens"
+  std::string name;                           // unique in the repository; equals the folder name
+  std::string kind;                           // "mlp" or "tokens"
   std::string weights = "model.safetensors";  // relative to the model folder, confined to it
-  std::string sha256;      // hex digest of the weights file; empty: not checked
+  std::string sha256;                         // hex digest of the weights file; empty: not checked
   std::vector<std::string> depends_on;
-  int priority = 0;        // higher loads first
+  int priority = 0;  // higher loads first
   Preload preload = Preload::eager;
   std::chrono::milliseconds load_timeout = std::chrono::seconds(30);
-  std::string dir;         // absolute path of the model folder
+  std::string dir;             // absolute path of the model folder
   BatchingOverrides batching;  // [batching]
 };
 

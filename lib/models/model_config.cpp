@@ -3,6 +3,11 @@
 // reads as a scenario's does: "file:line:column: key: expected ..., got ...",
 // all of them at once, unknown keys with a did-you-mean.
 
+#include "models/model_config.h"
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -10,11 +15,7 @@
 #include <optional>
 #include <string_view>
 
-#include <fmt/format.h>
-#include <toml++/toml.h>
-
 #include "common/toml_reader.h"
-#include "models/model_config.h"
 
 namespace servelab::models {
 
@@ -23,18 +24,12 @@ namespace {
 namespace fs = std::filesystem;
 
 // Every key model.toml may hold, in the order "valid keys: ..." lists them.
-constexpr std::array<std::string_view, 9> kKeys{"name",
-                                                  "kind",
-                                                  "weights",
-                                                  "sha256",
-                                                  "depends_on",
-                                                  "priority",
-                                                  "preload",
-                                                  "load_timeout",
-                                                  "batching"};
+constexpr std::array<std::string_view, 9> kKeys{"name",    "kind",         "weights",
+                                                "sha256",  "depends_on",   "priority",
+                                                "preload", "load_timeout", "batching"};
 constexpr std::array<std::string_view, 8> kBatchingKeys{
-    "max_batch_size", "max_queue_delay",   "preferred_batch_sizes", "max_queue_size",
-    "queue_timeout",  "adaptive",          "target_batch_time",     "preserve_ordering"};
+    "max_batch_size", "max_queue_delay", "preferred_batch_sizes", "max_queue_size",
+    "queue_timeout",  "adaptive",        "target_batch_time",     "preserve_ordering"};
 constexpr Choice<std::string_view> kKinds[] = {{"mlp", "mlp"}, {"tokens", "tokens"}};
 constexpr Choice<Preload> kPreloads[] = {
     {"eager", Preload::eager}, {"lazy", Preload::lazy}, {"none", Preload::none}};
@@ -51,8 +46,11 @@ void read_optional(std::string_view key, std::optional<T>& field, auto read) {
 void read_batching(TableReader& top, BatchingOverrides& b) {
   const toml::table* table = top.read_table("batching");
   if (table == nullptr) return;
-  TableReader r(*table, "batching", {kBatchingKeys.begin(), kBatchingKeys.end()}, top.diagnostics());
-  const auto rows = [&](std::string_view key, int64_t& out) { return r.read_integer<int64_t>(key, out, 1); };
+  TableReader r(*table, "batching", {kBatchingKeys.begin(), kBatchingKeys.end()},
+                top.diagnostics());
+  const auto rows = [&](std::string_view key, int64_t& out) {
+    return r.read_integer<int64_t>(key, out, 1);
+  };
   const auto delay = [&](std::string_view key, std::chrono::microseconds& out) {
     return r.read_duration(key, out, /*allow_zero=*/true);
   };
@@ -61,9 +59,10 @@ void read_batching(TableReader& top, BatchingOverrides& b) {
   read_optional("max_queue_size", b.max_queue_size, rows);
   read_optional("max_queue_delay", b.max_queue_delay, delay);
   read_optional("queue_timeout", b.queue_timeout, delay);
-  read_optional("target_batch_time", b.target_batch_time, [&](std::string_view key, std::chrono::microseconds& out) {
-    return r.read_duration(key, out, /*allow_zero=*/false);
-  });
+  read_optional("target_batch_time", b.target_batch_time,
+                [&](std::string_view key, std::chrono::microseconds& out) {
+                  return r.read_duration(key, out, /*allow_zero=*/false);
+                });
   read_optional("adaptive", b.adaptive, flag);
   read_optional("preserve_ordering", b.preserve_ordering, flag);
   if (const toml::array* sizes = r.read_array("preferred_batch_sizes")) {
@@ -88,7 +87,8 @@ void read_batching(TableReader& top, BatchingOverrides& b) {
 bool confined(const std::string& weights) {
   const fs::path p(weights);
   const fs::path norm = p.lexically_normal();
-  return !weights.empty() && !p.is_absolute() && !norm.empty() && *norm.begin() != ".." && norm != ".";
+  return !weights.empty() && !p.is_absolute() && !norm.empty() && *norm.begin() != ".." &&
+         norm != ".";
 }
 
 void read_keys(TableReader& r, const std::string& folder, ModelConfig& c) {
@@ -104,19 +104,24 @@ void read_keys(TableReader& r, const std::string& folder, ModelConfig& c) {
     c.kind = kind;
   }
   if (r.read_string("weights", c.weights) && !confined(c.weights)) {
-    r.error(*r.find("weights"), "weights",
-            fmt::format("expected a file path relative to the model folder that stays inside it, got \"{}\"",
-                        c.weights));
+    r.error(
+        *r.find("weights"), "weights",
+        fmt::format(
+            "expected a file path relative to the model folder that stays inside it, got \"{}\"",
+            c.weights));
   }
   if (r.read_string("sha256", c.sha256)) {
-    const bool hex = c.sha256.size() == 64 && std::all_of(c.sha256.begin(), c.sha256.end(), [](char ch) {
-                       return std::isxdigit(static_cast<unsigned char>(ch)) != 0;
-                     });
+    const bool hex =
+        c.sha256.size() == 64 && std::all_of(c.sha256.begin(), c.sha256.end(), [](char ch) {
+          return std::isxdigit(static_cast<unsigned char>(ch)) != 0;
+        });
     if (!hex) {
-      r.error(*r.find("sha256"), "sha256", fmt::format("expected 64 hexadecimal digits, got \"{}\"", c.sha256));
+      r.error(*r.find("sha256"), "sha256",
+              fmt::format("expected 64 hexadecimal digits, got \"{}\"", c.sha256));
     }
-    std::transform(c.sha256.begin(), c.sha256.end(), c.sha256.begin(),
-                   [](char ch) { return static_cast<char>(std::tolower(static_cast<unsigned char>(ch))); });
+    std::transform(c.sha256.begin(), c.sha256.end(), c.sha256.begin(), [](char ch) {
+      return static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    });
   }
   if (const toml::array* deps = r.read_array("depends_on")) {
     for (size_t i = 0; i < deps->size(); ++i) {
@@ -124,7 +129,8 @@ void read_keys(TableReader& r, const std::string& folder, ModelConfig& c) {
       if (const auto* dep = node.as_string()) {
         c.depends_on.push_back(dep->get());
       } else {
-        r.error(node, fmt::format("depends_on[{}]", i), fmt::format("expected a model name, got {}", describe(node)));
+        r.error(node, fmt::format("depends_on[{}]", i),
+                fmt::format("expected a model name, got {}", describe(node)));
       }
     }
   }
@@ -134,9 +140,11 @@ void read_keys(TableReader& r, const std::string& folder, ModelConfig& c) {
   // does not have: rejected by name, saying what to do (docs/MODELS.md),
   // and left out of kKeys so that no "valid keys" list offers it.
   if (const toml::node* node = r.find("max_concurrency")) {
-    r.error(*node, "max_concurrency", "is not supported: the server has no per-model request limit (remove the key)");
+    r.error(*node, "max_concurrency",
+            "is not supported: the server has no per-model request limit (remove the key)");
   }
-  if (std::chrono::microseconds timeout{}; r.read_duration("load_timeout", timeout, /*allow_zero=*/false)) {
+  if (std::chrono::microseconds timeout{};
+      r.read_duration("load_timeout", timeout, /*allow_zero=*/false)) {
     c.load_timeout = std::chrono::ceil<std::chrono::milliseconds>(timeout);
   }
   read_batching(r, c.batching);
@@ -154,7 +162,8 @@ Result<ModelConfig> read_model_config(const std::string& model_dir) {
   try {
     table = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
-    return make_error(fmt::format("{}: TOML syntax error: {}", position(e.source(), path), e.description()));
+    return make_error(
+        fmt::format("{}: TOML syntax error: {}", position(e.source(), path), e.description()));
   }
 
   ModelConfig config;

@@ -100,29 +100,29 @@ struct ModelStatus {
   std::string name;
   std::string kind;
   ModelState state = ModelState::unloaded;
-  std::string reason;          // failed: why; else empty
-  uint64_t memory_bytes = 0;   // in memory now (ready), else 0
-  uint32_t in_use = 0;         // live leases
+  std::string reason;         // failed: why; else empty
+  uint64_t memory_bytes = 0;  // in memory now (ready), else 0
+  uint32_t in_use = 0;        // live leases
 };
 
 struct ManagerStats {
-  uint64_t loads = 0;           // completed successfully
-  uint64_t load_failures = 0;   // includes timeouts and checksum mismatches
+  uint64_t loads = 0;          // completed successfully
+  uint64_t load_failures = 0;  // includes timeouts and checksum mismatches
   uint64_t load_timeouts = 0;
   uint64_t load_cancelled = 0;  // queued loads cancelled (shutdown, unload)
   uint64_t evictions = 0;
-  uint64_t unloads = 0;         // explicit (repository API)
-  uint64_t cache_hits = 0;      // acquire() found the model ready
-  uint64_t cache_misses = 0;    // acquire() had to wait for / trigger a load
-  uint64_t preloads = 0;        // loads started by eager preload or prediction
-  uint64_t preload_hits = 0;    // first request for a preloaded model found it ready
-  uint64_t wait_timeouts = 0;   // requests whose wait deadline passed
-  uint32_t queue_depth = 0;     // loads queued, not yet running
-  uint32_t loading = 0;         // loads running
-  uint64_t memory_in_use = 0;   // bytes: ready models + reservations of running loads
-  uint64_t memory_budget = 0;   // bytes; 0: unlimited
-  uint64_t memory_peak = 0;     // highest memory_in_use seen (bytes)
-  uint64_t preload_skipped = 0; // preloads not started: no room without evicting
+  uint64_t unloads = 0;             // explicit (repository API)
+  uint64_t cache_hits = 0;          // acquire() found the model ready
+  uint64_t cache_misses = 0;        // acquire() had to wait for / trigger a load
+  uint64_t preloads = 0;            // loads started by eager preload or prediction
+  uint64_t preload_hits = 0;        // first request for a preloaded model found it ready
+  uint64_t wait_timeouts = 0;       // requests whose wait deadline passed
+  uint32_t queue_depth = 0;         // loads queued, not yet running
+  uint32_t loading = 0;             // loads running
+  uint64_t memory_in_use = 0;       // bytes: ready models + reservations of running loads
+  uint64_t memory_budget = 0;       // bytes; 0: unlimited
+  uint64_t memory_peak = 0;         // highest memory_in_use seen (bytes)
+  uint64_t preload_skipped = 0;     // preloads not started: no room without evicting
   measure::Histogram load_time_us;  // per successful load, µs
 };
 
@@ -159,7 +159,7 @@ class ModelManager {
   void load(std::string_view name, std::function<void(Status)> done);
   Status unload(std::string_view name, bool unload_dependents);
 
-  std::vector<ModelStatus> index() const;  // sorted by name
+  std::vector<ModelStatus> index() const;           // sorted by name
   const std::vector<ModelConfig>& configs() const;  // sorted by name, stable indices
   // Index into configs() of `name`, or -1.
   int find(std::string_view name) const;

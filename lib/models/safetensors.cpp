@@ -1,21 +1,22 @@
 #include "models/safetensors.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <boost/json.hpp>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <system_error>
 
-#include <boost/json.hpp>
-#include <fmt/format.h>
-
 namespace servelab::models {
 
 // The format stores little-endian numbers; we copy them byte for byte.
-static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes a little-endian host");
+static_assert(std::endian::native == std::endian::little,
+              "safetensors I/O assumes a little-endian host");
 
 namespace {
 
@@ -31,10 +32,18 @@ struct DtypeName {
 };
 
 constexpr std::array<DtypeName, 13> kDtypes{{
-    {Dtype::BOOL, "BOOL", 1}, {Dtype::U8, "U8", 1},     {Dtype::I8, "I8", 1},
-    {Dtype::I16, "I16", 2},   {Dtype::U16, "U16", 2},   {Dtype::F16, "F16", 2},
-    {Dtype::BF16, "BF16", 2}, {Dtype::I32, "I32", 4},   {Dtype::U32, "U32", 4},
-    {Dtype::F32, "F32", 4},   {Dtype::F64, "F64", 8},   {Dtype::I64, "I64", 8},
+    {Dtype::BOOL, "BOOL", 1},
+    {Dtype::U8, "U8", 1},
+    {Dtype::I8, "I8", 1},
+    {Dtype::I16, "I16", 2},
+    {Dtype::U16, "U16", 2},
+    {Dtype::F16, "F16", 2},
+    {Dtype::BF16, "BF16", 2},
+    {Dtype::I32, "I32", 4},
+    {Dtype::U32, "U32", 4},
+    {Dtype::F32, "F32", 4},
+    {Dtype::F64, "F64", 8},
+    {Dtype::I64, "I64", 8},
     {Dtype::U64, "U64", 8},
 }};
 
@@ -104,8 +113,8 @@ Result<TensorInfo> parse_tensor(std::string_view name, const boost::json::value&
   if (t.begin > t.end)
     return fail(fmt::format("data_offsets [{}, {}] end before they begin", t.begin, t.end));
   if (t.end > data_size)
-    return fail(fmt::format("data_offsets [{}, {}] run past the data section ({} bytes)",
-                            t.begin, t.end, data_size));
+    return fail(fmt::format("data_offsets [{}, {}] run past the data section ({} bytes)", t.begin,
+                            t.end, data_size));
   if (overflow || bytes != t.end - t.begin)
     return fail(fmt::format("shape {} of {} needs {} bytes but data_offsets [{}, {}] hold {}",
                             boost::json::serialize(*shape), known->name,
@@ -131,13 +140,13 @@ size_t dtype_size(Dtype d) {
 Result<Safetensors> Safetensors::parse(std::string bytes) {
   const uint64_t file_size = bytes.size();
   if (file_size < kPrefixBytes)
-    return make_error(fmt::format(
-        "file is {} bytes, too short for the 8-byte header length", file_size));
+    return make_error(
+        fmt::format("file is {} bytes, too short for the 8-byte header length", file_size));
   uint64_t header_len = 0;
   std::memcpy(&header_len, bytes.data(), kPrefixBytes);
   if (header_len > kMaxHeaderBytes)
-    return make_error(fmt::format("header length {} exceeds the {} byte limit", header_len,
-                                  kMaxHeaderBytes));
+    return make_error(
+        fmt::format("header length {} exceeds the {} byte limit", header_len, kMaxHeaderBytes));
   if (header_len > file_size - kPrefixBytes)
     return make_error(fmt::format("header length {} exceeds file size {}", header_len, file_size));
 
@@ -161,8 +170,8 @@ Result<Safetensors> Safetensors::parse(std::string bytes) {
       if (meta == nullptr) return make_error("\"__metadata__\" is not a JSON object");
       for (const auto& [mkey, mvalue] : *meta) {
         if (!mvalue.is_string())
-          return make_error(
-              fmt::format("\"__metadata__\" value of '{}' is not a string", std::string_view(mkey)));
+          return make_error(fmt::format("\"__metadata__\" value of '{}' is not a string",
+                                        std::string_view(mkey)));
         st.metadata_.emplace(std::string(mkey), std::string(mvalue.get_string()));
       }
       continue;
@@ -185,9 +194,10 @@ Result<Safetensors> Safetensors::parse(std::string bytes) {
       return make_error(fmt::format("tensors '{}' [{}, {}) and '{}' [{}, {}) overlap", prev->name,
                                     prev->begin, prev->end, t.name, t.begin, t.end));
     if (t.begin > covered)
-      return make_error(fmt::format("tensor '{}' starts at byte {}, leaving bytes [{}, {}) of the "
-                                    "data section unused",
-                                    t.name, t.begin, covered, t.begin));
+      return make_error(
+          fmt::format("tensor '{}' starts at byte {}, leaving bytes [{}, {}) of the "
+                      "data section unused",
+                      t.name, t.begin, covered, t.begin));
     covered = t.end;
     prev = &t;
   }
@@ -243,9 +253,8 @@ std::string serialize_safetensors(const std::vector<F32Tensor>& tensors,
     const uint64_t size = t.values.size() * sizeof(float);
     boost::json::array shape;
     for (const int64_t d : t.shape) shape.push_back(d);
-    header[t.name] = {{"dtype", "F32"},
-                      {"shape", std::move(shape)},
-                      {"data_offsets", {offset, offset + size}}};
+    header[t.name] = {
+        {"dtype", "F32"}, {"shape", std::move(shape)}, {"data_offsets", {offset, offset + size}}};
     offset += size;
   }
   std::string json = boost::json::serialize(header);
@@ -262,6 +271,8 @@ std::string serialize_safetensors(const std::vector<F32Tensor>& tensors,
   return out;
 }
 
-std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+std::string shape_text(const std::vector<int64_t>& shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
 
 }  // namespace servelab::models

@@ -1,9 +1,9 @@
 #include "models/sha256.h"
 
-#include <array>
-
 #include <fmt/format.h>
 #include <openssl/evp.h>
+
+#include <array>
 
 namespace servelab::models {
 
@@ -16,7 +16,8 @@ std::string sha256_hex(std::string_view bytes) {
     return {};
   std::string hex;
   hex.reserve(2 * length);
-  for (unsigned int i = 0; i < length; ++i) fmt::format_to(std::back_inserter(hex), "{:02x}", digest[i]);
+  for (unsigned int i = 0; i < length; ++i)
+    fmt::format_to(std::back_inserter(hex), "{:02x}", digest[i]);
   return hex;
 }
 

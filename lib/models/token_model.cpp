@@ -1,12 +1,12 @@
 #include "models/token_model.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <random>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "models/eigen_matrix.h"
 #include "models/random_weights.h"
@@ -28,12 +28,15 @@ constexpr std::array<uint8_t, 97> kCandidates = [] {
   return c;
 }();
 
-Result<std::vector<float>> take(const Safetensors& st, const std::string& name, std::vector<int64_t> shape) {
+Result<std::vector<float>> take(const Safetensors& st, const std::string& name,
+                                std::vector<int64_t> shape) {
   const TensorInfo* t = st.find(name);
   if (t == nullptr) return make_error(fmt::format("missing tensor '{}'", name));
-  if (t->dtype != Dtype::F32) return make_error(fmt::format("tensor '{}' is {}, expected F32", name, to_string(t->dtype)));
+  if (t->dtype != Dtype::F32)
+    return make_error(fmt::format("tensor '{}' is {}, expected F32", name, to_string(t->dtype)));
   if (t->shape != shape)
-    return make_error(fmt::format("tensor '{}' has shape {}, expected {}", name, shape_text(t->shape), shape_text(shape)));
+    return make_error(fmt::format("tensor '{}' has shape {}, expected {}", name,
+                                  shape_text(t->shape), shape_text(shape)));
   return st.floats(name);
 }
 
@@ -54,13 +57,15 @@ uint64_t rng_state(uint64_t seed) {
 
 }  // namespace
 
-Result<std::shared_ptr<const TokenModel>> TokenModel::create(ModelConfig config, const Safetensors& weights) {
+Result<std::shared_ptr<const TokenModel>> TokenModel::create(ModelConfig config,
+                                                             const Safetensors& weights) {
   std::shared_ptr<TokenModel> m(new TokenModel());
   m->config_ = std::move(config);
   const TensorInfo* e = weights.find("embedding");
   if (e == nullptr) return make_error("missing tensor 'embedding'");
   if (e->shape.size() != 2 || e->shape[0] != kVocab || e->shape[1] < 1)
-    return make_error(fmt::format("tensor 'embedding' has shape {}, expected [256, hidden]", shape_text(e->shape)));
+    return make_error(fmt::format("tensor 'embedding' has shape {}, expected [256, hidden]",
+                                  shape_text(e->shape)));
   const int64_t h = e->shape[1];
   m->hidden_ = h;
   auto emb = take(weights, "embedding", {kVocab, h});
@@ -77,9 +82,10 @@ Result<std::shared_ptr<const TokenModel>> TokenModel::create(ModelConfig config,
     for (const auto& t : weights.tensors()) {
       if (t.name != "embedding" && t.name != "recurrent.weight" && t.name != "recurrent.bias" &&
           t.name != "output.weight" && t.name != "output.bias")
-        return make_error(fmt::format("unexpected tensor '{}' (a tokens model has embedding, recurrent.weight, "
-                                      "recurrent.bias, output.weight, output.bias)",
-                                      t.name));
+        return make_error(
+            fmt::format("unexpected tensor '{}' (a tokens model has embedding, recurrent.weight, "
+                        "recurrent.bias, output.weight, output.bias)",
+                        t.name));
     }
   }
   m->embedding_ = std::move(*emb);
@@ -87,8 +93,8 @@ Result<std::shared_ptr<const TokenModel>> TokenModel::create(ModelConfig config,
   m->recurrent_bias_ = std::move(*rec_b);
   m->output_ = std::move(*out);
   m->output_bias_ = std::move(*out_b);
-  m->memory_bytes_ = (m->embedding_.size() + m->recurrent_.size() + m->recurrent_bias_.size() + m->output_.size() +
-                      m->output_bias_.size()) *
+  m->memory_bytes_ = (m->embedding_.size() + m->recurrent_.size() + m->recurrent_bias_.size() +
+                      m->output_.size() + m->output_bias_.size()) *
                      sizeof(float);
   m->inputs_ = {TensorSpec{"token", "FP32", {-1, 1}}};
   m->outputs_ = {TensorSpec{"logits", "FP32", {-1, kVocab}}};
@@ -107,8 +113,8 @@ TokenModel::State TokenModel::start(uint64_t seed) const {
 
 void TokenModel::step(State& state, uint8_t token) const {
   const Eigen::Map<const RowMajorMatrix> w(recurrent_.data(), hidden_, hidden_);
-  const Eigen::Map<const Vector> e(embedding_.data() + static_cast<size_t>(token) * static_cast<size_t>(hidden_),
-                                   hidden_);
+  const Eigen::Map<const Vector> e(
+      embedding_.data() + static_cast<size_t>(token) * static_cast<size_t>(hidden_), hidden_);
   const Eigen::Map<const Vector> b(recurrent_bias_.data(), hidden_);
   const Eigen::Map<const Vector> h(state.h.data(), hidden_);
   Eigen::Map<Vector> nh(state.next_h.data(), hidden_);
@@ -135,7 +141,8 @@ uint8_t TokenModel::sample(State& state, float temperature) const {
     p[i] = std::exp((l[kCandidates[i]] - l[best]) / temperature);
     total += p[i];
   }
-  const float u = static_cast<float>(next_random(state.rng) >> 40) * 0x1p-24f * total;  // [0, total)
+  const float u =
+      static_cast<float>(next_random(state.rng) >> 40) * 0x1p-24f * total;  // [0, total)
   float acc = 0.0f;
   for (size_t i = 0; i < kCandidates.size(); ++i) {
     acc += p[i];
@@ -156,7 +163,8 @@ void TokenModel::infer(const float* input, int64_t rows, float* output) const {
   for (int64_t r = 0; r < rows; ++r) {
     const float v = input[r];
     const auto token = static_cast<size_t>(std::clamp(std::isfinite(v) ? v : 0.0f, 0.0f, 255.0f));
-    const Eigen::Map<const Eigen::RowVectorXf> e(embedding_.data() + token * static_cast<size_t>(hidden_), hidden_);
+    const Eigen::Map<const Eigen::RowVectorXf> e(
+        embedding_.data() + token * static_cast<size_t>(hidden_), hidden_);
     x.row(r) = (e + b).array().tanh().matrix();
   }
   const Eigen::Map<const Eigen::MatrixXf> ot(output_.data(), hidden_, kVocab);  // Oᵀ, column-major
@@ -196,8 +204,8 @@ std::vector<F32Tensor> make_token_weights(int hidden, uint64_t seed) {
   return t;
 }
 
-TokenGenerator::TokenGenerator(std::shared_ptr<const TokenModel> model, std::string_view prompt, float temperature,
-                               uint64_t seed)
+TokenGenerator::TokenGenerator(std::shared_ptr<const TokenModel> model, std::string_view prompt,
+                               float temperature, uint64_t seed)
     : model_(std::move(model)), state_(model_->start(seed)), temperature_(temperature) {
   if (prompt.empty()) {
     model_->step(state_, TokenModel::kEndToken);

@@ -34,7 +34,8 @@ class TokenModel final : public Model {
   static constexpr uint8_t kEndToken = 0;  // ends a completion ("stop")
 
   // Validates names, dtypes and shapes; error names the offending tensor.
-  static Result<std::shared_ptr<const TokenModel>> create(ModelConfig config, const Safetensors& weights);
+  static Result<std::shared_ptr<const TokenModel>> create(ModelConfig config,
+                                                          const Safetensors& weights);
 
   const ModelConfig& config() const override { return config_; }
   const std::vector<TensorSpec>& inputs() const override { return inputs_; }
@@ -88,8 +89,8 @@ std::vector<F32Tensor> make_token_weights(int hidden, uint64_t seed);
 class TokenGenerator {
  public:
   // An empty prompt is fed as one kEndToken (a start-of-text token).
-  TokenGenerator(std::shared_ptr<const TokenModel> model, std::string_view prompt, float temperature,
-                 uint64_t seed);
+  TokenGenerator(std::shared_ptr<const TokenModel> model, std::string_view prompt,
+                 float temperature, uint64_t seed);
   // The next token (a text byte), or kEndToken when the model chose to stop.
   // After kEndToken, REQUIRES: not called again.
   uint8_t next();

@@ -74,7 +74,8 @@ CurlPool::CurlPool(CurlPoolSettings settings, size_t timeline_seconds)
                    curl_version_info(CURLVERSION_NOW)->version_num < kCurl8;
   if (h2c_reuse_fix_) {
     const uint64_t streams = static_cast<uint64_t>(std::max(settings_.streams_per_connection, 1L));
-    settings_.min = std::min(settings_.max, std::max(settings_.min, (settings_.max + streams - 1) / streams));
+    settings_.min =
+        std::min(settings_.max, std::max(settings_.min, (settings_.max + streams - 1) / streams));
   }
 }
 
@@ -117,8 +118,9 @@ Status CurlPool::setup(CURLM* multi, OpenSocketFn open, CloseSocketFn close, voi
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, socket_data);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION,
-                     +[](char*, size_t size, size_t n, void*) -> size_t { return size * n; });
+    curl_easy_setopt(
+        e, CURLOPT_WRITEFUNCTION,
+        +[](char*, size_t size, size_t n, void*) -> size_t { return size * n; });
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
     curl_easy_setopt(e, CURLOPT_PROXY, "");
@@ -127,7 +129,8 @@ Status CurlPool::setup(CURLM* multi, OpenSocketFn open, CloseSocketFn close, voi
     configure_easy(e);
     // Pre-connects make the h2c connections with prior knowledge (see needs_h2c_reuse_fix).
     if (h2c_reuse_fix_) {
-      curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE));
+      curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                       static_cast<long>(CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE));
     }
   }
   if (checks) next_check_ = Clock::now() + settings_.health_check_interval;
@@ -138,7 +141,8 @@ void CurlPool::configure_easy(CURL* e) const noexcept {
   if (settings_.pooling) {
     // libcurl reuses a connection idle for at most N whole seconds (it
     // compares truncated seconds with '>'): N-1 makes "idle >= N s" expire.
-    if (settings_.idle_timeout_s > 0) curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, settings_.idle_timeout_s - 1);
+    if (settings_.idle_timeout_s > 0)
+      curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, settings_.idle_timeout_s - 1);
     // Same comparison, but 0 means "unlimited" here: 1 s acts as 2 s.
     if (settings_.max_age_s > 0) {
       curl_easy_setopt(e, CURLOPT_MAXLIFETIME_CONN, std::max(1L, settings_.max_age_s - 1));
@@ -146,7 +150,7 @@ void CurlPool::configure_easy(CURL* e) const noexcept {
   }
   if (settings_.http2) {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                     static_cast<long>(settings_.https          ? CURL_HTTP_VERSION_2TLS
+                     static_cast<long>(settings_.https  ? CURL_HTTP_VERSION_2TLS
                                        : h2c_reuse_fix_ ? CURL_HTTP_VERSION_2_0
                                                         : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE));
     // Wait for a connection that can multiplex rather than open another.
@@ -215,7 +219,8 @@ long CurlPool::complete(CURL* e, CURLcode rc) noexcept {
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 0L);
     // From now on this handle checks existing connections: it must not ask
     // for prior knowledge on reuse (see needs_h2c_reuse_fix).
-    if (h2c_reuse_fix_) curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2_0));
+    if (h2c_reuse_fix_)
+      curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2_0));
     if (in_flight_ == 0) {
       allow_new_ = false;
       tracker_.preconnect_done();
@@ -248,8 +253,10 @@ bool shutdown_connection(int fd, long local_port) noexcept {
   socklen_t len = sizeof addr;
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return false;
   uint16_t port = 0;
-  if (addr.ss_family == AF_INET) port = ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
-  if (addr.ss_family == AF_INET6) port = ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
+  if (addr.ss_family == AF_INET)
+    port = ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
+  if (addr.ss_family == AF_INET6)
+    port = ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
   if (port != local_port) return false;
   shutdown(fd, SHUT_RDWR);
   return true;

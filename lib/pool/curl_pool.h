@@ -10,12 +10,12 @@
 //
 // One CurlPool per worker thread, used only on that thread.
 
+#include <curl/curl.h>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <curl/curl.h>
 
 #include "common/result.h"
 #include "pool/pool_stats.h"
@@ -25,15 +25,15 @@ namespace servelab::pool {
 
 // One thread's share of the scenario's [pool], [tls] and [http] settings.
 struct CurlPoolSettings {
-  bool pooling = true;            // toggles.pooling; off: one connection per request, no pool
-  uint64_t min = 0;               // connections to pre-connect
-  uint64_t max = 1;               // never more open connections than this (>= 1)
-  long idle_timeout_s = 0;        // 0: libcurl's default (118 s)
-  long max_age_s = 0;             // 0: unlimited
+  bool pooling = true;      // toggles.pooling; off: one connection per request, no pool
+  uint64_t min = 0;         // connections to pre-connect
+  uint64_t max = 1;         // never more open connections than this (>= 1)
+  long idle_timeout_s = 0;  // 0: libcurl's default (118 s)
+  long max_age_s = 0;       // 0: unlimited
   std::chrono::microseconds health_check_interval{0};  // 0: no health checks
-  std::string health_check_url;   // absolute URL of the check (and of the pre-connects)
+  std::string health_check_url;  // absolute URL of the check (and of the pre-connects)
   bool http2 = false;
-  bool https = false;             // the target's scheme: h2 by ALPN instead of prior knowledge
+  bool https = false;  // the target's scheme: h2 by ALPN instead of prior knowledge
   long streams_per_connection = 100;
   bool tls_insecure = false;
   std::string ca_file;

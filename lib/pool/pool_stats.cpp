@@ -21,7 +21,8 @@ void PoolStats::add(const PoolStats& o) {
   peak_size += o.peak_size;
   final_size += o.final_size;
   max += o.max;
-  if (size_timeline.size() < o.size_timeline.size()) size_timeline.resize(o.size_timeline.size(), 0);
+  if (size_timeline.size() < o.size_timeline.size())
+    size_timeline.resize(o.size_timeline.size(), 0);
   for (size_t i = 0; i < o.size_timeline.size(); ++i) size_timeline[i] += o.size_timeline[i];
 }
 
@@ -73,10 +74,13 @@ PoolStats PoolTracker::finish(Clock::time_point end) {
   out.final_size = size_;
   out.max = max_;
   // Seconds after `end` (a run stopped early) were never reached.
-  const auto seconds = static_cast<size_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(end - measure_start_).count()) + 1;
-  out.size_timeline.assign(timeline_.begin(),
-                           timeline_.begin() + static_cast<std::ptrdiff_t>(std::min(seconds, timeline_.size())));
+  const auto seconds =
+      static_cast<size_t>(
+          std::chrono::duration_cast<std::chrono::seconds>(end - measure_start_).count()) +
+      1;
+  out.size_timeline.assign(
+      timeline_.begin(),
+      timeline_.begin() + static_cast<std::ptrdiff_t>(std::min(seconds, timeline_.size())));
   return out;
 }
 

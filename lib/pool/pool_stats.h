@@ -14,16 +14,16 @@ struct PoolStats {
   // Connections opened before the run started (pool.min pre-connect).
   uint64_t preconnected = 0;
   // During the measured phase:
-  uint64_t created = 0;   // connections opened (TCP connect attempted by libcurl)
-  uint64_t closed = 0;    // connections closed, for any reason (idle, age, server close, error)
-  uint64_t failed = 0;    // requests whose connection could not be established
-  uint64_t reused = 0;    // requests sent on a connection that already existed
-  uint64_t fresh = 0;     // requests that had to open a connection
+  uint64_t created = 0;  // connections opened (TCP connect attempted by libcurl)
+  uint64_t closed = 0;   // connections closed, for any reason (idle, age, server close, error)
+  uint64_t failed = 0;   // requests whose connection could not be established
+  uint64_t reused = 0;   // requests sent on a connection that already existed
+  uint64_t fresh = 0;    // requests that had to open a connection
   uint64_t health_checks_passed = 0;  // idle connection answered the check with 2xx
   uint64_t health_checks_failed = 0;  // error or non-2xx: that connection was removed
-  uint64_t peak_size = 0;   // open connections at the fullest (sum of each thread's peak)
-  uint64_t final_size = 0;  // open connections when the measured phase ended
-  uint64_t max = 0;         // the configured limit (pool.max, total over threads)
+  uint64_t peak_size = 0;             // open connections at the fullest (sum of each thread's peak)
+  uint64_t final_size = 0;            // open connections when the measured phase ended
+  uint64_t max = 0;                   // the configured limit (pool.max, total over threads)
   // Per second of the measured phase: the most connections open during that
   // second (summed over threads, so an upper bound of the true peak).
   std::vector<uint64_t> size_timeline;

@@ -1,8 +1,8 @@
 #include "report/ablation.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "report/summary.h"
 
@@ -22,7 +22,8 @@ AblationTable make_ablation(const std::vector<RunRecord>& records, std::vector<F
   t.failed = std::move(failed);
   for (const RunRecord& r : records) {
     const std::string label = toggles_label(r.scenario.toggles);
-    auto it = std::find_if(t.rows.begin(), t.rows.end(), [&](const AblationRow& row) { return row.label == label; });
+    auto it = std::find_if(t.rows.begin(), t.rows.end(),
+                           [&](const AblationRow& row) { return row.label == label; });
     if (it == t.rows.end()) {
       t.rows.push_back({label, r.scenario.toggles, {}, 0, false, {}, {}, {}, {}});
       it = t.rows.end() - 1;
@@ -30,7 +31,8 @@ AblationTable make_ablation(const std::vector<RunRecord>& records, std::vector<F
     it->records.push_back(&r);
     it->partial = it->partial || r.stats.partial;
     for (const InertToggle& i : r.inert_toggles) {
-      if (std::none_of(it->inert.begin(), it->inert.end(), [&](const InertToggle& x) { return x.toggle == i.toggle; }))
+      if (std::none_of(it->inert.begin(), it->inert.end(),
+                       [&](const InertToggle& x) { return x.toggle == i.toggle; }))
         it->inert.push_back(i);
     }
   }
@@ -46,7 +48,8 @@ AblationTable make_ablation(const std::vector<RunRecord>& records, std::vector<F
       row.low.*f.field = *std::min_element(v.begin(), v.end());
       row.high.*f.field = *std::max_element(v.begin(), v.end());
     }
-    const bool gen = std::any_of(ms.begin(), ms.end(), [](const RunMetrics& m) { return m.has_generate; });
+    const bool gen =
+        std::any_of(ms.begin(), ms.end(), [](const RunMetrics& m) { return m.has_generate; });
     row.median.has_generate = row.low.has_generate = row.high.has_generate = gen;
     if (row.label == "all-off") t.baseline = static_cast<int>(i);
   }

@@ -13,12 +13,12 @@
 namespace servelab::report {
 
 struct AblationRow {
-  std::string label;                 // toggles_label(): "all-off", "pooling+batching", ...
+  std::string label;  // toggles_label(): "all-off", "pooling+batching", ...
   scenario::Toggles toggles;
-  std::vector<InertToggle> inert;    // on, but without effect in these runs
+  std::vector<InertToggle> inert;  // on, but without effect in these runs
   int runs = 0;
-  bool partial = false;              // any repeat was interrupted
-  RunMetrics median, low, high;      // across repeats (equal when runs == 1)
+  bool partial = false;          // any repeat was interrupted
+  RunMetrics median, low, high;  // across repeats (equal when runs == 1)
   std::vector<const RunRecord*> records;
 };
 
@@ -29,13 +29,14 @@ struct FailedRun {
 };
 
 struct AblationTable {
-  std::vector<AblationRow> rows;     // in order of first appearance
-  int baseline = -1;                 // index of the all-off row, else -1
+  std::vector<AblationRow> rows;  // in order of first appearance
+  int baseline = -1;              // index of the all-off row, else -1
   std::vector<FailedRun> failed;
 };
 
 // `records` must outlive the table (rows point at them).
-AblationTable make_ablation(const std::vector<RunRecord>& records, std::vector<FailedRun> failed = {});
+AblationTable make_ablation(const std::vector<RunRecord>& records,
+                            std::vector<FailedRun> failed = {});
 
 // Relative change of `value` against `base` as "+12.3%" ("" when base is 0).
 std::string change_text(double value, double base);

@@ -1,4 +1,6 @@
 #include <curl/curl.h>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -6,9 +8,6 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-
-#include <fmt/chrono.h>
-#include <fmt/format.h>
 
 #include "report/run_record.h"
 
@@ -54,18 +53,20 @@ Environment capture_environment() {
   env.cores = static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
   env.cpu_model = cpu_model_name();
   utsname uts{};
-  if (::uname(&uts) == 0) env.kernel = fmt::format("{} {} {}", uts.sysname, uts.release, uts.machine);
+  if (::uname(&uts) == 0)
+    env.kernel = fmt::format("{} {} {}", uts.sysname, uts.release, uts.machine);
 #if defined(__clang__)
-  env.compiler = fmt::format("clang {}.{}.{}", __clang_major__, __clang_minor__, __clang_patchlevel__);
+  env.compiler =
+      fmt::format("clang {}.{}.{}", __clang_major__, __clang_minor__, __clang_patchlevel__);
 #elif defined(__GNUC__)
   env.compiler = fmt::format("g++ {}.{}.{}", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
 #endif
   env.servelab_version = SERVELAB_VERSION;
   env.git_commit = git_commit();
   env.libcurl_version = curl_version_info(CURLVERSION_NOW)->version;
-  env.started_at = fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
-                               fmt::gmtime(std::chrono::system_clock::to_time_t(
-                                   std::chrono::system_clock::now())));
+  env.started_at = fmt::format(
+      "{:%Y-%m-%dT%H:%M:%SZ}",
+      fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
   return env;
 }
 

@@ -15,9 +15,9 @@ namespace servelab::report {
 // One "--max-regression" entry: metric may get worse by at most `allowed`
 // (a fraction of the baseline; for error_rate an absolute increase).
 struct RegressionLimit {
-  std::string metric;   // rps, p50, p90, p99, p99.9, max, mean, error_rate
+  std::string metric;  // rps, p50, p90, p99, p99.9, max, mean, error_rate
   double allowed = 0;
-  std::string text;     // "p99=10%"
+  std::string text;  // "p99=10%"
 };
 
 // "rps=5%,p99=10%"; errors name the bad entry and the valid metrics.
@@ -27,10 +27,10 @@ CheckResult check_regression(const RegressionLimit& limit, const RunRecord& resu
                              const RunRecord& baseline);
 
 struct GateOptions {
-  std::vector<std::string> thresholds;   // in addition to the scenario's own
-  bool scenario_thresholds = true;       // evaluate the result's scenario [thresholds] too
+  std::vector<std::string> thresholds;  // in addition to the scenario's own
+  bool scenario_thresholds = true;      // evaluate the result's scenario [thresholds] too
   std::vector<RegressionLimit> regressions;
-  const RunRecord* baseline = nullptr;   // required when regressions is not empty
+  const RunRecord* baseline = nullptr;  // required when regressions is not empty
 };
 
 // Every check, in order: scenario thresholds, given thresholds, regressions.

@@ -14,6 +14,7 @@
 
 namespace servelab::report {
 
-std::string html_report(const std::vector<RunRecord>& records, const std::vector<FailedRun>& failed = {});
+std::string html_report(const std::vector<RunRecord>& records,
+                        const std::vector<FailedRun>& failed = {});
 
 }  // namespace servelab::report

@@ -11,7 +11,8 @@
 
 namespace servelab::report {
 
-std::string markdown_report(const std::vector<RunRecord>& records, const std::vector<FailedRun>& failed = {});
+std::string markdown_report(const std::vector<RunRecord>& records,
+                            const std::vector<FailedRun>& failed = {});
 // The ablation table alone (Markdown table + notes).
 std::string ablation_markdown(const AblationTable& table);
 

@@ -1,11 +1,11 @@
 #include "report/matrix_file.h"
 
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <boost/json.hpp>
-#include <fmt/format.h>
 
 #include "report/json_fields.h"
 #include "report/result_json.h"
@@ -26,7 +26,8 @@ template <>
 struct Fields<MatrixFile> {
   template <class Io, class M>
   static void each(Io& io, M& m) {
-    io.required("servelab_matrix", MatrixFile::kFormatVersion, FormatVersion{MatrixFile::kFormatVersion});
+    io.required("servelab_matrix", MatrixFile::kFormatVersion,
+                FormatVersion{MatrixFile::kFormatVersion});
     io("scenario", m.scenario);
     io("mode", m.mode);
     io("repeat", m.repeat);
@@ -35,18 +36,22 @@ struct Fields<MatrixFile> {
   }
 };
 
-std::string to_json_text(const MatrixFile& m) { return json::serialize(JsonWriter::to_json(m)) + "\n"; }
+std::string to_json_text(const MatrixFile& m) {
+  return json::serialize(JsonWriter::to_json(m)) + "\n";
+}
 
 Result<MatrixFile> parse_matrix_json(const std::string& text) {
   boost::system::error_code ec;
   json::value doc = json::parse(text, ec);
   if (ec || !doc.is_object()) return make_error("matrix: not a JSON object");
   MatrixFile m;
-  if (auto st = JsonReader::read_value(doc, m, ""); !st) return make_error("matrix: " + st.error().message);
+  if (auto st = JsonReader::read_value(doc, m, ""); !st)
+    return make_error("matrix: " + st.error().message);
   return m;
 }
 
-Result<std::vector<RunRecord>> read_results(const std::vector<std::string>& paths, std::vector<FailedRun>* failed) {
+Result<std::vector<RunRecord>> read_results(const std::vector<std::string>& paths,
+                                            std::vector<FailedRun>* failed) {
   std::vector<RunRecord> out;
   for (const std::string& path : paths) {
     std::ifstream in(path, std::ios::binary);

@@ -15,9 +15,9 @@ namespace servelab::report {
 struct MatrixFile {
   static constexpr int kFormatVersion = 1;
   std::string scenario;
-  std::string mode;                   // "one-at-a-time" or "full"
+  std::string mode;  // "one-at-a-time" or "full"
   int repeat = 1;
-  std::vector<std::string> results;   // result.json paths, relative to the matrix folder
+  std::vector<std::string> results;  // result.json paths, relative to the matrix folder
   std::vector<FailedRun> failed;
 };
 

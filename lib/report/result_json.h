@@ -3,9 +3,8 @@
 // docs/RESULTS.md). Histograms are stored in their lossless encoding so that
 // any percentile can be recomputed and results merged later.
 
-#include <string>
-
 #include <boost/json/value.hpp>
+#include <string>
 
 #include "common/result.h"
 #include "report/run_record.h"

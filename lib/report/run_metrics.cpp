@@ -15,7 +15,9 @@ RunMetrics metrics_of(const RunRecord& r) {
   m.max_us = static_cast<double>(h.max());
   // A percentile is its bucket's highest equivalent value, which can lie
   // above the exact maximum: never report a percentile above the max.
-  auto pct = [&](double p) { return std::min(m.max_us, static_cast<double>(h.value_at_percentile(p))); };
+  auto pct = [&](double p) {
+    return std::min(m.max_us, static_cast<double>(h.value_at_percentile(p)));
+  };
   m.p50_us = pct(50);
   m.p90_us = pct(90);
   m.p99_us = pct(99);

@@ -16,20 +16,21 @@ namespace servelab::report {
 // not reported).
 struct Environment {
   std::string host;
-  int cores = 0;              // online CPUs
+  int cores = 0;  // online CPUs
   std::string cpu_model;
   std::string kernel;
   std::string compiler;
   std::string servelab_version;
-  std::string git_commit;     // of the source tree the binary was built from; "unknown" if not a checkout
+  std::string
+      git_commit;  // of the source tree the binary was built from; "unknown" if not a checkout
   std::string libcurl_version;
-  std::string started_at;     // ISO 8601 UTC
+  std::string started_at;  // ISO 8601 UTC
 };
 
 struct ServerInfo {
   bool embedded = false;
   std::string url;
-  std::string exit;           // "exited 0", ... (embedded only)
+  std::string exit;  // "exited 0", ... (embedded only)
   bool exit_clean = true;
   // Counters from the server's /metrics: value after the run minus value
   // before it (includes warmup). Empty when the target has no /metrics.
@@ -46,12 +47,12 @@ struct InertToggle {
 
 // One threshold or regression check, as evaluated (report/threshold.h).
 struct CheckResult {
-  std::string name;       // the expression as written: "p(99)<10ms", "regression rps<=5%"
+  std::string name;  // the expression as written: "p(99)<10ms", "regression rps<=5%"
   bool pass = false;
-  bool measured = true;   // false: the metric is not in this result (the check fails)
-  double value = 0;       // measured, in the check's unit (µs for latencies, fraction for rates)
+  bool measured = true;  // false: the metric is not in this result (the check fails)
+  double value = 0;      // measured, in the check's unit (µs for latencies, fraction for rates)
   double limit = 0;
-  std::string message;    // "p(99)<10ms: measured 12.345 ms, limit < 10 ms"
+  std::string message;  // "p(99)<10ms: measured 12.345 ms, limit < 10 ms"
 };
 
 struct RunRecord {
@@ -61,7 +62,7 @@ struct RunRecord {
   Environment environment;
   ServerInfo server;
   load::RunStats stats;
-  std::vector<std::string> warnings;   // e.g. toggles that have no effect yet
+  std::vector<std::string> warnings;  // e.g. toggles that have no effect yet
   std::vector<InertToggle> inert_toggles;
   // The scenario's [thresholds], evaluated at the end of the run.
   std::vector<CheckResult> threshold_results;

@@ -52,10 +52,12 @@ std::string summary_text(const RunRecord& r) {
   const auto& c = st.counters;
   const bool open = r.scenario.load.mode == scenario::LoadMode::open;
   std::string out;
-  out += fmt::format("scenario {}{}\n", r.scenario.name, st.partial ? "  (PARTIAL: interrupted)" : "");
+  out +=
+      fmt::format("scenario {}{}\n", r.scenario.name, st.partial ? "  (PARTIAL: interrupted)" : "");
   out += fmt::format("  {}\n", conditions_line(r));
-  out += fmt::format("  requests {}  ok {}  errors {}  in {:.2f}s  →  {:.1f} req/s\n", c.requests, c.ok,
-                     c.error_total(), std::chrono::duration<double>(st.measured).count(), st.rps());
+  out += fmt::format("  requests {}  ok {}  errors {}  in {:.2f}s  →  {:.1f} req/s\n", c.requests,
+                     c.ok, c.error_total(), std::chrono::duration<double>(st.measured).count(),
+                     st.rps());
   if (open || c.late || c.unfinished)
     out += fmt::format("  late starts {}  unfinished at end {}\n", c.late, c.unfinished);
   out += "  latency (ms)        p50      p90      p99    p99.9      max     mean\n";
@@ -75,20 +77,26 @@ std::string summary_text(const RunRecord& r) {
   if (c.error_total() > 0) {
     out += "  errors:";
     for (size_t i = 0; i < c.errors.size(); ++i)
-      if (c.errors[i]) out += fmt::format(" {}={}", load::to_string(static_cast<load::ErrorClass>(i)), c.errors[i]);
+      if (c.errors[i])
+        out +=
+            fmt::format(" {}={}", load::to_string(static_cast<load::ErrorClass>(i)), c.errors[i]);
     out += "\n";
   }
   const double cpu = st.client_cpu_seconds;
   out += fmt::format(
-      "  connections opened {}{}  reuse {:.1f}%  bytes in {} out {}  client CPU {:.2f}s ({:.0f} req/CPU-s)\n",
-      c.connections_opened, r.scenario.load.warmup.count() > 0 ? " (after warm-up)" : "", st.connection_reuse_rate() * 100.0, c.bytes_in, c.bytes_out, cpu,
+      "  connections opened {}{}  reuse {:.1f}%  bytes in {} out {}  client CPU {:.2f}s ({:.0f} "
+      "req/CPU-s)\n",
+      c.connections_opened, r.scenario.load.warmup.count() > 0 ? " (after warm-up)" : "",
+      st.connection_reuse_rate() * 100.0, c.bytes_in, c.bytes_out, cpu,
       cpu > 0 ? static_cast<double>(c.requests) / cpu : 0.0);
   const auto& p = st.pool;
   out += fmt::format(
-      "  pool  created {}  reused {} ({:.1f}%)  failed {}  closed {}  pre-connected {}  peak {} of max {}"
+      "  pool  created {}  reused {} ({:.1f}%)  failed {}  closed {}  pre-connected {}  peak {} of "
+      "max {}"
       "  health checks {} ok {} failed  client peak RSS {:.1f} MiB\n",
-      p.created, p.reused, p.reuse_rate() * 100.0, p.failed, p.closed, p.preconnected, p.peak_size, p.max,
-      p.health_checks_passed, p.health_checks_failed, static_cast<double>(st.client_peak_rss_kb) / 1024.0);
+      p.created, p.reused, p.reuse_rate() * 100.0, p.failed, p.closed, p.preconnected, p.peak_size,
+      p.max, p.health_checks_passed, p.health_checks_failed,
+      static_cast<double>(st.client_peak_rss_kb) / 1024.0);
   if (r.server.embedded) out += fmt::format("  embedded server {}\n", r.server.exit);
   for (const auto& w : r.warnings) out += fmt::format("  warning: {}\n", w);
   return out;

@@ -1,10 +1,10 @@
 #include "report/threshold.h"
 
+#include <fmt/format.h>
+
 #include <cctype>
 #include <charconv>
 #include <cmath>
-
-#include <fmt/format.h>
 
 #include "report/run_metrics.h"
 
@@ -63,12 +63,18 @@ Error syntax(std::string_view text, size_t column, std::string_view message) {
 
 bool compare(double value, Comparison op, double limit) {
   switch (op) {
-    case Comparison::lt: return value < limit;
-    case Comparison::le: return value <= limit;
-    case Comparison::gt: return value > limit;
-    case Comparison::ge: return value >= limit;
-    case Comparison::eq: return value == limit;
-    case Comparison::ne: return value != limit;
+    case Comparison::lt:
+      return value < limit;
+    case Comparison::le:
+      return value <= limit;
+    case Comparison::gt:
+      return value > limit;
+    case Comparison::ge:
+      return value >= limit;
+    case Comparison::eq:
+      return value == limit;
+    case Comparison::ne:
+      return value != limit;
   }
   return false;
 }
@@ -77,12 +83,18 @@ bool compare(double value, Comparison op, double limit) {
 
 std::string_view to_string(Comparison op) {
   switch (op) {
-    case Comparison::lt: return "<";
-    case Comparison::le: return "<=";
-    case Comparison::gt: return ">";
-    case Comparison::ge: return ">=";
-    case Comparison::eq: return "==";
-    case Comparison::ne: return "!=";
+    case Comparison::lt:
+      return "<";
+    case Comparison::le:
+      return "<=";
+    case Comparison::gt:
+      return ">";
+    case Comparison::ge:
+      return ">=";
+    case Comparison::eq:
+      return "==";
+    case Comparison::ne:
+      return "!=";
   }
   return "?";
 }
@@ -91,11 +103,14 @@ Result<Threshold> parse_threshold(std::string_view text) {
   Threshold t;
   t.text = std::string(text);
   Lexer lx(text);
-  if (lx.at_end()) return syntax(text, 1, fmt::format("empty expression; expected a statistic ({})", kStats));
+  if (lx.at_end())
+    return syntax(text, 1, fmt::format("empty expression; expected a statistic ({})", kStats));
   size_t col = (lx.skip_space(), lx.column());
   std::string_view w = lx.word();
   if (w == "latency" || w == "uncorrected" || w == "ttft" || w == "itl" || w == "tpot") {
-    if (!lx.eat(".")) return syntax(text, lx.column(), fmt::format("expected \".\" after \"{}\", as in {}.p(99)<10ms", w, w));
+    if (!lx.eat("."))
+      return syntax(text, lx.column(),
+                    fmt::format("expected \".\" after \"{}\", as in {}.p(99)<10ms", w, w));
     t.series = w == "latency"       ? Series::latency
                : w == "uncorrected" ? Series::uncorrected
                : w == "ttft"        ? Series::ttft
@@ -118,34 +133,49 @@ Result<Threshold> parse_threshold(std::string_view text) {
   } else if (w == "med") {
     t.stat = std::string("p");
     t.percentile = 50;
-  } else if (w == "min" || w == "max" || w == "error_rate" || w == "rps" || w == "requests" || w == "errors" ||
-             w == "tokens_per_second") {
+  } else if (w == "min" || w == "max" || w == "error_rate" || w == "rps" || w == "requests" ||
+             w == "errors" || w == "tokens_per_second") {
     t.stat = std::string(w);
   } else {
-    return syntax(text, col, w.empty() ? fmt::format("expected a statistic ({})", kStats)
-                                       : fmt::format("unknown statistic \"{}\"; expected {}", w, kStats));
+    return syntax(text, col,
+                  w.empty() ? fmt::format("expected a statistic ({})", kStats)
+                            : fmt::format("unknown statistic \"{}\"; expected {}", w, kStats));
   }
   if (!t.latency_stat() && t.series != Series::latency)
-    return syntax(text, col, fmt::format("{} is a whole-run figure; it takes no series prefix", t.stat));
+    return syntax(text, col,
+                  fmt::format("{} is a whole-run figure; it takes no series prefix", t.stat));
 
   const size_t opcol = (lx.skip_space(), lx.column());
-  if (lx.eat("<=")) t.op = Comparison::le;
-  else if (lx.eat(">=")) t.op = Comparison::ge;
-  else if (lx.eat("==")) t.op = Comparison::eq;
-  else if (lx.eat("!=")) t.op = Comparison::ne;
-  else if (lx.eat("<")) t.op = Comparison::lt;
-  else if (lx.eat(">")) t.op = Comparison::gt;
-  else return syntax(text, opcol, "expected a comparison: <, <=, >, >=, == or !=");
+  if (lx.eat("<="))
+    t.op = Comparison::le;
+  else if (lx.eat(">="))
+    t.op = Comparison::ge;
+  else if (lx.eat("=="))
+    t.op = Comparison::eq;
+  else if (lx.eat("!="))
+    t.op = Comparison::ne;
+  else if (lx.eat("<"))
+    t.op = Comparison::lt;
+  else if (lx.eat(">"))
+    t.op = Comparison::gt;
+  else
+    return syntax(text, opcol, "expected a comparison: <, <=, >, >=, == or !=");
 
   const size_t vcol = (lx.skip_space(), lx.column());
   double value = 0;
   if (!lx.number(&value) || value < 0) return syntax(text, vcol, "expected a number >= 0");
   const size_t ucol = (lx.skip_space(), lx.column());
   if (t.latency_stat()) {
-    if (lx.eat("us") || lx.eat("µs")) t.limit = value;
-    else if (lx.eat("ms")) t.limit = value * 1e3;
-    else if (lx.eat("s")) t.limit = value * 1e6;
-    else return syntax(text, ucol, fmt::format("expected a time unit (us, ms or s) after {}, as in {}ms", value, value));
+    if (lx.eat("us") || lx.eat("µs"))
+      t.limit = value;
+    else if (lx.eat("ms"))
+      t.limit = value * 1e3;
+    else if (lx.eat("s"))
+      t.limit = value * 1e6;
+    else
+      return syntax(
+          text, ucol,
+          fmt::format("expected a time unit (us, ms or s) after {}, as in {}ms", value, value));
   } else if (t.stat == "error_rate") {
     t.limit = lx.eat("%") ? value / 100.0 : value;
     if (t.limit > 1) return syntax(text, vcol, "error_rate is at most 100% (or 1 as a fraction)");
@@ -169,11 +199,12 @@ CheckResult evaluate_threshold(const Threshold& t, const RunRecord& r) {
   c.limit = t.limit;
   const std::string limit_text = fmt::format("{} {}", to_string(t.op), format_value(t, t.limit));
   const load::GenerateStats& g = r.stats.generate;
-  const bool generate_series = t.series == Series::ttft || t.series == Series::itl || t.series == Series::tpot;
+  const bool generate_series =
+      t.series == Series::ttft || t.series == Series::itl || t.series == Series::tpot;
   if ((generate_series || t.stat == "tokens_per_second") && !g.enabled) {
     c.measured = false;
-    c.message = fmt::format("{}: not measured: this result has no generate requests; limit {}", t.text,
-                            limit_text);
+    c.message = fmt::format("{}: not measured: this result has no generate requests; limit {}",
+                            t.text, limit_text);
     return c;
   }
   const measure::Histogram& h = t.series == Series::uncorrected ? r.stats.uncorrected
@@ -181,19 +212,26 @@ CheckResult evaluate_threshold(const Threshold& t, const RunRecord& r) {
                                 : t.series == Series::itl       ? g.itl
                                 : t.series == Series::tpot      ? g.tpot
                                                                 : r.stats.latency;
-  if (t.stat == "p") c.value = static_cast<double>(h.value_at_percentile(t.percentile));
-  else if (t.stat == "mean") c.value = h.mean();
-  else if (t.stat == "min") c.value = static_cast<double>(h.min());
-  else if (t.stat == "max") c.value = static_cast<double>(h.max());
-  else metric_value(metrics_of(r), t.stat, &c.value);
+  if (t.stat == "p")
+    c.value = static_cast<double>(h.value_at_percentile(t.percentile));
+  else if (t.stat == "mean")
+    c.value = h.mean();
+  else if (t.stat == "min")
+    c.value = static_cast<double>(h.min());
+  else if (t.stat == "max")
+    c.value = static_cast<double>(h.max());
+  else
+    metric_value(metrics_of(r), t.stat, &c.value);
   if (t.latency_stat() && h.count() == 0) {
     c.measured = false;
-    c.message = fmt::format("{}: not measured: {}; limit {}", t.text,
-                            generate_series ? "no generate answer gave one" : "no request completed", limit_text);
+    c.message = fmt::format(
+        "{}: not measured: {}; limit {}", t.text,
+        generate_series ? "no generate answer gave one" : "no request completed", limit_text);
     return c;
   }
   c.pass = compare(c.value, t.op, t.limit);
-  c.message = fmt::format("{}: measured {}, limit {}", t.text, format_value(t, c.value), limit_text);
+  c.message =
+      fmt::format("{}: measured {}, limit {}", t.text, format_value(t, c.value), limit_text);
   return c;
 }
 

@@ -26,13 +26,16 @@ enum class Comparison { lt, le, gt, ge, eq, ne };
 enum class Series { latency, uncorrected, ttft, itl, tpot };
 
 struct Threshold {
-  std::string text;          // as written
+  std::string text;  // as written
   Series series = Series::latency;
-  std::string stat;          // "p", "mean", "min", "max", "error_rate", "rps", "requests", "errors", "tokens_per_second"
-  double percentile = 0;     // stat == "p"
+  std::string stat;       // "p", "mean", "min", "max", "error_rate", "rps", "requests", "errors",
+                          // "tokens_per_second"
+  double percentile = 0;  // stat == "p"
   Comparison op = Comparison::lt;
-  double limit = 0;          // µs for latency stats, a fraction for error_rate
-  bool latency_stat() const { return stat == "p" || stat == "mean" || stat == "min" || stat == "max"; }
+  double limit = 0;  // µs for latency stats, a fraction for error_rate
+  bool latency_stat() const {
+    return stat == "p" || stat == "mean" || stat == "min" || stat == "max";
+  }
 };
 
 // Errors quote the expression, give the 1-based column and say what was

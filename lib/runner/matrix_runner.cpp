@@ -1,11 +1,11 @@
 #include "runner/matrix_runner.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <bit>
 #include <filesystem>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "common/atomic_file.h"
 #include "common/toggles.h"
@@ -33,7 +33,8 @@ Result<std::vector<scenario::Toggles>> matrix_combinations(const scenario::Toggl
   if (names.empty()) return make_error("--toggles: expected at least one toggle");
   for (const auto& n : names) {
     if (find_toggle(n) == nullptr)
-      return make_error(fmt::format("--toggles: unknown toggle \"{}\"; expected some of {}", n, toggle_names(", ")));
+      return make_error(fmt::format("--toggles: unknown toggle \"{}\"; expected some of {}", n,
+                                    toggle_names(", ")));
   }
   auto with = [&](auto on) {
     scenario::Toggles t = base;
@@ -42,7 +43,8 @@ Result<std::vector<scenario::Toggles>> matrix_combinations(const scenario::Toggl
   };
   std::vector<scenario::Toggles> all;
   auto add = [&](const scenario::Toggles& t) {
-    if (std::none_of(all.begin(), all.end(), [&](const auto& x) { return x == t; })) all.push_back(t);
+    if (std::none_of(all.begin(), all.end(), [&](const auto& x) { return x == t; }))
+      all.push_back(t);
   };
   if (mode == MatrixMode::full) {
     if (names.size() > 10) return make_error("--mode full: at most 10 toggles (2^n runs)");
@@ -69,7 +71,8 @@ Result<MatrixOutcome> run_matrix(const scenario::Scenario& s, const RunOptions& 
   MatrixOutcome out;
   const std::string stamp = matrix_timestamp();
   const fs::path scenario_dir = fs::path(options.results_root) / s.name;
-  out.dir = options.out_dir.empty() ? (scenario_dir / (stamp + "_matrix")).string() : options.out_dir;
+  out.dir =
+      options.out_dir.empty() ? (scenario_dir / (stamp + "_matrix")).string() : options.out_dir;
   std::error_code ec;
   fs::create_directories(out.dir, ec);
   if (ec) return make_error(fmt::format("create {}: {}", out.dir, ec.message()));
@@ -91,8 +94,9 @@ Result<MatrixOutcome> run_matrix(const scenario::Scenario& s, const RunOptions& 
       const std::string label = report::toggles_label(t);
       const std::string folder = repeat > 1 ? fmt::format("{}_r{}", label, r + 1) : label;
       RunOptions o = options;
-      o.out_dir = options.out_dir.empty() ? (scenario_dir / fmt::format("{}_{}", stamp, folder)).string()
-                                          : (fs::path(options.out_dir) / folder).string();
+      o.out_dir = options.out_dir.empty()
+                      ? (scenario_dir / fmt::format("{}_{}", stamp, folder)).string()
+                      : (fs::path(options.out_dir) / folder).string();
       if (step) step(index, total, label);
       ++index;
       auto outcome = run_scenario(run, o, stop, progress);
@@ -118,7 +122,8 @@ Result<MatrixOutcome> run_matrix(const scenario::Scenario& s, const RunOptions& 
       {"ablation.html", report::html_report(records, out.failed)},
   };
   for (const auto& [name, text] : files) {
-    if (auto w = write_file_atomically((fs::path(out.dir) / name).string(), text); !w) return w.error();
+    if (auto w = write_file_atomically((fs::path(out.dir) / name).string(), text); !w)
+      return w.error();
   }
   return out;
 }

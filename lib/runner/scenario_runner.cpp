@@ -1,11 +1,11 @@
 #include "runner/scenario_runner.h"
 
-#include <algorithm>
-#include <filesystem>
-
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <algorithm>
+#include <filesystem>
 
 #include "common/atomic_file.h"
 #include "common/duration.h"
@@ -34,8 +34,9 @@ std::string repository_label(const scenario::EmbeddedServerConfig& s) {
 }
 
 std::string timestamp_utc() {
-  return fmt::format("{:%Y%m%d-%H%M%S}", fmt::gmtime(std::chrono::system_clock::to_time_t(
-                                             std::chrono::system_clock::now())));
+  return fmt::format(
+      "{:%Y%m%d-%H%M%S}",
+      fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
 }
 
 std::map<std::string, double> counter_deltas(const std::map<std::string, double>& before,
@@ -79,12 +80,13 @@ Result<std::string> ensure_model_repository(const scenario::Scenario& s,
     complete = fs::exists(fs::path(dir) / fmt::format("{}-{}", make.prefix, i) / "model.toml");
   if (!complete) {
     auto made = models::make_repository(dir, make);
-    if (!made) return make_error(fmt::format("making model repository {}: {}", dir, made.error().message));
+    if (!made)
+      return make_error(fmt::format("making model repository {}: {}", dir, made.error().message));
   }
   // generate requests: a `tokens` model (tokens-0) beside the mlp models.
-  const bool generate = std::any_of(s.requests.begin(), s.requests.end(), [](const scenario::RequestSpec& r) {
-    return r.kind == scenario::RequestKind::generate;
-  });
+  const bool generate = std::any_of(
+      s.requests.begin(), s.requests.end(),
+      [](const scenario::RequestSpec& r) { return r.kind == scenario::RequestKind::generate; });
   if (generate && !fs::exists(fs::path(dir) / "tokens-0" / "model.toml")) {
     models::MakeOptions tokens;
     tokens.kind = "tokens";
@@ -92,7 +94,8 @@ Result<std::string> ensure_model_repository(const scenario::Scenario& s,
     tokens.count = 1;
     tokens.seed = s.server.model_seed;
     auto made = models::make_repository(dir, tokens);
-    if (!made) return make_error(fmt::format("making tokens model in {}: {}", dir, made.error().message));
+    if (!made)
+      return make_error(fmt::format("making tokens model in {}: {}", dir, made.error().message));
   }
   return dir;
 }
@@ -107,7 +110,8 @@ Result<RunOutcome> run_scenario(const scenario::Scenario& s, const RunOptions& o
   record.environment = report::capture_environment();
   record.inert_toggles = inert_toggles(s);
   for (const auto& t : record.inert_toggles)
-    record.warnings.push_back(fmt::format("toggle {} = true has no effect: {}", t.toggle, t.reason));
+    record.warnings.push_back(
+        fmt::format("toggle {} = true has no effect: {}", t.toggle, t.reason));
 
   outcome.out_dir = !options.out_dir.empty()
                         ? options.out_dir
@@ -196,8 +200,9 @@ Status write_run_files(const std::string& dir, const report::RunRecord& record) 
     if (auto w = write_file_atomically((d / name).string(), text); !w) return w.error();
   }
   if (record.scenario.load.mode == scenario::LoadMode::open) {
-    auto w = write_file_atomically((d / "uncorrected.hgrm").string(),
-                                   measure::percentile_distribution_text(record.stats.uncorrected, 1000.0));
+    auto w = write_file_atomically(
+        (d / "uncorrected.hgrm").string(),
+        measure::percentile_distribution_text(record.stats.uncorrected, 1000.0));
     if (!w) return w.error();
   }
   return Ok{};

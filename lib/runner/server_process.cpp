@@ -1,6 +1,7 @@
 #include "runner/server_process.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -11,8 +12,6 @@
 #include <cstring>
 #include <fstream>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "runner/http_get.h"
 
@@ -25,8 +24,8 @@ using Clock = std::chrono::steady_clock;
 
 std::string describe_status(int status) {
   if (WIFEXITED(status)) return fmt::format("exited {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return fmt::format("killed by signal {} ({})", WTERMSIG(status),
-                                              strsignal(WTERMSIG(status)));
+  if (WIFSIGNALED(status))
+    return fmt::format("killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
   return fmt::format("ended with wait status {}", status);
 }
 
@@ -36,7 +35,8 @@ Result<std::string> read_listening_line(int fd, Clock::time_point deadline) {
   std::string buffer;
   char chunk[256];
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return make_error("no 'listening' line before the deadline");
     pollfd p{fd, POLLIN, 0};
     const int n = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -70,8 +70,8 @@ std::string tail_of_file(const std::string& path, size_t max_bytes) {
 
 Result<ServerProcess> ServerProcess::start(const ServerProcessConfig& config) {
   if (::access(config.executable.c_str(), X_OK) != 0)
-    return make_error(fmt::format("server executable {} not found or not executable",
-                                  config.executable));
+    return make_error(
+        fmt::format("server executable {} not found or not executable", config.executable));
   int out_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0)
     return make_error(fmt::format("pipe: {}", std::strerror(errno)));
@@ -105,13 +105,14 @@ Result<ServerProcess> ServerProcess::start(const ServerProcessConfig& config) {
   sigaddset(&defaults, SIGPIPE);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                                     POSIX_SPAWN_SETSIGDEF));
+  posix_spawnattr_setflags(
+      &attr,
+      static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
 
   ServerProcess proc;
   proc.config_ = config;
-  const int rc = ::posix_spawn(&proc.pid_, config.executable.c_str(), &actions, &attr,
-                               argv.data(), environ);
+  const int rc =
+      ::posix_spawn(&proc.pid_, config.executable.c_str(), &actions, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   ::close(out_pipe[1]);
@@ -141,10 +142,9 @@ Result<ServerProcess> ServerProcess::start(const ServerProcessConfig& config) {
     int status = 0;
     if (::waitpid(proc.pid_, &status, WNOHANG) == proc.pid_) {
       proc.pid_ = -1;
-      return make_error(fmt::format("servelab-server {} before it was ready{}{}",
-                                    describe_status(status),
-                                    config.log_path.empty() ? "" : "; its log ends with:\n",
-                                    tail_of_file(config.log_path)));
+      return make_error(fmt::format(
+          "servelab-server {} before it was ready{}{}", describe_status(status),
+          config.log_path.empty() ? "" : "; its log ends with:\n", tail_of_file(config.log_path)));
     }
     if (Clock::now() >= deadline)
       return fail(reply ? fmt::format("/v2/health/ready still answers {}", reply->status)

@@ -15,9 +15,9 @@
 namespace servelab::runner {
 
 struct ServerProcessConfig {
-  std::string executable;              // path of servelab-server
-  std::vector<std::string> args;       // extra flags (--models DIR, --threads N, ...); --port 0 is added
-  std::string log_path;                // server stderr goes here ("" = inherit)
+  std::string executable;         // path of servelab-server
+  std::vector<std::string> args;  // extra flags (--models DIR, --threads N, ...); --port 0 is added
+  std::string log_path;           // server stderr goes here ("" = inherit)
   std::chrono::milliseconds ready_timeout{30'000};  // listening line + /v2/health/ready
   std::chrono::milliseconds stop_timeout{10'000};   // SIGTERM → exit, then SIGKILL
 };

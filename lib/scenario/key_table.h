@@ -5,7 +5,12 @@
 // did-you-mean, its reads and the echo all walk the same rows, so a key is
 // declared once. The tables are in scenario_keys.cpp and request_keys.cpp.
 
+#include <fmt/format.h>
+
 #include <array>
+#include <boost/json/value.hpp>
+#include <boost/json/value_from.hpp>
+#include <boost/json/value_to.hpp>
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -14,11 +19,6 @@
 #include <string_view>
 #include <type_traits>
 #include <vector>
-
-#include <boost/json/value.hpp>
-#include <boost/json/value_from.hpp>
-#include <boost/json/value_to.hpp>
-#include <fmt/format.h>
 
 #include "common/duration.h"
 #include "common/result.h"
@@ -63,12 +63,22 @@ struct Key {
   uint8_t kinds = kAllRequests;
 
   // Modifiers, so that a row reads `text<&S::url>("url").then(check_url)`.
-  constexpr Key then(Check f) const { return with([&](Key& k) { k.check = f; }); }
-  constexpr Key require(std::string_view what) const { return with([&](Key& k) { k.required = what; }); }
-  constexpr Key echo_if(bool (*f)(const S&)) const { return with([&](Key& k) { k.echoed = f; }); }
-  constexpr Key for_kinds(uint8_t mask) const { return with([&](Key& k) { k.kinds = mask; }); }
+  constexpr Key then(Check f) const {
+    return with([&](Key& k) { k.check = f; });
+  }
+  constexpr Key require(std::string_view what) const {
+    return with([&](Key& k) { k.required = what; });
+  }
+  constexpr Key echo_if(bool (*f)(const S&)) const {
+    return with([&](Key& k) { k.echoed = f; });
+  }
+  constexpr Key for_kinds(uint8_t mask) const {
+    return with([&](Key& k) { k.kinds = mask; });
+  }
   // Read by the section's rules rather than by a reader of its own.
-  constexpr Key by_rules() const { return with([](Key& k) { k.read = nullptr; }); }
+  constexpr Key by_rules() const {
+    return with([](Key& k) { k.read = nullptr; });
+  }
   // In TOML only: the echo leaves it out.
   constexpr Key not_echoed() const {
     return with([](Key& k) {
@@ -105,7 +115,9 @@ struct Key {
 // is; rows whose `kinds` exclude it are not read (a TOML key of another kind
 // is an error) nor echoed.
 
-constexpr uint8_t kind_bit(RequestKind kind) { return static_cast<uint8_t>(1U << static_cast<unsigned>(kind)); }
+constexpr uint8_t kind_bit(RequestKind kind) {
+  return static_cast<uint8_t>(1U << static_cast<unsigned>(kind));
+}
 constexpr uint8_t kind_bit(const RequestSpec& r) { return kind_bit(r.kind); }
 constexpr uint8_t kind_bit(const auto& /*not a request*/) { return kAllRequests; }
 
@@ -131,8 +143,8 @@ void read_key(TableReader& r, const Key<S>& k, S& s) {
     if (node != nullptr) {
       if constexpr (std::is_same_v<S, RequestSpec>) {
         r.error(*node, k.name,
-                fmt::format("only applies to kind = {}; this request has kind = \"{}\"", kinds_text(k.kinds),
-                            to_string(s.kind)));
+                fmt::format("only applies to kind = {}; this request has kind = \"{}\"",
+                            kinds_text(k.kinds), to_string(s.kind)));
       }
     }
     return;
@@ -152,7 +164,8 @@ void read_keys(TableReader& r, std::span<const Key<S>> keys, S& s) {
 template <class S>
 void write_keys(std::span<const Key<S>> keys, const S& s, boost::json::object& out) {
   for (const Key<S>& k : keys) {
-    if (k.write != nullptr && (k.kinds & kind_bit(s)) != 0 && (k.echoed == nullptr || k.echoed(s))) {
+    if (k.write != nullptr && (k.kinds & kind_bit(s)) != 0 &&
+        (k.echoed == nullptr || k.echoed(s))) {
       k.write(s, k.name, out);
     }
   }
@@ -160,7 +173,8 @@ void write_keys(std::span<const Key<S>> keys, const S& s, boost::json::object& o
 
 // Absent keys keep their defaults (results written before a key existed).
 template <class S>
-Status load_keys(std::span<const Key<S>> keys, const boost::json::object& in, std::string_view where, S& s) {
+Status load_keys(std::span<const Key<S>> keys, const boost::json::object& in,
+                 std::string_view where, S& s) {
   for (const Key<S>& k : keys) {
     if (k.load == nullptr || (k.kinds & kind_bit(s)) == 0) continue;
     const std::string path = fmt::format("{}.{}", where, k.name);
@@ -233,17 +247,20 @@ Status load_member(const boost::json::value& v, const std::string& where, Owner<
 // A key with its own TOML reader, echoed as the member's value.
 template <auto M>
 constexpr Key<Owner<M>> member(std::string_view name, typename Key<Owner<M>>::Read read) {
-  return Key<Owner<M>>{.name = name, .read = read, .write = write_member<M>, .load = load_member<M>};
+  return Key<Owner<M>>{
+      .name = name, .read = read, .write = write_member<M>, .load = load_member<M>};
 }
 
 template <auto M>
 constexpr Key<Owner<M>> text(std::string_view name) {
-  return member<M>(name, [](TableReader& r, std::string_view k, Owner<M>& s) { return r.read_string(k, s.*M); });
+  return member<M>(
+      name, [](TableReader& r, std::string_view k, Owner<M>& s) { return r.read_string(k, s.*M); });
 }
 
 template <auto M>
 constexpr Key<Owner<M>> flag(std::string_view name) {
-  return member<M>(name, [](TableReader& r, std::string_view k, Owner<M>& s) { return r.read_bool(k, s.*M); });
+  return member<M>(
+      name, [](TableReader& r, std::string_view k, Owner<M>& s) { return r.read_bool(k, s.*M); });
 }
 
 // An integer from Min to Max (by default, any value of the member's type).
@@ -309,7 +326,8 @@ constexpr Key<Owner<M>> choice(std::string_view name) {
           return Ok{};
         }
       }
-      return make_error(fmt::format("result: {}: unknown value \"{}\"", where, std::string_view(*text)));
+      return make_error(
+          fmt::format("result: {}: unknown value \"{}\"", where, std::string_view(*text)));
     };
   } else {
     k.write = write_member<M>;
@@ -329,7 +347,8 @@ constexpr Key<Owner<M>> section(std::string_view name) {
   k.read = [](TableReader& r, std::string_view key, S& s) {
     const toml::table* table = r.read_table(key);
     if (table == nullptr) return false;
-    TableReader sub(*table, r.key_path(key), toml_names(std::span<const Key<T>>(Keys)), r.diagnostics());
+    TableReader sub(*table, r.key_path(key), toml_names(std::span<const Key<T>>(Keys)),
+                    r.diagnostics());
     read_keys(sub, std::span<const Key<T>>(Keys), s.*M);
     if constexpr (Rules != nullptr) Rules(sub, s);
     sub.report_unknown_keys();

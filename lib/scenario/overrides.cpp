@@ -1,11 +1,11 @@
 #include "scenario/overrides.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "common/diagnostics.h"
 #include "common/toml_reader.h"
@@ -93,14 +93,16 @@ Status apply_override(toml::table& root, std::string_view assignment) {
     } else if (auto* array = current->as_array()) {
       const std::optional<size_t> index = parse_index(part);
       if (!index) {
-        return make_error(fmt::format("{}: {} is an array; expected an element index (0, 1, ...) "
-                                      "after it, got \"{}\"",
-                                      label, walked, part));
+        return make_error(
+            fmt::format("{}: {} is an array; expected an element index (0, 1, ...) "
+                        "after it, got \"{}\"",
+                        label, walked, part));
       }
       if (*index >= array->size()) {
-        return make_error(fmt::format("{}: {}.{} does not exist: {} has {} element(s), "
-                                      "indexed from 0",
-                                      label, walked, part, walked, array->size()));
+        return make_error(
+            fmt::format("{}: {}.{} does not exist: {} has {} element(s), "
+                        "indexed from 0",
+                        label, walked, part, walked, array->size()));
       }
       if (last) {
         array->replace(array->cbegin() + static_cast<std::ptrdiff_t>(*index), std::move(value));
@@ -108,8 +110,8 @@ Status apply_override(toml::table& root, std::string_view assignment) {
       }
       next = array->get(*index);
     } else {
-      return make_error(fmt::format("{}: {} is {}, not a table, so it has no \"{}\"", label,
-                                    walked, type_name(*current), part));
+      return make_error(fmt::format("{}: {} is {}, not a table, so it has no \"{}\"", label, walked,
+                                    type_name(*current), part));
     }
     walked += walked.empty() ? std::string(part) : fmt::format(".{}", part);
     current = next;

@@ -3,9 +3,9 @@
 // before it is validated, so an overridden value is checked exactly like one
 // written in the file.
 
-#include <string_view>
-
 #include <toml++/toml.h>
+
+#include <string_view>
 
 #include "common/result.h"
 

@@ -8,12 +8,12 @@
 // The row's place in the table is its place in result.json's request object.
 // Document the key in docs/SCENARIOS.md.
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cmath>
 #include <sstream>
-
-#include <boost/json.hpp>
-#include <fmt/format.h>
 
 #include "common/headers.h"
 #include "scenario/scenario_keys.h"
@@ -30,7 +30,8 @@ constexpr int kMaxTokens = 1'000'000;
 constexpr size_t kMaxPrompts = 100'000;
 constexpr double kMaxZipfExponent = 100.0;
 // Body fields a generate request writes itself: extra_body may not repeat them.
-constexpr std::string_view kOwnFields[] = {"model", "prompt", "max_tokens", "stream", "temperature", "seed"};
+constexpr std::string_view kOwnFields[] = {"model",  "prompt",      "max_tokens",
+                                           "stream", "temperature", "seed"};
 
 constexpr uint8_t kInferOrGenerate = kInferRequests | kGenerateRequests;
 constexpr uint8_t kHttpOrGenerate = kHttpRequests | kGenerateRequests;
@@ -53,13 +54,15 @@ Status load_kind(const json::value& v, const std::string& where, RequestSpec& re
 void check_url(TableReader& r, std::string_view key, RequestSpec& request) {
   if (!request.url.starts_with('/') && !is_http_url(request.url)) {
     r.error(*r.find(key), key,
-            fmt::format("expected a path starting with \"/\" or an absolute http:// or https:// URL, got \"{}\"",
+            fmt::format("expected a path starting with \"/\" or an absolute http:// or https:// "
+                        "URL, got \"{}\"",
                         request.url));
   }
 }
 
 void check_model(TableReader& r, std::string_view key, RequestSpec& request) {
-  if (request.model.empty()) r.error(*r.find(key), key, "expected a model name, got an empty string");
+  if (request.model.empty())
+    r.error(*r.find(key), key, "expected a model name, got an empty string");
 }
 
 bool read_headers(TableReader& r, std::string_view key, RequestSpec& request) {
@@ -90,7 +93,8 @@ bool read_headers(TableReader& r, std::string_view key, RequestSpec& request) {
 // Credentials are not written into result files.
 void write_headers(const RequestSpec& request, std::string_view key, json::object& out) {
   json::object headers;
-  for (const Header& h : request.headers) headers[h.name] = is_secret_header(h.name) ? "<redacted>" : h.value;
+  for (const Header& h : request.headers)
+    headers[h.name] = is_secret_header(h.name) ? "<redacted>" : h.value;
   out[key] = std::move(headers);
 }
 
@@ -99,7 +103,8 @@ Status load_headers(const json::value& v, const std::string& where, RequestSpec&
   if (headers == nullptr) return wrong_type(where);
   for (const auto& kv : *headers) {
     const json::string* value = kv.value().if_string();
-    if (value == nullptr) return wrong_type(fmt::format("{}.{}", where, std::string_view(kv.key())));
+    if (value == nullptr)
+      return wrong_type(fmt::format("{}.{}", where, std::string_view(kv.key())));
     request.headers.push_back(Header{std::string(kv.key()), std::string(*value)});
   }
   return Ok{};
@@ -127,7 +132,8 @@ bool read_prompts(TableReader& r, std::string_view key, RequestSpec& request) {
   const toml::array* list = r.read_array(key);
   if (list == nullptr) return false;
   if (list->empty() || list->size() > kMaxPrompts) {
-    r.error(*list, key, fmt::format("expected 1 to {} prompt strings, got {}", kMaxPrompts, list->size()));
+    r.error(*list, key,
+            fmt::format("expected 1 to {} prompt strings, got {}", kMaxPrompts, list->size()));
     return false;
   }
   std::vector<std::string> prompts;
@@ -137,7 +143,8 @@ bool read_prompts(TableReader& r, std::string_view key, RequestSpec& request) {
     if (const auto* text = node.as_string()) {
       prompts.push_back(text->get());
     } else {
-      r.error(node, fmt::format("{}[{}]", key, i), fmt::format("expected a string, got {}", describe(node)));
+      r.error(node, fmt::format("{}[{}]", key, i),
+              fmt::format("expected a string, got {}", describe(node)));
       ok = false;
     }
   }
@@ -196,8 +203,9 @@ bool spread(const RequestSpec& r) { return !r.models.empty(); }
 // table order). "kind" comes first: the other rows depend on it.
 
 constexpr Key<RequestSpec> kRequestKeys[] = {
-    kPlainKind.require(R"(one of "http", "infer", "generate")").then(kind_defaults).echo_with(kPlainKind.write,
-                                                                                               load_kind),
+    kPlainKind.require(R"(one of "http", "infer", "generate")")
+        .then(kind_defaults)
+        .echo_with(kPlainKind.write, load_kind),
     text<&RequestSpec::name>("name"),
     number<&RequestSpec::weight, Zero::refused>("weight"),
     choice<&RequestSpec::method, kMethods>("method").for_kinds(kHttpRequests),
@@ -209,7 +217,8 @@ constexpr Key<RequestSpec> kRequestKeys[] = {
                      .load = load_headers,
                      .kinds = kHttpOrGenerate},
     text<&RequestSpec::body>("body").not_echoed().for_kinds(kHttpRequests),
-    Key<RequestSpec>{.name = "body_bytes", .in_toml = false, .write = write_body_bytes, .kinds = kHttpRequests},
+    Key<RequestSpec>{
+        .name = "body_bytes", .in_toml = false, .write = write_body_bytes, .kinds = kHttpRequests},
     member<&RequestSpec::prompts>("prompt", read_prompt).not_echoed().for_kinds(kGenerateRequests),
     member<&RequestSpec::prompts>("prompts", read_prompts).for_kinds(kGenerateRequests),
     integer<&RequestSpec::max_tokens, 1, kMaxTokens>("max_tokens").for_kinds(kGenerateRequests),
@@ -218,14 +227,18 @@ constexpr Key<RequestSpec> kRequestKeys[] = {
     integer<&RequestSpec::rows, 1, kMaxRows>("rows").for_kinds(kInferRequests),
     member<&RequestSpec::seed>("seed", read_seed)
         .echo_with(write_member<&RequestSpec::seed>, load_seed)
-        .echo_if([](const RequestSpec& r) { return r.send_seed || r.kind != RequestKind::generate; })
+        .echo_if(
+            [](const RequestSpec& r) { return r.send_seed || r.kind != RequestKind::generate; })
         .for_kinds(kInferOrGenerate),
     member<&RequestSpec::extra_body>("extra_body", read_extra_body)
         .echo_with(write_extra_body, load_extra_body)
         .echo_if([](const RequestSpec& r) { return !r.extra_body.empty(); })
         .for_kinds(kGenerateRequests),
     // An infer request spread over several models (read by read_model_spread).
-    member<&RequestSpec::models>("models", nullptr).by_rules().echo_if(spread).for_kinds(kInferRequests),
+    member<&RequestSpec::models>("models", nullptr)
+        .by_rules()
+        .echo_if(spread)
+        .for_kinds(kInferRequests),
     Key<RequestSpec>{.name = "model_count", .kinds = kInferRequests},  // expanded into models
     choice<&RequestSpec::distribution, kDistributions>("distribution")
         .by_rules()
@@ -233,11 +246,14 @@ constexpr Key<RequestSpec> kRequestKeys[] = {
         .for_kinds(kInferRequests),
     number<&RequestSpec::zipf_exponent, Zero::allowed>("zipf_exponent")
         .by_rules()
-        .echo_if([](const RequestSpec& r) { return spread(r) && r.distribution == Distribution::zipf; })
+        .echo_if(
+            [](const RequestSpec& r) { return spread(r) && r.distribution == Distribution::zipf; })
         .for_kinds(kInferRequests),
     member<&RequestSpec::model_weights>("weights", nullptr)
         .by_rules()
-        .echo_if([](const RequestSpec& r) { return spread(r) && r.distribution == Distribution::weights; })
+        .echo_if([](const RequestSpec& r) {
+          return spread(r) && r.distribution == Distribution::weights;
+        })
         .for_kinds(kInferRequests),
 };
 
@@ -257,24 +273,30 @@ bool read_model_spread(TableReader& r, RequestSpec& request) {
   if (models == nullptr && count == nullptr) {
     for (std::string_view key : {"distribution", "zipf_exponent", "weights"}) {
       if (const toml::node* node = r.find(key)) {
-        r.error(*node, key, "only applies to a request spread over several models (models = [...] or model_count)");
+        r.error(
+            *node, key,
+            "only applies to a request spread over several models (models = [...] or model_count)");
       }
     }
     return false;
   }
   if (const toml::node* model = r.find("model")) {
     r.error(*model, "model",
-            fmt::format("give either model or {}, not both", models != nullptr ? "models" : "model_count"));
+            fmt::format("give either model or {}, not both",
+                        models != nullptr ? "models" : "model_count"));
   }
   if (const toml::array* list = r.read_array("models")) {
-    if (list->empty()) r.error(*list, "models", "expected at least one model name, got an empty array");
+    if (list->empty())
+      r.error(*list, "models", "expected at least one model name, got an empty array");
     for (size_t i = 0; i < list->size(); ++i) {
       const toml::node& node = *list->get(i);
       const auto* text = node.as_string();
       const std::string key = fmt::format("models[{}]", i);
       if (text == nullptr || text->get().empty()) {
-        r.error(node, key, fmt::format("expected a model name (a non-empty string), got {}", describe(node)));
-      } else if (std::find(request.models.begin(), request.models.end(), text->get()) != request.models.end()) {
+        r.error(node, key,
+                fmt::format("expected a model name (a non-empty string), got {}", describe(node)));
+      } else if (std::find(request.models.begin(), request.models.end(), text->get()) !=
+                 request.models.end()) {
         r.error(node, key, fmt::format("model \"{}\" is listed twice", text->get()));
       } else {
         request.models.push_back(text->get());
@@ -286,7 +308,8 @@ bool read_model_spread(TableReader& r, RequestSpec& request) {
     // The names `servelab models make` (and the embedded server) gives.
     for (int i = 0; i < n; ++i) request.models.push_back(fmt::format("mlp-{}", i));
   }
-  const bool has_choice = r.read_choice<Distribution>("distribution", request.distribution, kDistributions);
+  const bool has_choice =
+      r.read_choice<Distribution>("distribution", request.distribution, kDistributions);
   const toml::node* weights = r.find("weights");
   if (weights != nullptr && !has_choice && r.find("distribution") == nullptr) {
     request.distribution = Distribution::weights;
@@ -297,7 +320,8 @@ bool read_model_spread(TableReader& r, RequestSpec& request) {
     } else if (r.read_number("zipf_exponent", request.zipf_exponent, /*allow_zero=*/true) &&
                request.zipf_exponent > kMaxZipfExponent) {
       r.error(*node, "zipf_exponent",
-              fmt::format("expected a number from 0 to {}, got {}", kMaxZipfExponent, request.zipf_exponent));
+              fmt::format("expected a number from 0 to {}, got {}", kMaxZipfExponent,
+                          request.zipf_exponent));
     }
   }
   if (request.distribution == Distribution::weights) {
@@ -310,7 +334,8 @@ bool read_model_spread(TableReader& r, RequestSpec& request) {
         const toml::node& node = *list->get(i);
         const auto v = node.value<double>();
         if (!v || !(*v >= 0) || !std::isfinite(*v)) {
-          r.error(node, fmt::format("weights[{}]", i), fmt::format("expected a number >= 0, got {}", describe(node)));
+          r.error(node, fmt::format("weights[{}]", i),
+                  fmt::format("expected a number >= 0, got {}", describe(node)));
           ok = false;
           continue;
         }
@@ -319,15 +344,18 @@ bool read_model_spread(TableReader& r, RequestSpec& request) {
       }
       if (ok && list->size() != request.models.size() && !request.models.empty()) {
         r.error(*list, "weights",
-                fmt::format("expected one weight per model ({}), got {}", request.models.size(), list->size()));
+                fmt::format("expected one weight per model ({}), got {}", request.models.size(),
+                            list->size()));
       } else if (ok && !(total > 0)) {
         r.error(*list, "weights", "expected at least one weight > 0");
       }
     }
   } else if (weights != nullptr) {
-    r.error(*weights, "weights",
-            fmt::format("only applies to distribution = \"weights\"; this request has distribution = \"{}\"",
-                        to_string(request.distribution)));
+    r.error(
+        *weights, "weights",
+        fmt::format(
+            "only applies to distribution = \"weights\"; this request has distribution = \"{}\"",
+            to_string(request.distribution)));
   }
   return true;
 }
@@ -352,23 +380,27 @@ void read_request(TableReader& r, RequestSpec& request) {
   read_keys(r, keys.subspan(1), request);
   switch (request.kind) {
     case RequestKind::http:
-      if (request.name.empty()) request.name = fmt::format("http {} {}", request.method, request.url);
+      if (request.name.empty())
+        request.name = fmt::format("http {} {}", request.method, request.url);
       break;
     case RequestKind::infer: {
       // Each model's share of a spread request is named "<name> <model>" in the results.
       const bool spread_over_models = read_model_spread(r, request);
       if (!spread_over_models && r.find("model") == nullptr) {
         r.missing("model",
-                  "the name of the model to infer against (a string), or models = [...] / model_count = N to "
+                  "the name of the model to infer against (a string), or models = [...] / "
+                  "model_count = N to "
                   "spread requests over several");
       }
       if (request.name.empty()) {
-        request.name = spread_over_models ? std::string("infer") : fmt::format("infer {}", request.model);
+        request.name =
+            spread_over_models ? std::string("infer") : fmt::format("infer {}", request.model);
       }
       break;
     }
     case RequestKind::generate:
-      if (r.find("model") == nullptr) r.missing("model", "the model name the completions server serves (a string)");
+      if (r.find("model") == nullptr)
+        r.missing("model", "the model name the completions server serves (a string)");
       if (request.name.empty()) request.name = fmt::format("generate {}", request.model);
       break;
   }

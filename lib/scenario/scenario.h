@@ -40,14 +40,14 @@ struct Stage {
 
 struct LoadConfig {
   LoadMode mode = LoadMode::closed;
-  int connections = 100;       // concurrent connections; in open loop also the in-flight cap
-  int threads = 1;             // event loops (worker threads); connections and rate split across them
-  double rate = 0.0;           // open loop: target arrivals per second across all threads
+  int connections = 100;  // concurrent connections; in open loop also the in-flight cap
+  int threads = 1;        // event loops (worker threads); connections and rate split across them
+  double rate = 0.0;      // open loop: target arrivals per second across all threads
   Arrival arrival = Arrival::constant;
   Micros duration = std::chrono::seconds(10);  // measured phase
-  Micros warmup = std::chrono::seconds(0);     // run before the measured phase, excluded from results
-  Micros timeout = std::chrono::seconds(10);   // per request, from its (intended) send time
-  Micros think_time = Micros(0);               // closed loop: pause between a response and the next request
+  Micros warmup = std::chrono::seconds(0);  // run before the measured phase, excluded from results
+  Micros timeout = std::chrono::seconds(10);  // per request, from its (intended) send time
+  Micros think_time = Micros(0);  // closed loop: pause between a response and the next request
   // Ramps. When present, `duration` is the sum of their durations (if the
   // file or --set also gives load.duration, the stages are scaled to it),
   // `rate`/`connections` are the starting values, held during warmup.
@@ -82,8 +82,8 @@ struct RequestSpec {
   // kind = "infer": POST /v2/models/{model}/infer with generated FP32 tensors
   // shaped [rows, input_dim]; input_dim comes from the model's metadata.
   std::string model;
-  int rows = 1;        // batch rows carried by one request
-  uint64_t seed = 1;   // input values are deterministic from this seed
+  int rows = 1;       // batch rows carried by one request
+  uint64_t seed = 1;  // input values are deterministic from this seed
 
   // kind = "generate": an OpenAI-compatible completion, POST `url` (default
   // "/v1/completions"; `headers` as for http, e.g. Authorization) with body
@@ -93,8 +93,8 @@ struct RequestSpec {
   int max_tokens = 16;
   bool stream = true;
   double temperature = 0.0;
-  bool send_seed = true;       // false: no "seed" field (servers that reject it)
-  std::string extra_body;      // JSON object text merged into the body ("" = none)
+  bool send_seed = true;   // false: no "seed" field (servers that reject it)
+  std::string extra_body;  // JSON object text merged into the body ("" = none)
   // kind = "infer" spread over several models, instead of `model`: the
   // `models` key lists them, or `model_count = N` names the embedded
   // repository's mlp-0 .. mlp-{N-1} (stored here expanded). The plan turns
@@ -103,8 +103,9 @@ struct RequestSpec {
   // from the first one's metadata).
   std::vector<std::string> models;
   Distribution distribution = Distribution::uniform;
-  double zipf_exponent = 1.0;          // distribution = "zipf": >= 0
-  std::vector<double> model_weights;   // distribution = "weights" (key `weights`): one per model, >= 0
+  double zipf_exponent = 1.0;  // distribution = "zipf": >= 0
+  std::vector<double>
+      model_weights;  // distribution = "weights" (key `weights`): one per model, >= 0
 };
 
 // Optimization toggles: one table for all four (common/toggles.h).
@@ -112,8 +113,8 @@ using Toggles = servelab::Toggles;
 
 // How `target = "embedded"` starts servelab-server.
 struct EmbeddedServerConfig {
-  int threads = 1;                 // servelab-server --threads
-  std::string model_repository;    // empty: <results dir>/.models/<spec hash>, made if missing
+  int threads = 1;               // servelab-server --threads
+  std::string model_repository;  // empty: <results dir>/.models/<spec hash>, made if missing
   // Model repository made by `models make` when missing:
   int model_count = 1;
   std::vector<int> dims = {256, 256, 256};  // input, hidden..., output widths of each mlp
@@ -134,9 +135,11 @@ struct PoolConfig {
   // Idle connections older than this are closed (libcurl CURLOPT_MAXAGE_CONN,
   // whole seconds). libcurl's own default, 118 s, when 0.
   Micros idle_timeout = Micros(0);
-  Micros max_age = Micros(0);                // connection closed after this age (CURLOPT_MAXLIFETIME_CONN); 0 = unlimited
+  Micros max_age =
+      Micros(0);  // connection closed after this age (CURLOPT_MAXLIFETIME_CONN); 0 = unlimited
   Micros health_check_interval = Micros(0);  // idle connections checked this often; 0 = never
-  std::string health_check_path = "/v2/health/live";  // GET path of a health check (and of pre-connects)
+  std::string health_check_path =
+      "/v2/health/live";  // GET path of a health check (and of pre-connects)
 };
 
 // [tls]: https:// targets.
@@ -147,12 +150,12 @@ struct TlsConfig {
 
 // [http]: protocol.
 struct HttpConfig {
-  bool http2 = false;              // HTTP/2: prior knowledge on http://, ALPN on https://
+  bool http2 = false;                // HTTP/2: prior knowledge on http://, ALPN on https://
   int streams_per_connection = 100;  // HTTP/2: concurrent streams on one connection
 };
 
 struct Scenario {
-  std::string name;         // required
+  std::string name;  // required
   std::string description;
   std::string target = "embedded";  // "embedded" or a base URL ("http://127.0.0.1:8000")
   LoadConfig load;

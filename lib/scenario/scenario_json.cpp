@@ -16,7 +16,8 @@ Result<Scenario> scenario_from_json(const boost::json::value& v) {
   const boost::json::object* in = v.if_object();
   if (in == nullptr) return wrong_type("scenario");
   Scenario s;
-  if (Status loaded = load_keys(scenario_keys(), *in, "scenario", s); !loaded) return std::move(loaded).error();
+  if (Status loaded = load_keys(scenario_keys(), *in, "scenario", s); !loaded)
+    return std::move(loaded).error();
   return s;
 }
 

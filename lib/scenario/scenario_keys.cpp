@@ -10,11 +10,11 @@
 
 #include "scenario/scenario_keys.h"
 
-#include <filesystem>
-#include <utility>
+#include <fmt/format.h>
 
 #include <boost/json.hpp>
-#include <fmt/format.h>
+#include <filesystem>
+#include <utility>
 
 #include "common/byte_size.h"
 
@@ -44,15 +44,17 @@ bool from_override(const toml::node& node) {
 // error, as it would be silently ignored, and the echo leaves it out.
 
 constexpr Key<Stage> kStageRows[] = {
-    duration<&Stage::duration, Zero::refused>("duration").require(
-        "the stage's length, a duration such as \"30s\""),
+    duration<&Stage::duration, Zero::refused>("duration")
+        .require("the stage's length, a duration such as \"30s\""),
     number<&Stage::rate, Zero::allowed>("rate"),
     integer<&Stage::connections, 0, kMaxConnections>("connections"),
 };
 
 constexpr std::span<const Key<Stage>> kStageKeys = kStageRows;
 
-std::string_view stage_target(LoadMode mode) { return mode == LoadMode::open ? "rate" : "connections"; }
+std::string_view stage_target(LoadMode mode) {
+  return mode == LoadMode::open ? "rate" : "connections";
+}
 
 bool read_stages(TableReader& r, std::string_view key, LoadConfig& load) {
   if (r.reported("mode")) return false;  // the stages' target depends on it
@@ -103,13 +105,15 @@ bool read_stages(TableReader& r, std::string_view key, LoadConfig& load) {
   if (r.find("duration") != nullptr) {
     // An explicit duration (in the file or from --set) wins: the stages keep
     // their proportions, so `--set load.duration=10s` shortens any scenario.
-    const double scale = static_cast<double>(load.duration.count()) / static_cast<double>(total.count());
+    const double scale =
+        static_cast<double>(load.duration.count()) / static_cast<double>(total.count());
     Micros assigned{0};
     for (size_t i = 0; i < load.stages.size(); ++i) {
       Stage& st = load.stages[i];
-      st.duration = i + 1 == load.stages.size()
-                        ? load.duration - assigned
-                        : Micros(static_cast<int64_t>(static_cast<double>(st.duration.count()) * scale));
+      st.duration =
+          i + 1 == load.stages.size()
+              ? load.duration - assigned
+              : Micros(static_cast<int64_t>(static_cast<double>(st.duration.count()) * scale));
       assigned += st.duration;
     }
   } else {
@@ -148,7 +152,8 @@ Status load_stages(const json::value& v, const std::string& where, LoadConfig& l
 void check_threads(TableReader& r, std::string_view key, LoadConfig& load) {
   if (load.threads > load.connections) {
     r.error(*r.find(key), key,
-            fmt::format("expected at most load.connections ({}) threads, got {}", load.connections, load.threads));
+            fmt::format("expected at most load.connections ({}) threads, got {}", load.connections,
+                        load.threads));
   }
 }
 
@@ -164,8 +169,9 @@ constexpr Key<LoadConfig> kLoadKeys[] = {
     duration<&LoadConfig::timeout, Zero::refused>("timeout"),
     duration<&LoadConfig::think_time, Zero::allowed>("think_time"),
     // After duration and mode, which it reads.
-    Key<LoadConfig>{.name = "stages", .read = read_stages, .write = write_stages, .load = load_stages}.echo_if(
-        [](const LoadConfig& l) { return !l.stages.empty(); }),
+    Key<LoadConfig>{
+        .name = "stages", .read = read_stages, .write = write_stages, .load = load_stages}
+        .echo_if([](const LoadConfig& l) { return !l.stages.empty(); }),
 };
 
 // Keys of the other mode are errors unless they hold their neutral value,
@@ -180,7 +186,8 @@ void load_rules(TableReader& r, Scenario& s) {
               "required when load.mode = \"open\"; expected the arrival rate in requests per "
               "second, a number > 0");
     }
-    if (const toml::node* node = r.find("think_time"); node != nullptr && load.think_time.count() != 0) {
+    if (const toml::node* node = r.find("think_time");
+        node != nullptr && load.think_time.count() != 0) {
       r.error(*node, "think_time",
               "only applies to load.mode = \"closed\"; in open loop requests start on the "
               "load.rate schedule, not after responses");
@@ -192,7 +199,8 @@ void load_rules(TableReader& r, Scenario& s) {
               "request when its previous one completes, so its rate is whatever the server "
               "sustains. Remove it or set load.mode = \"open\"");
     }
-    if (const toml::node* node = r.find("arrival"); node != nullptr && load.arrival != Arrival::constant) {
+    if (const toml::node* node = r.find("arrival");
+        node != nullptr && load.arrival != Arrival::constant) {
       r.error(*node, "arrival",
               "only applies to load.mode = \"open\" (it shapes the arrival schedule); remove it or "
               "set load.mode = \"open\"");
@@ -239,7 +247,8 @@ bool read_dims(TableReader& r, std::string_view key, EmbeddedServerConfig& serve
     }
   }
   if (dims->size() < 2) {
-    r.error(*dims, key, fmt::format("expected at least 2 widths (input, ..., output), got {}", dims->size()));
+    r.error(*dims, key,
+            fmt::format("expected at least 2 widths (input, ..., output), got {}", dims->size()));
     return false;
   }
   if (ok) server.dims = std::move(values);
@@ -263,7 +272,8 @@ bool read_memory_budget(TableReader& r, std::string_view key, EmbeddedServerConf
     return true;
   }
   r.error(node, key,
-          fmt::format("expected a byte size such as \"512MiB\" or a number of bytes >= 0 (0: unlimited), got {}",
+          fmt::format("expected a byte size such as \"512MiB\" or a number of bytes >= 0 (0: "
+                      "unlimited), got {}",
                       describe(node)));
   return false;
 }
@@ -272,7 +282,8 @@ bool read_memory_budget(TableReader& r, std::string_view key, EmbeddedServerConf
 // --model-memory-budget, --max-concurrent-loads, --prediction, --load-wait-timeout).
 constexpr Key<EmbeddedServerConfig> kServerKeys[] = {
     integer<&EmbeddedServerConfig::threads, 1, kMaxThreads>("threads"),
-    text<&EmbeddedServerConfig::model_repository>("model_repository").then(resolve_model_repository),
+    text<&EmbeddedServerConfig::model_repository>("model_repository")
+        .then(resolve_model_repository),
     integer<&EmbeddedServerConfig::model_count, 1, kMaxModels>("model_count"),
     member<&EmbeddedServerConfig::dims>("dims", read_dims),
     integer<&EmbeddedServerConfig::model_seed>("model_seed"),
@@ -288,7 +299,8 @@ constexpr Key<EmbeddedServerConfig> kServerKeys[] = {
 // libcurl's CURLOPT_MAXAGE_CONN and CURLOPT_MAXLIFETIME_CONN count whole seconds.
 void check_idle_seconds(TableReader& r, std::string_view key, PoolConfig& pool) {
   if (pool.idle_timeout.count() % kMicrosPerSecond != 0) {
-    r.error(*r.find(key), key, "expected whole seconds such as \"5s\" (libcurl's idle limit has 1 s resolution)");
+    r.error(*r.find(key), key,
+            "expected whole seconds such as \"5s\" (libcurl's idle limit has 1 s resolution)");
   }
 }
 
@@ -301,7 +313,8 @@ void check_age_seconds(TableReader& r, std::string_view key, PoolConfig& pool) {
 
 void check_health_path(TableReader& r, std::string_view key, PoolConfig& pool) {
   if (!pool.health_check_path.starts_with('/')) {
-    r.error(*r.find(key), key, fmt::format("expected a path starting with \"/\", got \"{}\"", pool.health_check_path));
+    r.error(*r.find(key), key,
+            fmt::format("expected a path starting with \"/\", got \"{}\"", pool.health_check_path));
   }
 }
 
@@ -320,8 +333,8 @@ void pool_rules(TableReader& r, Scenario& s) {
   const int max = pool.max > 0 ? pool.max : peak_connections(s.load);
   if (const toml::node* node = r.find("min"); node != nullptr && pool.min > max) {
     r.error(*node, "min",
-            fmt::format("expected at most pool.max ({}{}), got {}", max, pool.max > 0 ? "" : ", from load.connections",
-                        pool.min));
+            fmt::format("expected at most pool.max ({}{}), got {}", max,
+                        pool.max > 0 ? "" : ", from load.connections", pool.min));
   }
 }
 
@@ -329,7 +342,8 @@ void pool_rules(TableReader& r, Scenario& s) {
 // [tls] and [http]
 
 void check_ca_file(TableReader& r, std::string_view key, TlsConfig& tls) {
-  if (tls.ca_file.empty()) r.error(*r.find(key), key, "expected the path of a PEM file, got an empty string");
+  if (tls.ca_file.empty())
+    r.error(*r.find(key), key, "expected the path of a PEM file, got an empty string");
 }
 
 constexpr Key<TlsConfig> kTlsKeys[] = {
@@ -360,15 +374,17 @@ void check_name(TableReader& r, std::string_view key, Scenario& s) {
 void check_target(TableReader& r, std::string_view key, Scenario& s) {
   if (s.target != "embedded" && !is_http_url(s.target)) {
     r.error(*r.find(key), key,
-            fmt::format("expected \"embedded\" or a base URL starting with http:// or https://, got \"{}\"",
-                        s.target));
+            fmt::format(
+                "expected \"embedded\" or a base URL starting with http:// or https://, got \"{}\"",
+                s.target));
   }
 }
 
 bool read_requests(TableReader& top, std::string_view key, Scenario& s) {
   const toml::array* requests = top.read_array(key);
   if (requests == nullptr) return false;
-  if (requests->empty()) top.error(*requests, key, "expected at least one [[requests]] table, got none");
+  if (requests->empty())
+    top.error(*requests, key, "expected at least one [[requests]] table, got none");
   for (size_t i = 0; i < requests->size(); ++i) {
     const std::string path = fmt::format("requests[{}]", i);
     const toml::node& node = *requests->get(i);
@@ -419,7 +435,8 @@ bool read_thresholds(TableReader& r, std::string_view key, Scenario& s) {
     const auto* text = node.as_string();
     if (text == nullptr || text->get().empty()) {
       r.error(node, fmt::format("thresholds[{}]", i),
-              fmt::format("expected a threshold expression string such as \"p(99)<50ms\", got {}", describe(node)));
+              fmt::format("expected a threshold expression string such as \"p(99)<50ms\", got {}",
+                          describe(node)));
       continue;
     }
     s.thresholds.push_back(text->get());
@@ -436,7 +453,8 @@ constexpr Key<Scenario> kScenarioKeys[] = {
     text<&Scenario::source>("source").echo_only(),
     text<&Scenario::target>("target").then(check_target),
     section<&Scenario::load, kLoadKeys, load_rules>("load"),
-    Key<Scenario>{.name = "requests", .read = read_requests, .write = write_requests, .load = load_requests}
+    Key<Scenario>{
+        .name = "requests", .read = read_requests, .write = write_requests, .load = load_requests}
         .require("at least one [[requests]] table"),
     section<&Scenario::toggles, kToggleKeys>("toggles"),
     section<&Scenario::server, kServerKeys>("server"),
@@ -452,7 +470,8 @@ std::span<const Key<Scenario>> scenario_keys() { return kScenarioKeys; }
 
 bool is_http_url(std::string_view text) {
   for (std::string_view scheme : {"http://", "https://"}) {
-    if (text.starts_with(scheme) && text.size() > scheme.size() && text[scheme.size()] != '/') return true;
+    if (text.starts_with(scheme) && text.size() > scheme.size() && text[scheme.size()] != '/')
+      return true;
   }
   return false;
 }

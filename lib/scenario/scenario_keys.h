@@ -13,17 +13,21 @@ namespace servelab::scenario {
 
 // The values of the choice keys: the parser's valid names, the echo's
 // spelling, and to_string() (scenario_parser.h).
-inline constexpr Choice<LoadMode> kModes[] = {{"closed", LoadMode::closed}, {"open", LoadMode::open}};
-inline constexpr Choice<Arrival> kArrivals[] = {{"constant", Arrival::constant}, {"poisson", Arrival::poisson}};
+inline constexpr Choice<LoadMode> kModes[] = {{"closed", LoadMode::closed},
+                                              {"open", LoadMode::open}};
+inline constexpr Choice<Arrival> kArrivals[] = {{"constant", Arrival::constant},
+                                                {"poisson", Arrival::poisson}};
 inline constexpr Choice<EngineKind> kEngines[] = {
     {"curl", EngineKind::curl}, {"native", EngineKind::native}, {"auto", EngineKind::auto_}};
 // In RequestKind order (RequestKindBit values follow it).
-inline constexpr Choice<RequestKind> kKinds[] = {
-    {"http", RequestKind::http}, {"infer", RequestKind::infer}, {"generate", RequestKind::generate}};
-inline constexpr Choice<Distribution> kDistributions[] = {
-    {"uniform", Distribution::uniform}, {"zipf", Distribution::zipf}, {"weights", Distribution::weights}};
+inline constexpr Choice<RequestKind> kKinds[] = {{"http", RequestKind::http},
+                                                 {"infer", RequestKind::infer},
+                                                 {"generate", RequestKind::generate}};
+inline constexpr Choice<Distribution> kDistributions[] = {{"uniform", Distribution::uniform},
+                                                          {"zipf", Distribution::zipf},
+                                                          {"weights", Distribution::weights}};
 inline constexpr Choice<std::string_view> kMethods[] = {
-    {"GET", "GET"},     {"POST", "POST"}, {"PUT", "PUT"},         {"DELETE", "DELETE"},
+    {"GET", "GET"},     {"POST", "POST"}, {"PUT", "PUT"},        {"DELETE", "DELETE"},
     {"PATCH", "PATCH"}, {"HEAD", "HEAD"}, {"OPTIONS", "OPTIONS"}};
 
 // The top-level table; its rows lead to the others (scenario_keys.cpp).

@@ -1,10 +1,10 @@
 #include "scenario/scenario_parser.h"
 
-#include <fstream>
-#include <sstream>
-
 #include <fmt/format.h>
 #include <toml++/toml.h>
+
+#include <fstream>
+#include <sstream>
 
 #include "common/diagnostics.h"
 #include "common/toml_reader.h"
@@ -16,7 +16,8 @@ namespace servelab::scenario {
 namespace {
 
 // Every key through the tables of scenario_keys.cpp (docs/SCENARIOS.md documents them).
-Scenario read_scenario(const toml::table& root, const std::string& source, Diagnostics& diagnostics) {
+Scenario read_scenario(const toml::table& root, const std::string& source,
+                       Diagnostics& diagnostics) {
   Scenario scenario;
   scenario.source = source;
   TableReader top(root, "", toml_names(scenario_keys()), diagnostics);

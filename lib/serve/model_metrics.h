@@ -17,7 +17,7 @@ namespace servelab::serve {
 // `async`: the async_loading toggle; `waits`: requests that waited for a
 // load and were answered from a loader thread.
 void render_model_manager(std::string& out, const std::vector<models::ModelStatus>& statuses,
-                          const models::ManagerStats& stats, const std::vector<std::string>& labels, bool async,
-                          uint64_t waits);
+                          const models::ManagerStats& stats, const std::vector<std::string>& labels,
+                          bool async, uint64_t waits);
 
 }  // namespace servelab::serve

@@ -1,11 +1,11 @@
 #include "serve/server_metrics.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <iterator>
 #include <thread>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "serve/model_metrics.h"
 
@@ -14,7 +14,7 @@ namespace servelab::serve {
 namespace {
 
 constexpr unsigned kMinStatus = 100;
-constexpr unsigned kStatusCount = 500;  // 100..599
+constexpr unsigned kStatusCount = 500;                                       // 100..599
 constexpr size_t kBucketCount = ServerMetrics::kDurationBuckets.size() + 1;  // + the +Inf bucket
 
 // Cell layout of one shard:
@@ -58,13 +58,14 @@ std::string escape_label(std::string_view v) {
 // for +Inf, then _sum and _count. `count(b)`: events in bucket b
 // (b == bounds.size(): above the last bound).
 template <class Bounds, class Count, class Sum>
-void append_histogram(std::string& out, std::string_view name, std::string_view label, const Bounds& bounds,
-                      Count count, Sum sum) {
+void append_histogram(std::string& out, std::string_view name, std::string_view label,
+                      const Bounds& bounds, Count count, Sum sum) {
   auto it = std::back_inserter(out);
   uint64_t cumulative = 0;
   for (size_t b = 0; b < bounds.size(); ++b) {
     cumulative += count(b);
-    fmt::format_to(it, "{}_bucket{{model=\"{}\",le=\"{}\"}} {}\n", name, label, bounds[b], cumulative);
+    fmt::format_to(it, "{}_bucket{{model=\"{}\",le=\"{}\"}} {}\n", name, label, bounds[b],
+                   cumulative);
   }
   cumulative += count(bounds.size());
   fmt::format_to(it, "{}_bucket{{model=\"{}\",le=\"+Inf\"}} {}\n", name, label, cumulative);
@@ -78,15 +79,24 @@ std::atomic<size_t> g_next_thread{0};
 
 std::string_view to_string(Route route) {
   switch (route) {
-    case Route::infer: return "infer";
-    case Route::model_ready: return "model_ready";
-    case Route::model_metadata: return "model_metadata";
-    case Route::health_live: return "health_live";
-    case Route::health_ready: return "health_ready";
-    case Route::metrics: return "metrics";
-    case Route::other: return "other";
-    case Route::repository: return "repository";
-    case Route::completions: return "completions";
+    case Route::infer:
+      return "infer";
+    case Route::model_ready:
+      return "model_ready";
+    case Route::model_metadata:
+      return "model_metadata";
+    case Route::health_live:
+      return "health_live";
+    case Route::health_ready:
+      return "health_ready";
+    case Route::metrics:
+      return "metrics";
+    case Route::other:
+      return "other";
+    case Route::repository:
+      return "repository";
+    case Route::completions:
+      return "completions";
   }
   return "other";
 }
@@ -122,7 +132,9 @@ size_t ServerMetrics::my_shard() const noexcept {
   return thread_index % shards_;
 }
 
-size_t ServerMetrics::model_base(size_t model) const noexcept { return kModelBase + model * kModelStride; }
+size_t ServerMetrics::model_base(size_t model) const noexcept {
+  return kModelBase + model * kModelStride;
+}
 
 void ServerMetrics::request_started() noexcept {
   cell(my_shard(), kInFlight).fetch_add(1, std::memory_order_relaxed);
@@ -136,14 +148,17 @@ void ServerMetrics::request_finished(Route route, unsigned status) noexcept {
       .fetch_add(1, std::memory_order_relaxed);
 }
 
-void ServerMetrics::record_inference(size_t model, int64_t rows, std::chrono::nanoseconds duration) noexcept {
+void ServerMetrics::record_inference(size_t model, int64_t rows,
+                                     std::chrono::nanoseconds duration) noexcept {
   const size_t shard = my_shard();
   const size_t base = model_base(model);
   const auto& bounds = kDurationBoundsNs;
   const int64_t ns = std::max<int64_t>(0, duration.count());
-  const size_t bucket = static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), ns) - bounds.begin());
+  const size_t bucket =
+      static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), ns) - bounds.begin());
   cell(shard, base + kModelRequests).fetch_add(1, std::memory_order_relaxed);
-  cell(shard, base + kModelRows).fetch_add(static_cast<uint64_t>(std::max<int64_t>(0, rows)), std::memory_order_relaxed);
+  cell(shard, base + kModelRows)
+      .fetch_add(static_cast<uint64_t>(std::max<int64_t>(0, rows)), std::memory_order_relaxed);
   cell(shard, base + kModelSumNs).fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
   cell(shard, base + kModelBuckets + bucket).fetch_add(1, std::memory_order_relaxed);
 }
@@ -166,7 +181,8 @@ uint64_t ServerMetrics::requests(Route route, unsigned status) const noexcept {
 
 uint64_t ServerMetrics::error_answers(Route route) const noexcept {
   uint64_t total = 0;
-  for (unsigned status = 400; status < kMinStatus + kStatusCount; ++status) total += requests(route, status);
+  for (unsigned status = 400; status < kMinStatus + kStatusCount; ++status)
+    total += requests(route, status);
   return total;
 }
 
@@ -176,7 +192,9 @@ uint64_t ServerMetrics::inference_requests(size_t model) const noexcept {
   return sum(model_base(model) + kModelRequests);
 }
 
-uint64_t ServerMetrics::inference_rows(size_t model) const noexcept { return sum(model_base(model) + kModelRows); }
+uint64_t ServerMetrics::inference_rows(size_t model) const noexcept {
+  return sum(model_base(model) + kModelRows);
+}
 
 // The dynamic batchers' series (docs/BATCHING.md), one set per model; a model
 // without a batcher (batching off, or failed to load) reads 0.
@@ -189,15 +207,18 @@ void ServerMetrics::render_batch(std::string& out) const {
   for (size_t m = 0; m < stats.size(); ++m) {
     if (batch_sources_[m]) stats[m] = batch_sources_[m]();
   }
-  const auto each = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
+  const auto each = [&](std::string_view name, std::string_view type, std::string_view help,
+                        auto value) {
     header(name, type, help);
     for (size_t m = 0; m < stats.size(); ++m) {
       fmt::format_to(it, "{}{{model=\"{}\"}} {}\n", name, model_labels_[m], value(stats[m]));
     }
   };
-  header("servelab_batch_enabled", "gauge", "1 when the model's requests go through a dynamic batcher, else 0.");
+  header("servelab_batch_enabled", "gauge",
+         "1 when the model's requests go through a dynamic batcher, else 0.");
   for (size_t m = 0; m < stats.size(); ++m) {
-    fmt::format_to(it, "servelab_batch_enabled{{model=\"{}\"}} {}\n", model_labels_[m], batch_sources_[m] ? 1 : 0);
+    fmt::format_to(it, "servelab_batch_enabled{{model=\"{}\"}} {}\n", model_labels_[m],
+                   batch_sources_[m] ? 1 : 0);
   }
   each("servelab_batch_batches_total", "counter", "Batches dispatched by the dynamic batcher.",
        [](const batch::BatchStats& s) { return s.batches; });
@@ -205,39 +226,47 @@ void ServerMetrics::render_batch(std::string& out) const {
        [](const batch::BatchStats& s) { return s.requests; });
   each("servelab_batch_rows_total", "counter", "Rows dispatched in batches.",
        [](const batch::BatchStats& s) { return s.rows; });
-  each("servelab_batch_failed_total", "counter", "Batches whose execution failed (each request answered 500).",
+  each("servelab_batch_failed_total", "counter",
+       "Batches whose execution failed (each request answered 500).",
        [](const batch::BatchStats& s) { return s.failed_batches; });
   each("servelab_batch_queue_depth", "gauge", "Requests waiting in the batch queue now.",
        [](const batch::BatchStats& s) { return s.queue_depth; });
-  each("servelab_batch_size_limit", "gauge", "Current batch size limit in rows (adaptive, else max_batch_size).",
+  each("servelab_batch_size_limit", "gauge",
+       "Current batch size limit in rows (adaptive, else max_batch_size).",
        [](const batch::BatchStats& s) { return s.size_limit; });
 
   header("servelab_batch_size", "histogram", "Rows per dispatched batch.");
   for (size_t m = 0; m < stats.size(); ++m) {
-    append_histogram(out, "servelab_batch_size", model_labels_[m], batch::BatchStats::kSizeBuckets,
-                     [&](size_t b) { return stats[m].size_counts[b]; }, stats[m].rows);
+    append_histogram(
+        out, "servelab_batch_size", model_labels_[m], batch::BatchStats::kSizeBuckets,
+        [&](size_t b) { return stats[m].size_counts[b]; }, stats[m].rows);
   }
   header("servelab_batch_queue_delay_seconds", "histogram",
          "Time a request waited in the batch queue before its batch was dispatched.");
   for (size_t m = 0; m < stats.size(); ++m) {
-    append_histogram(out, "servelab_batch_queue_delay_seconds", model_labels_[m], batch::BatchStats::kDelayBuckets,
-                     [&](size_t b) { return stats[m].delay_counts[b]; },
-                     static_cast<double>(stats[m].delay_sum_ns) / 1e9);
+    append_histogram(
+        out, "servelab_batch_queue_delay_seconds", model_labels_[m],
+        batch::BatchStats::kDelayBuckets, [&](size_t b) { return stats[m].delay_counts[b]; },
+        static_cast<double>(stats[m].delay_sum_ns) / 1e9);
   }
   header("servelab_batch_dispatches_total", "counter",
-         "Batches dispatched, by trigger: size (limit reached), delay (max_queue_delay passed), drain (shutdown).");
+         "Batches dispatched, by trigger: size (limit reached), delay (max_queue_delay passed), "
+         "drain (shutdown).");
   for (size_t m = 0; m < stats.size(); ++m) {
     for (size_t t = 0; t < batch::kTriggerCount; ++t) {
-      fmt::format_to(it, "servelab_batch_dispatches_total{{model=\"{}\",trigger=\"{}\"}} {}\n", model_labels_[m],
-                     batch::to_string(static_cast<batch::Trigger>(t)), stats[m].dispatches[t]);
+      fmt::format_to(it, "servelab_batch_dispatches_total{{model=\"{}\",trigger=\"{}\"}} {}\n",
+                     model_labels_[m], batch::to_string(static_cast<batch::Trigger>(t)),
+                     stats[m].dispatches[t]);
     }
   }
-  header("servelab_batch_rejections_total", "counter",
-         "Requests refused or dropped by the batcher, by reason (all answered 503 with Retry-After).");
+  header(
+      "servelab_batch_rejections_total", "counter",
+      "Requests refused or dropped by the batcher, by reason (all answered 503 with Retry-After).");
   for (size_t m = 0; m < stats.size(); ++m) {
     for (size_t r = 0; r < batch::kRejectionCount; ++r) {
-      fmt::format_to(it, "servelab_batch_rejections_total{{model=\"{}\",reason=\"{}\"}} {}\n", model_labels_[m],
-                     batch::to_string(static_cast<batch::Rejection>(r)), stats[m].rejections[r]);
+      fmt::format_to(it, "servelab_batch_rejections_total{{model=\"{}\",reason=\"{}\"}} {}\n",
+                     model_labels_[m], batch::to_string(static_cast<batch::Rejection>(r)),
+                     stats[m].rejections[r]);
     }
   }
 }
@@ -250,7 +279,8 @@ std::string ServerMetrics::render() const {
     fmt::format_to(it, "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
   };
 
-  header("servelab_http_requests_total", "counter", "HTTP requests answered by the API, by route and status code.");
+  header("servelab_http_requests_total", "counter",
+         "HTTP requests answered by the API, by route and status code.");
   for (size_t r = 0; r < kRouteCount; ++r) {
     for (unsigned s = 0; s < kStatusCount; ++s) {
       const uint64_t n = sum(r * kStatusCount + s);
@@ -259,24 +289,29 @@ std::string ServerMetrics::render() const {
                      to_string(static_cast<Route>(r)), s + kMinStatus, n);
     }
   }
-  header("servelab_http_requests_in_flight", "gauge", "HTTP requests being handled now (this scrape included).");
+  header("servelab_http_requests_in_flight", "gauge",
+         "HTTP requests being handled now (this scrape included).");
   fmt::format_to(it, "servelab_http_requests_in_flight {}\n", in_flight());
 
-  header("servelab_inference_requests_total", "counter", "Successful inference requests, by model.");
+  header("servelab_inference_requests_total", "counter",
+         "Successful inference requests, by model.");
   for (size_t m = 0; m < model_names_.size(); ++m) {
     fmt::format_to(it, "servelab_inference_requests_total{{model=\"{}\"}} {}\n", model_labels_[m],
                    inference_requests(m));
   }
   header("servelab_inference_rows_total", "counter", "Rows (batch elements) computed, by model.");
   for (size_t m = 0; m < model_names_.size(); ++m) {
-    fmt::format_to(it, "servelab_inference_rows_total{{model=\"{}\"}} {}\n", model_labels_[m], inference_rows(m));
+    fmt::format_to(it, "servelab_inference_rows_total{{model=\"{}\"}} {}\n", model_labels_[m],
+                   inference_rows(m));
   }
-  header("servelab_inference_duration_seconds", "histogram", "Forward pass time per inference request, by model.");
+  header("servelab_inference_duration_seconds", "histogram",
+         "Forward pass time per inference request, by model.");
   for (size_t m = 0; m < model_names_.size(); ++m) {
     const size_t base = model_base(m);
-    append_histogram(out, "servelab_inference_duration_seconds", model_labels_[m], kDurationBuckets,
-                     [&](size_t b) { return sum(base + kModelBuckets + b); },
-                     static_cast<double>(sum(base + kModelSumNs)) / 1e9);
+    append_histogram(
+        out, "servelab_inference_duration_seconds", model_labels_[m], kDurationBuckets,
+        [&](size_t b) { return sum(base + kModelBuckets + b); },
+        static_cast<double>(sum(base + kModelSumNs)) / 1e9);
   }
   header("servelab_model_ready", "gauge", "1 when the model is loaded and serving, else 0.");
   std::vector<models::ModelStatus> statuses;
@@ -308,7 +343,8 @@ std::string ServerMetrics::render() const {
   fmt::format_to(it, "servelab_connections_active {}\n", opened >= closed ? opened - closed : 0);
   header("servelab_connection_idle_timeouts_total", "counter",
          "Keep-alive connections closed after idling past the idle timeout.");
-  fmt::format_to(it, "servelab_connection_idle_timeouts_total {}\n", read(&http::ConnectionStats::idle_timeouts));
+  fmt::format_to(it, "servelab_connection_idle_timeouts_total {}\n",
+                 read(&http::ConnectionStats::idle_timeouts));
   header("servelab_connection_max_requests_closes_total", "counter",
          "Keep-alive connections closed after --max-requests-per-connection responses.");
   fmt::format_to(it, "servelab_connection_max_requests_closes_total {}\n",

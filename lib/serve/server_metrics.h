@@ -46,7 +46,7 @@ class ServerMetrics {
   // (+Inf is implied): 100 µs to 10 s, the range of a forward pass on a CPU.
   static constexpr std::array<double, 16> kDurationBuckets = {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-      0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,   10.0};
+      0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,  10.0};
 
   // One slot per model, in the order given (the repository's entry order);
   // `shards` 0 picks one per hardware thread (at most 16).
@@ -126,7 +126,7 @@ class ServerMetrics {
   const models::ModelManager* manager_ = nullptr;
   bool async_loading_ = false;
   std::atomic<uint64_t> model_waits_{0};
-  std::vector<std::function<void(std::string&)>> extra_sources_;     // add_render_source()
+  std::vector<std::function<void(std::string&)>> extra_sources_;  // add_render_source()
 };
 
 }  // namespace servelab::serve

@@ -55,7 +55,8 @@ struct GzipWriter::Impl {
 };
 
 GzipWriter::GzipWriter() : impl_(std::make_unique<Impl>()) {
-  if (deflateInit2(&impl_->z, kLevel, Z_DEFLATED, kGzipWindowBits, kMemLevel, Z_DEFAULT_STRATEGY) != Z_OK)
+  if (deflateInit2(&impl_->z, kLevel, Z_DEFLATED, kGzipWindowBits, kMemLevel, Z_DEFAULT_STRATEGY) !=
+      Z_OK)
     throw std::bad_alloc();
 }
 
@@ -80,7 +81,8 @@ void GzipWriter::run(int flush, std::string& out) {
 
 void GzipWriter::write(std::string_view in, std::string& out) {
   z_stream& z = impl_->z;
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));  // zlib's API is not const-correct
+  z.next_in =
+      reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));  // zlib's API is not const-correct
   z.avail_in = static_cast<uInt>(in.size());
   in_bytes_ += in.size();
   run(Z_NO_FLUSH, out);
@@ -101,14 +103,16 @@ void GzipWriter::disable_compression(std::string& out) {
   out_bytes_ += room - z.avail_out;
 }
 
-std::optional<std::string> gzip_if_worth(std::string_view body, size_t min_bytes, double min_saving) {
+std::optional<std::string> gzip_if_worth(std::string_view body, size_t min_bytes,
+                                         double min_saving) {
   if (body.size() <= min_bytes) return std::nullopt;
   GzipWriter gz;
   std::string out;
   out.reserve(body.size() / 2);
   gz.write(body, out);
   gz.finish(out);
-  if (static_cast<double>(out.size()) > (1.0 - min_saving) * static_cast<double>(body.size())) return std::nullopt;
+  if (static_cast<double>(out.size()) > (1.0 - min_saving) * static_cast<double>(body.size()))
+    return std::nullopt;
   return out;
 }
 

@@ -16,7 +16,8 @@ bool accepts_gzip(std::string_view accept_encoding);
 
 // The gzip of `body` when it is worth sending: body over `min_bytes` and the
 // compressed size at least `min_saving` (a fraction) smaller; else nullopt.
-std::optional<std::string> gzip_if_worth(std::string_view body, size_t min_bytes, double min_saving);
+std::optional<std::string> gzip_if_worth(std::string_view body, size_t min_bytes,
+                                         double min_saving);
 
 // Decompresses a whole gzip member (tests, tools). nullopt when corrupt.
 std::optional<std::string> gunzip(std::string_view data);

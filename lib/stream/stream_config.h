@@ -16,8 +16,8 @@ struct FlushPolicy {
   // socket drains; a producer that goes quiet without finishing should call
   // flush()), then leave as one chunk: fewer syscalls and chunk headers.
   Mode mode = Mode::per_event;
-  size_t max_bytes = 4096;                      // coalesce: bytes
-  std::chrono::microseconds max_delay{5000};    // coalesce: age of the oldest waiting byte
+  size_t max_bytes = 4096;                    // coalesce: bytes
+  std::chrono::microseconds max_delay{5000};  // coalesce: age of the oldest waiting byte
 };
 
 struct StreamConfig {
@@ -41,13 +41,13 @@ struct StreamConfig {
 // Server-wide counters of every stream, for /metrics. Updated with relaxed
 // atomics once per chunk written (not per byte or event).
 struct StreamMetrics {
-  std::atomic<uint64_t> streams{0};               // streams started
-  std::atomic<uint64_t> chunks{0};                // HTTP chunks written
-  std::atomic<uint64_t> bytes{0};                 // body bytes written (after gzip)
-  std::atomic<uint64_t> backpressure_events{0};   // producer paused for a full buffer
-  std::atomic<uint64_t> failed{0};                // streams whose connection failed
-  std::atomic<uint64_t> gzip_in_bytes{0};         // gzipped bodies: bytes before compression
-  std::atomic<uint64_t> gzip_out_bytes{0};        // gzipped bodies: bytes after compression
+  std::atomic<uint64_t> streams{0};              // streams started
+  std::atomic<uint64_t> chunks{0};               // HTTP chunks written
+  std::atomic<uint64_t> bytes{0};                // body bytes written (after gzip)
+  std::atomic<uint64_t> backpressure_events{0};  // producer paused for a full buffer
+  std::atomic<uint64_t> failed{0};               // streams whose connection failed
+  std::atomic<uint64_t> gzip_in_bytes{0};        // gzipped bodies: bytes before compression
+  std::atomic<uint64_t> gzip_out_bytes{0};       // gzipped bodies: bytes after compression
   // Most bytes one stream held at once (waiting + being written): the
   // buffer bound at work. Raised only when a stream passes it.
   std::atomic<uint64_t> max_held_bytes{0};

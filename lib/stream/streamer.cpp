@@ -9,12 +9,13 @@ bool use_gzip(std::string_view accept_encoding, size_t expected_bytes, const Str
   return expected_bytes > config.gzip_min_bytes && accepts_gzip(accept_encoding);
 }
 
-std::shared_ptr<Streamer> Streamer::create(std::shared_ptr<http::BodyWriter> writer, StreamConfig config,
-                                           StreamMetrics* metrics) {
+std::shared_ptr<Streamer> Streamer::create(std::shared_ptr<http::BodyWriter> writer,
+                                           StreamConfig config, StreamMetrics* metrics) {
   return std::shared_ptr<Streamer>(new Streamer(std::move(writer), std::move(config), metrics));
 }
 
-Streamer::Streamer(std::shared_ptr<http::BodyWriter> writer, StreamConfig config, StreamMetrics* metrics)
+Streamer::Streamer(std::shared_ptr<http::BodyWriter> writer, StreamConfig config,
+                   StreamMetrics* metrics)
     : writer_(std::move(writer)), config_(std::move(config)), metrics_(metrics) {
   if (config_.gzip) gzip_ = std::make_unique<GzipWriter>();
   if (metrics_) metrics_->streams.fetch_add(1, std::memory_order_relaxed);
@@ -24,7 +25,9 @@ Streamer::Streamer(std::shared_ptr<http::BodyWriter> writer, StreamConfig config
   inflight_.reserve(std::min<size_t>(config_.buffer_limit, 4096));
 }
 
-Streamer::~Streamer() { count_gzip(); }  // a stream that failed or was dropped before its last chunk
+Streamer::~Streamer() {
+  count_gzip();
+}  // a stream that failed or was dropped before its last chunk
 
 void Streamer::count_gzip() {
   if (!gzip_ || !metrics_ || gzip_counted_) return;
@@ -51,7 +54,8 @@ void Streamer::compress_pending(bool last) {
   gzip_->flush(pending_);
   if (!probed_ && gzip_->in_bytes() >= config_.gzip_probe_bytes) {
     probed_ = true;
-    const double saving = 1.0 - static_cast<double>(gzip_->out_bytes()) / static_cast<double>(gzip_->in_bytes());
+    const double saving =
+        1.0 - static_cast<double>(gzip_->out_bytes()) / static_cast<double>(gzip_->in_bytes());
     if (saving < config_.gzip_min_saving) gzip_->disable_compression(pending_);
   }
 }
@@ -61,8 +65,8 @@ Streamer::Action Streamer::take(bool force, std::chrono::steady_clock::time_poin
   const bool last = finishing_;
   const size_t waiting = pending_.size() + raw_.size();
   if (!last && waiting == 0) return {};
-  if (!last && !force && config_.flush.mode == FlushPolicy::Mode::coalesce && waiting < config_.flush.max_bytes &&
-      now - oldest_ < config_.flush.max_delay)
+  if (!last && !force && config_.flush.mode == FlushPolicy::Mode::coalesce &&
+      waiting < config_.flush.max_bytes && now - oldest_ < config_.flush.max_delay)
     return {};
   if (gzip_) compress_pending(last);
   inflight_.swap(pending_);
@@ -102,7 +106,8 @@ bool Streamer::write(std::string_view bytes) {
       peak_ = held;
       if (metrics_) {
         uint64_t seen = metrics_->max_held_bytes.load(std::memory_order_relaxed);
-        while (seen < held && !metrics_->max_held_bytes.compare_exchange_weak(seen, held, std::memory_order_relaxed)) {
+        while (seen < held && !metrics_->max_held_bytes.compare_exchange_weak(
+                                  seen, held, std::memory_order_relaxed)) {
         }
       }
     }
@@ -187,7 +192,8 @@ void Streamer::on_written(bool ok) {
     } else {
       // The socket drained: what gathered meanwhile leaves now if the policy
       // says so (per event: always).
-      a = take(config_.flush.mode == FlushPolicy::Mode::per_event || finishing_, std::chrono::steady_clock::now());
+      a = take(config_.flush.mode == FlushPolicy::Mode::per_event || finishing_,
+               std::chrono::steady_clock::now());
       const size_t held = pending_.size() + raw_.size() + inflight_.size();
       if (paused_ && held <= config_.buffer_limit / 2) {
         paused_ = false;

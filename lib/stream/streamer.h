@@ -35,8 +35,8 @@ namespace servelab::stream {
 class Streamer : public std::enable_shared_from_this<Streamer> {
  public:
   // `metrics` may be null; else it outlives the streamer.
-  static std::shared_ptr<Streamer> create(std::shared_ptr<http::BodyWriter> writer, StreamConfig config,
-                                          StreamMetrics* metrics = nullptr);
+  static std::shared_ptr<Streamer> create(std::shared_ptr<http::BodyWriter> writer,
+                                          StreamConfig config, StreamMetrics* metrics = nullptr);
   ~Streamer();
   Streamer(const Streamer&) = delete;
   Streamer& operator=(const Streamer&) = delete;
@@ -91,16 +91,16 @@ class Streamer : public std::enable_shared_from_this<Streamer> {
   std::unique_ptr<GzipWriter> gzip_;
 
   mutable std::mutex mu_;
-  std::string pending_;   // waiting (compressed already when gzip)
-  std::string inflight_;  // being written; untouched until its completion
-  std::string raw_;       // gzip: written bytes not yet compressed
+  std::string pending_;                             // waiting (compressed already when gzip)
+  std::string inflight_;                            // being written; untouched until its completion
+  std::string raw_;                                 // gzip: written bytes not yet compressed
   std::chrono::steady_clock::time_point oldest_{};  // when the oldest waiting byte came
   bool in_flight_ = false;
   bool paused_ = false;
   bool finishing_ = false;  // finish() called; the last chunk goes when the buffer is free
   bool done_ = false;       // the last chunk was written, or the stream failed
   bool failed_ = false;
-  bool probed_ = false;     // gzip ratio checked
+  bool probed_ = false;        // gzip ratio checked
   bool gzip_counted_ = false;  // count_gzip() done
   size_t peak_ = 0;
   uint64_t backpressure_ = 0;

@@ -1,10 +1,10 @@
 // model.toml's [batching] table: per-model overrides of the batching knobs.
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "models/model_config.h"
 #include "support/temp_dir.h"
@@ -61,26 +61,38 @@ TEST(BatchingTable, BadValuesNameFileLineAndKey) {
   testing::TempDir dir("batching-table");
   auto unknown = read_with(dir, "[batching]\nmax_batch = 8\n");
   ASSERT_FALSE(unknown.ok());
-  EXPECT_NE(unknown.error().message.find(R"(model.toml:3:1: unknown key "max_batch" in [batching]; valid keys: max_batch_size,)"), std::string::npos)
+  EXPECT_NE(
+      unknown.error().message.find(
+          R"(model.toml:3:1: unknown key "max_batch" in [batching]; valid keys: max_batch_size,)"),
+      std::string::npos)
       << unknown.error().message;
   EXPECT_NE(unknown.error().message.find("max_batch_size"), std::string::npos);
 
   auto zero = read_with(dir, "[batching]\nmax_batch_size = 0\n");
   ASSERT_FALSE(zero.ok());
-  EXPECT_NE(zero.error().message.find("batching.max_batch_size: expected an integer >= 1, got integer 0"), std::string::npos)
+  EXPECT_NE(
+      zero.error().message.find("batching.max_batch_size: expected an integer >= 1, got integer 0"),
+      std::string::npos)
       << zero.error().message;
 
   auto delay = read_with(dir, "[batching]\nmax_queue_delay = 5\n");
   ASSERT_FALSE(delay.ok());
-  EXPECT_NE(delay.error().message.find("expected a duration string"), std::string::npos) << delay.error().message;
+  EXPECT_NE(delay.error().message.find("expected a duration string"), std::string::npos)
+      << delay.error().message;
 
   auto target = read_with(dir, "[batching]\ntarget_batch_time = \"0s\"\n");
   ASSERT_FALSE(target.ok());
-  EXPECT_NE(target.error().message.find(R"(batching.target_batch_time: expected a duration > 0, got "0s")"), std::string::npos) << target.error().message;
+  EXPECT_NE(target.error().message.find(
+                R"(batching.target_batch_time: expected a duration > 0, got "0s")"),
+            std::string::npos)
+      << target.error().message;
 
   auto sizes = read_with(dir, "[batching]\npreferred_batch_sizes = [4, \"x\"]\n");
   ASSERT_FALSE(sizes.ok());
-  EXPECT_NE(sizes.error().message.find(R"(batching.preferred_batch_sizes[1]: expected a row count, an integer >= 1, got string "x")"), std::string::npos);
+  EXPECT_NE(
+      sizes.error().message.find(
+          R"(batching.preferred_batch_sizes[1]: expected a row count, an integer >= 1, got string "x")"),
+      std::string::npos);
 
   auto not_table = read_with(dir, "batching = 3\n");
   ASSERT_FALSE(not_table.ok());

@@ -1,11 +1,11 @@
 #include "batch/compute_pool.h"
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <mutex>
 #include <set>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 namespace servelab::batch {
 namespace {

@@ -3,6 +3,8 @@
 
 #include "batch/request_batcher.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -10,8 +12,6 @@
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "batch/compute_pool.h"
 #include "support/wait_until.h"
@@ -268,7 +268,8 @@ TEST(RequestBatcher, WaitsForAFreeSlotSoBatchesGrowUnderLoad) {
 }
 
 // Two batches execute at once and the second finishes first.
-void run_second_batch_first(bool preserve, std::vector<int>& after_second, std::vector<int>& after_both) {
+void run_second_batch_first(bool preserve, std::vector<int>& after_second,
+                            std::vector<int>& after_both) {
   FakeClock clock;
   ManualPool pool;
   Recorder rec;
@@ -323,7 +324,8 @@ TEST(RequestBatcher, PreservesArrivalOrderUnderConcurrentProducers) {
   std::vector<std::thread> producers;
   for (int p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] {
-      for (int i = 0; i < kPerProducer; ++i) EXPECT_FALSE(batcher.submit(rec.request(p * 100000 + i)));
+      for (int i = 0; i < kPerProducer; ++i)
+        EXPECT_FALSE(batcher.submit(rec.request(p * 100000 + i)));
     });
   }
   for (auto& t : producers) t.join();
@@ -385,7 +387,8 @@ TEST(RequestBatcher, MalformedRequestIsRefusedBeforeJoiningABatch) {
   ASSERT_FALSE(batcher.submit(rec.request(4)));
   pool.run_all();
   EXPECT_EQ(rec.ids(), (std::vector<int>{1, 4}));
-  for (const Seen& s : rec.seen()) EXPECT_EQ(s.output, std::vector<float>{static_cast<float>(s.id)});
+  for (const Seen& s : rec.seen())
+    EXPECT_EQ(s.output, std::vector<float>{static_cast<float>(s.id)});
 }
 
 TEST(RequestBatcher, QueueFullRejectsAndCounts) {
@@ -446,7 +449,8 @@ TEST(RequestBatcher, ShutdownComputesQueuedRequestsAndRefusesNewOnes) {
   for (int i = 0; i < 5; ++i) ASSERT_FALSE(batcher.submit(rec.request(i)));
   batcher.shutdown();  // returns once every queued request is answered
   ASSERT_EQ(rec.count(), 5u);
-  for (const Seen& s : rec.seen()) EXPECT_EQ(s.output, std::vector<float>{static_cast<float>(s.id)});
+  for (const Seen& s : rec.seen())
+    EXPECT_EQ(s.output, std::vector<float>{static_cast<float>(s.id)});
   EXPECT_EQ(batcher.submit(rec.request(9)), SubmitError::shutdown);
   const BatchStats st = batcher.stats();
   EXPECT_EQ(st.rejections[static_cast<size_t>(Rejection::shutdown)], 1u);

@@ -1,11 +1,10 @@
+#include "common/duration.h"
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <string>
-
-#include <fmt/format.h>
-
-#include "common/duration.h"
 
 namespace servelab {
 namespace {

@@ -1,8 +1,8 @@
 #include "common/prometheus_text.h"
 
-#include <cmath>
-
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 namespace servelab {
 namespace {

@@ -28,7 +28,8 @@ std::string errors_of(std::string_view text, F read) {
 
 TEST(TableReader, IntegerOutOfRangeNamesTheRangeAndWhatWasThere) {
   int out = 7;
-  EXPECT_EQ(errors_of("[t]\na = 0\n", [&](TableReader& r) { EXPECT_FALSE(r.read_integer("a", out, 1, 9)); }),
+  EXPECT_EQ(errors_of("[t]\na = 0\n",
+                      [&](TableReader& r) { EXPECT_FALSE(r.read_integer("a", out, 1, 9)); }),
             "f.toml:2:5: t.a: expected an integer from 1 to 9, got integer 0");
   EXPECT_EQ(out, 7);  // unchanged
   EXPECT_EQ(errors_of("[t]\na = \"x\"\n", [&](TableReader& r) { r.read_integer("a", out, 1); }),
@@ -59,8 +60,10 @@ TEST(TableReader, ValidValuesAreStored) {
 TEST(TableReader, ChoiceErrorListsTheChoicesAndSuggestsTheNearest) {
   constexpr Choice<int> kChoices[] = {{"closed", 0}, {"open", 1}};
   int out = 0;
-  EXPECT_EQ(errors_of("[t]\na = \"clsoed\"\n", [&](TableReader& r) { r.read_choice<int>("a", out, kChoices); }),
-            R"(f.toml:2:5: t.a: expected one of "closed", "open", got "clsoed"; did you mean "closed"?)");
+  EXPECT_EQ(
+      errors_of("[t]\na = \"clsoed\"\n",
+                [&](TableReader& r) { r.read_choice<int>("a", out, kChoices); }),
+      R"(f.toml:2:5: t.a: expected one of "closed", "open", got "clsoed"; did you mean "closed"?)");
 }
 
 TEST(TableReader, UnknownKeysGetADidYouMeanOrTheValidKeys) {

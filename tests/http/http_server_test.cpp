@@ -2,14 +2,14 @@
 
 #include "http/http_server.h"
 
+#include <gtest/gtest.h>
+
 #include <condition_variable>
 #include <future>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "http/test_client.h"
 
@@ -80,7 +80,8 @@ TEST(HttpServer, Expect100ContinueGetsGoAheadBeforeTheBody) {
   ASSERT_TRUE(server.start().ok());
   TestClient client;
   ASSERT_FALSE(client.connect(server.port()));
-  ASSERT_FALSE(client.send_raw("POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+  ASSERT_FALSE(client.send_raw(
+      "POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
   Response interim;
   ASSERT_FALSE(client.read(interim));
   EXPECT_EQ(interim.result_int(), 100u);
@@ -96,7 +97,8 @@ TEST(HttpServer, Expect100ContinueWithOversizeBodyGets413WithoutGoAhead) {
   ASSERT_TRUE(server.start().ok());
   TestClient client;
   ASSERT_FALSE(client.connect(server.port()));
-  ASSERT_FALSE(client.send_raw("POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n"));
+  ASSERT_FALSE(client.send_raw(
+      "POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n"));
   Response res;
   ASSERT_FALSE(client.read(res));
   EXPECT_EQ(res.result_int(), 413u);
@@ -252,7 +254,6 @@ TEST(HttpServer, StopFinishesInFlightRequestAndClosesIdleConnections) {
   EXPECT_TRUE(late.connect(server.port()));  // no longer accepting
 }
 
-
 // Answers from a thread of its own, after the handler has returned.
 class LaterThread {
  public:
@@ -261,7 +262,8 @@ class LaterThread {
   }
   void answer(Request&& request, Responder respond) {
     std::lock_guard lock(mu_);
-    threads_.emplace_back([r = std::move(request), respond]() mutable { respond(echo(std::move(r))); });
+    threads_.emplace_back(
+        [r = std::move(request), respond]() mutable { respond(echo(std::move(r))); });
   }
 
  private:
@@ -304,7 +306,9 @@ TEST(HttpServer, OnlyTheFirstAnswerIsSentAndADroppedResponderGets500) {
 TEST(HttpServer, JoinWaitsForAPendingAsyncAnswer) {
   std::promise<Responder> pending;
   auto pending_future = pending.get_future();
-  HttpServer server(small_config(), AsyncHandler([&](Request&&, Responder respond) { pending.set_value(respond); }));
+  HttpServer server(small_config(), AsyncHandler([&](Request&&, Responder respond) {
+                      pending.set_value(respond);
+                    }));
   ASSERT_TRUE(server.start().ok());
   TestClient client;
   ASSERT_FALSE(client.connect(server.port()));

@@ -1,9 +1,8 @@
 // The `servelab` executable end to end: embedded server, result file,
 // interruption, validation errors, models make.
 
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -23,9 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void write(const fs::path& p, const std::string& text) {
-  std::ofstream(p) << text;
-}
+void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
 
 const char* kTinyScenario = R"(name = "tiny"
 [load]
@@ -85,9 +82,15 @@ TEST(Cli, InterruptedRunWritesAPartialResult) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  std::vector<std::string> args{bin_dir() + "/servelab", "run", (dir.path() / "tiny.toml").string(),
-                                "--out", out.string(), "--results", (dir.path() / "results").string(),
-                                "--set", "load.duration=60s"};
+  std::vector<std::string> args{bin_dir() + "/servelab",
+                                "run",
+                                (dir.path() / "tiny.toml").string(),
+                                "--out",
+                                out.string(),
+                                "--results",
+                                (dir.path() / "results").string(),
+                                "--set",
+                                "load.duration=60s"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -144,10 +147,12 @@ TEST(Cli, ModelsMakeWritesARepositoryTheServerServes) {
   EXPECT_TRUE(fs::exists(repo / "mlp-1" / "model.safetensors"));
   auto server = start_server(repo.string());
   for (const char* model : {"mlp-0", "mlp-1"}) {
-    auto meta = runner::http_get(server.base_url() + "/v2/models/" + model, std::chrono::seconds(5));
+    auto meta =
+        runner::http_get(server.base_url() + "/v2/models/" + model, std::chrono::seconds(5));
     ASSERT_TRUE(meta.ok()) << meta.error().message;
     EXPECT_EQ(meta->status, 200) << model << ": " << meta->body;
-    EXPECT_NE(meta->body.find("[-1,16]"), std::string::npos) << "input width from --dims: " << meta->body;
+    EXPECT_NE(meta->body.find("[-1,16]"), std::string::npos)
+        << "input width from --dims: " << meta->body;
   }
   auto exit = server.stop();
   EXPECT_TRUE(exit.clean) << exit.description;
@@ -161,7 +166,8 @@ TEST(Cli, RunFailsClearlyWhenTheTargetIsDown) {
   EXPECT_EQ(p.exit_code, 3) << p.err;
   EXPECT_NE(p.err.find("run failed"), std::string::npos) << p.err;
   EXPECT_NE(p.err.find("http://127.0.0.1:9/"), std::string::npos) << "names the target: " << p.err;
-  EXPECT_FALSE(fs::exists(dir.path() / "run" / "result.json")) << "no result for a run that never started";
+  EXPECT_FALSE(fs::exists(dir.path() / "run" / "result.json"))
+      << "no result for a run that never started";
 }
 
 }  // namespace

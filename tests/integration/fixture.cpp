@@ -7,7 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-
 #include "load/engine.h"
 #include "load/plan.h"
 #include "models/repository_maker.h"
@@ -94,7 +93,8 @@ ProcessOutput run_cli(const std::vector<std::string>& args, std::chrono::millise
   int open_fds = 2;
   char buf[4096];
   while (open_fds > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       ::kill(pid, SIGKILL);
       ADD_FAILURE() << "servelab did not finish within the deadline";

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "runner/server_process.h"
 #include "load/run_stats.h"
+#include "runner/server_process.h"
 #include "scenario/scenario.h"
 #include "support/temp_dir.h"
 
@@ -22,11 +22,11 @@ namespace servelab::testing {
 
 std::string bin_dir();  // where servelab and servelab-server are built
 
-
 // A model repository of `count` small mlp models (dims 64x64x16 unless given).
 std::string make_models(const TempDir& dir, int count = 1, std::vector<int> dims = {64, 64, 16});
 
-runner::ServerProcess start_server(const std::string& models, std::vector<std::string> extra_args = {},
+runner::ServerProcess start_server(const std::string& models,
+                                   std::vector<std::string> extra_args = {},
                                    const std::string& log_path = "");
 
 // Scrapes /metrics; value of one series (0 when absent).
@@ -37,7 +37,9 @@ double metric(const std::map<std::string, double>& metrics, const std::string& s
 struct MeasuredRun {
   load::RunStats stats;
   std::map<std::string, double> before, after;
-  double delta(const std::string& series) const { return metric(after, series) - metric(before, series); }
+  double delta(const std::string& series) const {
+    return metric(after, series) - metric(before, series);
+  }
 };
 MeasuredRun run_measured(const runner::ServerProcess& server, const scenario::Scenario& s);
 

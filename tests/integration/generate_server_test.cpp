@@ -4,16 +4,15 @@
 // first token before the end; with the toggle off the server must send the
 // whole answer at once (Content-Length, no chunks, no stream started).
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <string>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
+#include <string>
 
 #include "fixture.h"
 #include "load/engine.h"
@@ -87,7 +86,8 @@ Measured run_against(const runner::ServerProcess& server, const scenario::Scenar
     m.streams = metric(after, kStreams) - metric(before, kStreams);
     return m.completions >= ok;
   });
-  EXPECT_TRUE(counted) << "the server counted " << m.completions << " completions within 5 s, the client " << ok;
+  EXPECT_TRUE(counted) << "the server counted " << m.completions
+                       << " completions within 5 s, the client " << ok;
   return m;
 }
 
@@ -107,8 +107,9 @@ bhttp::response<bhttp::string_body> post_completion(const std::string& base_url,
   bhttp::request<bhttp::string_body> request{bhttp::verb::post, "/v1/completions", 11};
   request.set(bhttp::field::host, host_port);
   request.set(bhttp::field::content_type, "application/json");
-  request.body() = fmt::format(R"({{"model":"tokens-0","prompt":"Hello","max_tokens":{},"stream":{},"seed":1}})",
-                               kMaxTokens, stream);
+  request.body() =
+      fmt::format(R"({{"model":"tokens-0","prompt":"Hello","max_tokens":{},"stream":{},"seed":1}})",
+                  kMaxTokens, stream);
   request.prepare_payload();
   bhttp::write(socket, request);
   beast::flat_buffer buffer;
@@ -131,7 +132,8 @@ void expect_consistent(const Measured& m) {
   EXPECT_GE(m.completions, static_cast<double>(g.requests));
   EXPECT_LE(m.completions, static_cast<double>(g.requests + c.unfinished + kConnections));
   EXPECT_GE(m.tokens, static_cast<double>(g.output_tokens));
-  EXPECT_LE(m.tokens, static_cast<double>(g.output_tokens + (c.unfinished + kConnections) * kMaxTokens));
+  EXPECT_LE(m.tokens,
+            static_cast<double>(g.output_tokens + (c.unfinished + kConnections) * kMaxTokens));
   EXPECT_LE(g.output_tokens, g.requests * kMaxTokens);
   EXPECT_EQ(g.ttft.count(), g.requests);
 }
@@ -168,7 +170,8 @@ TEST(GenerateAgainstServer, StreamingToggleOffSendsTheWholeEventStreamAtOnce) {
   auto server = start_server(make_tokens_model(dir), {"--streaming", "off"});
   const Measured m = run_against(server, generate_scenario(server.base_url(), true));
   expect_consistent(m);
-  EXPECT_EQ(m.stats.generate.streamed, m.stats.generate.requests) << "still SSE events, all of them";
+  EXPECT_EQ(m.stats.generate.streamed, m.stats.generate.requests)
+      << "still SSE events, all of them";
   // The server answered every completion without starting one stream.
   EXPECT_GT(m.completions, 0.0);
   EXPECT_EQ(m.streams, 0.0) << "--streaming off, yet the server streamed";

@@ -2,13 +2,12 @@
 // manager, the real generator spreading requests over models, and the
 // `servelab run` toggle passing --async-loading on|off to the embedded server.
 
+#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
-
-#include <curl/curl.h>
 
 #include "fixture.h"
 #include "load/curl_global.h"
@@ -41,10 +40,11 @@ Reply post(const std::string& url, const std::string& body) {
   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10'000L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t n, void* out) -> size_t {
-    static_cast<std::string*>(out)->append(data, size * n);
-    return size * n;
-  });
+  curl_easy_setopt(
+      curl, CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t n, void* out) -> size_t {
+        static_cast<std::string*>(out)->append(data, size * n);
+        return size * n;
+      });
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply.body);
   EXPECT_EQ(curl_easy_perform(curl), CURLE_OK) << url;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
@@ -56,8 +56,8 @@ Reply post(const std::string& url, const std::string& body) {
 std::string infer_body(int width) {
   std::string data;
   for (int i = 0; i < width; ++i) data += (i ? ",0.5" : "0.5");
-  return R"({"inputs":[{"name":"input","shape":[1,)" + std::to_string(width) + R"(],"datatype":"FP32","data":[)" +
-         data + "]}]}";
+  return R"({"inputs":[{"name":"input","shape":[1,)" + std::to_string(width) +
+         R"(],"datatype":"FP32","data":[)" + data + "]}]}";
 }
 
 // Changes the last byte of a model's weights: same size, another sha256.
@@ -81,7 +81,8 @@ TEST(ModelLoading, TamperedModelAnswers503WithTheReasonWhileOthersServe) {
   EXPECT_EQ(good.status, 200) << good.body;
   const Reply index = post(base + "/v2/repository/index", "");
   EXPECT_EQ(index.status, 200);
-  EXPECT_NE(index.body.find(R"("name":"mlp-1","version":"1","state":"UNAVAILABLE")"), std::string::npos)
+  EXPECT_NE(index.body.find(R"("name":"mlp-1","version":"1","state":"UNAVAILABLE")"),
+            std::string::npos)
       << index.body;
   auto exit = server.stop();
   EXPECT_TRUE(exit.clean) << exit.description;
@@ -134,18 +135,20 @@ TEST(ModelLoading, ZipfSpreadCountsMatchTheServersPerModelMetrics) {
 TEST(ModelLoading, AsyncLoadingToggleReachesTheEmbeddedServer) {
   TempDir dir;
   const std::string repo = make_models(dir, 4, {32, 32, 8});
-  auto size = models::weights_file_size(*models::read_model_config((fs::path(repo) / "mlp-0").string()));
+  auto size =
+      models::weights_file_size(*models::read_model_config((fs::path(repo) / "mlp-0").string()));
   ASSERT_TRUE(size.ok());
   const uint64_t budget = *size * 5 / 2;  // room for two models
-  std::ofstream(dir.path() / "spread.toml") << "name = \"spread\"\n"
-                                           << "[load]\nconnections = 4\nduration = \"1s\"\n"
-                                           << "[server]\nmodel_repository = \"" << repo << "\"\nmodel_count = 4\n"
-                                           << "dims = [32, 32, 8]\nmodel_memory_budget = " << budget << "\n"
-                                           << "[[requests]]\nkind = \"infer\"\nmodel_count = 4\n";
+  std::ofstream(dir.path() / "spread.toml")
+      << "name = \"spread\"\n"
+      << "[load]\nconnections = 4\nduration = \"1s\"\n"
+      << "[server]\nmodel_repository = \"" << repo << "\"\nmodel_count = 4\n"
+      << "dims = [32, 32, 8]\nmodel_memory_budget = " << budget << "\n"
+      << "[[requests]]\nkind = \"infer\"\nmodel_count = 4\n";
   for (const bool async : {false, true}) {
     const fs::path out = dir.path() / (async ? "on" : "off");
-    auto p = run_cli({"run", (dir.path() / "spread.toml").string(), "--quiet", "--out", out.string(), "--results",
-                      (dir.path() / "results").string(), "--set",
+    auto p = run_cli({"run", (dir.path() / "spread.toml").string(), "--quiet", "--out",
+                      out.string(), "--results", (dir.path() / "results").string(), "--set",
                       std::string("toggles.async_loading=") + (async ? "true" : "false")});
     ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
     auto record = report::read_result_file((out / "result.json").string());
@@ -166,7 +169,8 @@ TEST(ModelLoading, AsyncLoadingToggleReachesTheEmbeddedServer) {
     }
     std::ifstream log(out / "server.log");
     const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-    EXPECT_NE(text.find(async ? "async loading on" : "async loading off"), std::string::npos) << text;
+    EXPECT_NE(text.find(async ? "async loading on" : "async loading off"), std::string::npos)
+        << text;
   }
 }
 

@@ -32,7 +32,8 @@ struct Measured {
   double infers_before = 0;  // the server's inference count before the run
 };
 
-Measured run_with(const runner::ServerProcess& server, scenario::Scenario s, scenario::EngineKind engine) {
+Measured run_with(const runner::ServerProcess& server, scenario::Scenario s,
+                  scenario::EngineKind engine) {
   s.load.engine = engine;
   MeasuredRun r = run_measured(server, s);
   return Measured{std::move(r.stats), r.delta(kInferSeries), r.delta(kConnSeries),
@@ -42,7 +43,8 @@ Measured run_with(const runner::ServerProcess& server, scenario::Scenario s, sce
 TEST(NativeEngine, ClosedLoopCountsMatchServerMetrics) {
   TempDir dir;
   auto server = start_server(make_models(dir));
-  const Measured m = run_with(server, infer_scenario(server.base_url(), 1000ms, 8), scenario::EngineKind::native);
+  const Measured m =
+      run_with(server, infer_scenario(server.base_url(), 1000ms, 8), scenario::EngineKind::native);
   const auto& c = m.stats.counters;
   EXPECT_EQ(m.stats.engine, "native");
   EXPECT_GT(c.requests, 100u);
@@ -134,7 +136,8 @@ TEST(NativeEngine, StalledServerGivesTimeoutErrorsOnBothEngines) {
     // flight at the end; +1: the after-run scrape's own connection).
     EXPECT_GT(c.connections_opened, 4u) << m.stats.engine;
     EXPECT_GE(m.stats.pool.created, c.connections_opened) << m.stats.engine;
-    EXPECT_LE(m.server_connections, static_cast<double>(m.stats.pool.created) + 1.0) << m.stats.engine;
+    EXPECT_LE(m.server_connections, static_cast<double>(m.stats.pool.created) + 1.0)
+        << m.stats.engine;
   }
   EXPECT_TRUE(server.stop().clean);
 }

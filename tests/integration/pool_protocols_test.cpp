@@ -31,7 +31,8 @@ load::RunStats run_plan(const scenario::Scenario& s, const std::string& url) {
   return stats.ok() ? std::move(stats).value() : load::RunStats();
 }
 
-scenario::Scenario get_scenario(const std::string& path, int connections, std::chrono::milliseconds duration) {
+scenario::Scenario get_scenario(const std::string& path, int connections,
+                                std::chrono::milliseconds duration) {
   scenario::Scenario s;
   s.name = "protocols";
   s.load.connections = connections;
@@ -50,10 +51,11 @@ struct Certificate {
 };
 Certificate make_certificate(const TempDir& dir) {
   Certificate c{(dir.path() / "cert.pem").string(), (dir.path() / "key.pem").string()};
-  ChildProcess openssl({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                        "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout",
-                        c.key, "-out", c.cert},
-                       (dir.path() / "openssl-req.log").string());
+  ChildProcess openssl(
+      {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+       "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", c.key,
+       "-out", c.cert},
+      (dir.path() / "openssl-req.log").string());
   EXPECT_TRUE(openssl.started());
   EXPECT_EQ(openssl.wait(20s), 0) << "openssl req failed";
   return c;
@@ -66,7 +68,9 @@ TEST(PoolProtocols, ServerClosedConnectionsAreReplacedAndCountsMatchServerMetric
   const auto before = runner::scrape_metrics(server.base_url());
   const load::RunStats st = run_plan(s, server.base_url());
   const auto after = runner::scrape_metrics(server.base_url());
-  auto delta = [&](const std::string& series) { return metric(after, series) - metric(before, series); };
+  auto delta = [&](const std::string& series) {
+    return metric(after, series) - metric(before, series);
+  };
   const auto& c = st.counters;
   EXPECT_GT(c.requests, 40u);
   EXPECT_EQ(c.error_total(), 0u);  // every close was detected before a request went out on it
@@ -89,11 +93,12 @@ TEST(PoolProtocols, HttpsAgainstOpensslServerVerifiesOrAcceptsSelfSigned) {
   TempDir dir;
   const Certificate cert = make_certificate(dir);
   const uint16_t port = free_loopback_port();
-  ChildProcess server({"openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port), "-cert", cert.cert,
-                       "-key", cert.key, "-www", "-quiet"},
+  ChildProcess server({"openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port),
+                       "-cert", cert.cert, "-key", cert.key, "-www", "-quiet"},
                       (dir.path() / "s_server.log").string());
   ASSERT_TRUE(server.started());
-  ASSERT_TRUE(wait_until([&] { return accepts_connections(port); }, 10s)) << "openssl s_server did not start";
+  ASSERT_TRUE(wait_until([&] { return accepts_connections(port); }, 10s))
+      << "openssl s_server did not start";
   const std::string url = "https://127.0.0.1:" + std::to_string(port);
 
   auto s = get_scenario("/", 2, 400ms);
@@ -148,7 +153,8 @@ TEST(PoolProtocols, Http2PriorKnowledgeMultiplexesStreamsOnOneConnection) {
   TempDir dir;
   Nghttpd ng(dir, nullptr);
   ASSERT_TRUE(ng.process->started());
-  ASSERT_TRUE(wait_until([&] { return accepts_connections(ng.port); }, 10s)) << "nghttpd did not start";
+  ASSERT_TRUE(wait_until([&] { return accepts_connections(ng.port); }, 10s))
+      << "nghttpd did not start";
   auto s = get_scenario("/index.html", 16, 500ms);
   s.http.http2 = true;
   s.http.streams_per_connection = 16;
@@ -160,7 +166,8 @@ TEST(PoolProtocols, Http2OverTlsIsNegotiatedByAlpn) {
   const Certificate cert = make_certificate(dir);
   Nghttpd ng(dir, &cert);
   ASSERT_TRUE(ng.process->started());
-  ASSERT_TRUE(wait_until([&] { return accepts_connections(ng.port); }, 10s)) << "nghttpd did not start";
+  ASSERT_TRUE(wait_until([&] { return accepts_connections(ng.port); }, 10s))
+      << "nghttpd did not start";
   auto s = get_scenario("/index.html", 16, 500ms);
   s.http.http2 = true;
   s.http.streams_per_connection = 16;

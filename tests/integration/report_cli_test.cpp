@@ -1,15 +1,13 @@
 // matrix, report, compare and gate end to end: the real `servelab` against
 // the real embedded server, with very short runs and tiny models.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <boost/property_tree/ptree.hpp>
 #include <boost/property_tree/xml_parser.hpp>
-
 #include <fstream>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "fixture.h"
 #include "report/ablation.h"
@@ -49,16 +47,19 @@ class MatrixCli : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir("matrix");
     write(dir_->path() / "tiny.toml", kTiny);
-    matrix_ = new ProcessOutput(run_cli({"matrix", (dir_->path() / "tiny.toml").string(), "--toggles",
-                                         "pooling,streaming", "--quiet", "--out", (dir_->path() / "m").string(),
-                                         "--results", (dir_->path() / "results").string()}));
+    matrix_ = new ProcessOutput(
+        run_cli({"matrix", (dir_->path() / "tiny.toml").string(), "--toggles", "pooling,streaming",
+                 "--quiet", "--out", (dir_->path() / "m").string(), "--results",
+                 (dir_->path() / "results").string()}));
   }
   static void TearDownTestSuite() {
     delete matrix_;
     delete dir_;
   }
   static fs::path out() { return dir_->path() / "m"; }
-  static std::string result(const std::string& toggles) { return (out() / toggles / "result.json").string(); }
+  static std::string result(const std::string& toggles) {
+    return (out() / toggles / "result.json").string();
+  }
 
   static TempDir* dir_;
   static ProcessOutput* matrix_;
@@ -72,7 +73,8 @@ TEST_F(MatrixCli, RunsEachCombinationWithItsOwnFilesAndTheAblationTable) {
   ASSERT_TRUE(m.ok()) << m.error().message;
   EXPECT_EQ(m->results.size(), 4u);
   for (const char* t : {"all-off", "pooling", "streaming", "pooling+streaming"}) {
-    for (const char* f : {"result.json", "report.md", "report.csv", "report.html", "latency.hgrm", "server.log"})
+    for (const char* f :
+         {"result.json", "report.md", "report.csv", "report.html", "latency.hgrm", "server.log"})
       EXPECT_TRUE(fs::exists(out() / t / f)) << t << "/" << f;
     auto r = report::read_result_file(result(t));
     ASSERT_TRUE(r.ok()) << r.error().message;
@@ -92,9 +94,11 @@ TEST_F(MatrixCli, RunsEachCombinationWithItsOwnFilesAndTheAblationTable) {
   EXPECT_NE(table.find("| all-off | 1 |"), std::string::npos) << table;
   EXPECT_NE(table.find("| pooling | 1 |"), std::string::npos) << table;
   EXPECT_NE(table.find("| streaming (streaming: no effect) | 1 |"), std::string::npos) << table;
-  EXPECT_NE(table.find("| pooling+streaming (streaming: no effect) | 1 |"), std::string::npos) << table;
-  EXPECT_NE(table.find("- streaming in streaming: acts only on generate requests with stream = true"),
-            std::string::npos)
+  EXPECT_NE(table.find("| pooling+streaming (streaming: no effect) | 1 |"), std::string::npos)
+      << table;
+  EXPECT_NE(
+      table.find("- streaming in streaming: acts only on generate requests with stream = true"),
+      std::string::npos)
       << table;
   const auto streaming = report::read_result_file(result("streaming"));
   ASSERT_TRUE(streaming.ok());
@@ -110,7 +114,8 @@ TEST_F(MatrixCli, ReportRendersAMatrixAsCsvAndHtml) {
   ASSERT_EQ(csv.exit_code, 0) << csv.err;
   EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 5);  // header + 4 runs
   const auto html = dir_->path() / "r.html";
-  auto h = run_cli({"report", result("pooling"), result("all-off"), "--format", "html", "--out", html.string()});
+  auto h = run_cli(
+      {"report", result("pooling"), result("all-off"), "--format", "html", "--out", html.string()});
   ASSERT_EQ(h.exit_code, 0) << h.err;
   EXPECT_NE(read(html).find("id=\"ablation-plot\""), std::string::npos);
   auto hgrm = run_cli({"report", result("pooling"), "--format", "hgrm"});
@@ -129,12 +134,13 @@ TEST_F(MatrixCli, CompareShowsBothSidesAndTheChange) {
   const auto b = report::read_result_file(result("pooling"));
   ASSERT_TRUE(a.ok() && b.ok());
   const report::RunMetrics ma = report::metrics_of(*a), mb = report::metrics_of(*b);
-  const std::string rps = fmt::format("| req/s | {:.1f} | {:.1f} | {} | n/a (1 run) | {} |\n", ma.rps, mb.rps,
-                                      report::change_text(mb.rps, ma.rps), ma.rps == mb.rps ? "same" : "");
+  const std::string rps =
+      fmt::format("| req/s | {:.1f} | {:.1f} | {} | n/a (1 run) | {} |\n", ma.rps, mb.rps,
+                  report::change_text(mb.rps, ma.rps), ma.rps == mb.rps ? "same" : "");
   EXPECT_NE(c.out.find(rps), std::string::npos) << rps << c.out;
-  const std::string p99 =
-      fmt::format("| p99 ms | {:.3f} | {:.3f} | {} | n/a (1 run) | {} |\n", ma.p99_us / 1000, mb.p99_us / 1000,
-                  report::change_text(mb.p99_us, ma.p99_us), ma.p99_us == mb.p99_us ? "same" : "");
+  const std::string p99 = fmt::format(
+      "| p99 ms | {:.3f} | {:.3f} | {} | n/a (1 run) | {} |\n", ma.p99_us / 1000, mb.p99_us / 1000,
+      report::change_text(mb.p99_us, ma.p99_us), ma.p99_us == mb.p99_us ? "same" : "");
   EXPECT_NE(c.out.find(p99), std::string::npos) << p99 << c.out;
 }
 
@@ -160,7 +166,8 @@ TEST_F(MatrixCli, GateExitCodesPassFailBadExpressionAndFailedRun) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("time unit"), std::string::npos) << bad.err;
 
-  const std::string partial = std::string(SERVELAB_SOURCE_DIR) + "/tests/report/golden/partial_result.json";
+  const std::string partial =
+      std::string(SERVELAB_SOURCE_DIR) + "/tests/report/golden/partial_result.json";
   auto failed_run = run_cli({"gate", partial, "--threshold", "rps>0"});
   EXPECT_EQ(failed_run.exit_code, 3);
   EXPECT_NE(failed_run.err.find("partial"), std::string::npos) << failed_run.err;
@@ -184,15 +191,16 @@ model = "tokens-0"
 max_tokens = 4
 stream = true
 )");
-  auto p = run_cli({"run", (dir.path() / "gen.toml").string(), "--out", (dir.path() / "o").string(), "--results",
-                    (dir.path() / "results").string()});
+  auto p = run_cli({"run", (dir.path() / "gen.toml").string(), "--out", (dir.path() / "o").string(),
+                    "--results", (dir.path() / "results").string()});
   ASSERT_EQ(p.exit_code, 0) << p.err << p.out;
   EXPECT_EQ(p.out.find("no effect"), std::string::npos) << p.out;
   auto r = report::read_result_file((dir.path() / "o" / "result.json").string());
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_TRUE(r->scenario.toggles.streaming);
   EXPECT_GT(r->stats.generate.streamed, 0u);
-  EXPECT_TRUE(r->inert_toggles.empty()) << r->inert_toggles.front().toggle << ": " << r->inert_toggles.front().reason;
+  EXPECT_TRUE(r->inert_toggles.empty())
+      << r->inert_toggles.front().toggle << ": " << r->inert_toggles.front().reason;
   EXPECT_TRUE(r->warnings.empty());
   EXPECT_EQ(read(dir.path() / "o" / "report.md").find("no effect"), std::string::npos);
 }
@@ -202,8 +210,8 @@ TEST(RunCli, AFailedScenarioThresholdExitsOneAndABadOneTwo) {
   std::string failing = kTiny;
   failing.replace(failing.find("error_rate<50%"), 14, "p(99)<1us");
   write(dir.path() / "f.toml", failing);
-  auto p = run_cli({"run", (dir.path() / "f.toml").string(), "--quiet", "--out", (dir.path() / "o").string(),
-                    "--results", (dir.path() / "results").string()});
+  auto p = run_cli({"run", (dir.path() / "f.toml").string(), "--quiet", "--out",
+                    (dir.path() / "o").string(), "--results", (dir.path() / "results").string()});
   EXPECT_EQ(p.exit_code, 1) << p.err;
   EXPECT_NE(p.err.find("FAIL p(99)<1us"), std::string::npos) << p.err;
   EXPECT_TRUE(fs::exists(dir.path() / "o" / "report.html"));

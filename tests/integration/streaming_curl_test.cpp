@@ -2,10 +2,10 @@
 // servelab-server process gets the first SSE event while the server still
 // reports the stream as active, i.e. before the last token exists.
 
+#include <gtest/gtest.h>
+
 #include <cstdio>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "fixture.h"
 #include "models/repository_maker.h"
@@ -25,9 +25,10 @@ TEST(StreamingCurl, CurlReadsTheFirstEventWhileTheStreamIsStillActive) {
   auto server = start_server(repo, {"--threads", "2", "--compute-threads", "1"});
   // 16,384 tokens (~2.5 MB of events): this test stops reading after the
   // first line, so the stream cannot finish while it looks.
-  const std::string cmd = "curl -N -s --max-time 20 -H 'Content-Type: application/json' -d "
-                          "'{\"model\":\"tokens-0\",\"prompt\":\"Hi\",\"max_tokens\":16384,\"stream\":true}' " +
-                          server.base_url() + "/v1/completions";
+  const std::string cmd =
+      "curl -N -s --max-time 20 -H 'Content-Type: application/json' -d "
+      "'{\"model\":\"tokens-0\",\"prompt\":\"Hi\",\"max_tokens\":16384,\"stream\":true}' " +
+      server.base_url() + "/v1/completions";
   FILE* curl = popen(cmd.c_str(), "r");
   ASSERT_NE(curl, nullptr);
   char line[4096];

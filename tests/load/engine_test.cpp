@@ -1,5 +1,6 @@
 #include "load/engine.h"
 
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,8 +10,6 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "test_server.h"
 
@@ -57,7 +56,8 @@ class CountingServer {
       : server_([this](http::Request&& req) {
           calls_.fetch_add(1, std::memory_order_relaxed);
           if (req.target() == "/404") return make_response(req, bhttp::status::not_found, "no");
-          if (req.target() == "/500") return make_response(req, bhttp::status::internal_server_error, "bad");
+          if (req.target() == "/500")
+            return make_response(req, bhttp::status::internal_server_error, "bad");
           return make_response(req, bhttp::status::ok, "ok");
         }) {}
   TestServer& server() { return server_; }
@@ -79,7 +79,8 @@ class Engine : public ::testing::TestWithParam<scenario::EngineKind> {
   void SetUp() override { g_engine = GetParam(); }
 };
 
-Result<RunStats> run_on(const Plan& plan, const std::atomic<bool>& stop, const ProgressFn& progress) {
+Result<RunStats> run_on(const Plan& plan, const std::atomic<bool>& stop,
+                        const ProgressFn& progress) {
   Plan p = plan;
   p.load.engine = g_engine;
   auto stats = run(p, stop, progress);
@@ -110,7 +111,7 @@ TEST_P(Engine, ClosedLoopCountsEveryRequestTheServerAnswered) {
   EXPECT_EQ(stats->uncorrected.count(), c.requests);
   ASSERT_EQ(stats->mix.size(), 1u);
   EXPECT_EQ(stats->mix[0].requests, c.requests);
-  EXPECT_GE(c.bytes_in, c.requests * 2);   // at least the body "ok"
+  EXPECT_GE(c.bytes_in, c.requests * 2);    // at least the body "ok"
   EXPECT_GE(c.bytes_out, c.requests * 16);  // at least "GET / HTTP/1.1\r\n"
   EXPECT_FALSE(stats->partial);
   EXPECT_EQ(stats->measured, 400ms);
@@ -124,7 +125,8 @@ TEST_P(Engine, ClosedLoopCountsEveryRequestTheServerAnswered) {
 TEST_P(Engine, ErrorsAreClassifiedByStatus) {
   CountingServer srv;
   ASSERT_TRUE(srv.server().started()) << srv.server().error();
-  const Plan plan = http_plan(srv.server().base_url(), {{"/404", 1}, {"/500", 1}}, closed(2, 1, 300ms));
+  const Plan plan =
+      http_plan(srv.server().base_url(), {{"/404", 1}, {"/500", 1}}, closed(2, 1, 300ms));
   std::atomic<bool> stop{false};
   auto stats = run_on(plan, stop, kNoProgress);
   ASSERT_TRUE(stats.ok()) << stats.error().message;
@@ -383,7 +385,8 @@ TEST_P(Engine, StopFlagEndsTheRunEarlyAndMarksItPartial) {
   // the test server): some was spent, and no more than every core for the
   // whole call (not the process's CPU time since it started).
   EXPECT_GT(stats->client_cpu_seconds, 0);
-  EXPECT_LE(stats->client_cpu_seconds, wall.count() * std::max(1u, std::thread::hardware_concurrency()));
+  EXPECT_LE(stats->client_cpu_seconds,
+            wall.count() * std::max(1u, std::thread::hardware_concurrency()));
 }
 
 TEST_P(Engine, WarmupIsExcludedFromResults) {
@@ -409,13 +412,15 @@ TEST_P(Engine, RequestsOverTheTimeoutAreTimeoutErrors) {
   bool released = false;
   std::atomic<int> entered{0};
   {
-    TestServer server([&](http::Request&& req) {
-      entered.fetch_add(1);
-      std::unique_lock lk(mu);
-      // Blocks until the test releases it (bounded, in case it never does).
-      cv.wait_until(lk, std::chrono::steady_clock::now() + 10s, [&] { return released; });
-      return make_response(req, bhttp::status::ok, "late");
-    }, 4);
+    TestServer server(
+        [&](http::Request&& req) {
+          entered.fetch_add(1);
+          std::unique_lock lk(mu);
+          // Blocks until the test releases it (bounded, in case it never does).
+          cv.wait_until(lk, std::chrono::steady_clock::now() + 10s, [&] { return released; });
+          return make_response(req, bhttp::status::ok, "late");
+        },
+        4);
     ASSERT_TRUE(server.started()) << server.error();
     scenario::LoadConfig load = closed(2, 1, 500ms);
     load.timeout = 100ms;
@@ -532,7 +537,8 @@ TEST(EngineChoice, NativeRefusesHttpsWithAClearError) {
   std::atomic<bool> stop{false};
   auto stats = run(*plan, stop, {});
   ASSERT_FALSE(stats.ok());
-  EXPECT_NE(stats.error().message.find("load.engine = \"native\""), std::string::npos) << stats.error().message;
+  EXPECT_NE(stats.error().message.find("load.engine = \"native\""), std::string::npos)
+      << stats.error().message;
   plan->load.engine = scenario::EngineKind::auto_;
   auto chosen = choose_engine(*plan);
   ASSERT_TRUE(chosen.ok());
@@ -540,10 +546,11 @@ TEST(EngineChoice, NativeRefusesHttpsWithAClearError) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, Engine,
-                         ::testing::Values(scenario::EngineKind::curl, scenario::EngineKind::native),
+                         ::testing::Values(scenario::EngineKind::curl,
+                                           scenario::EngineKind::native),
                          [](const ::testing::TestParamInfo<scenario::EngineKind>& p) {
                            return p.param == scenario::EngineKind::curl ? std::string("curl")
-                                                                           : std::string("native");
+                                                                        : std::string("native");
                          });
 
 }  // namespace

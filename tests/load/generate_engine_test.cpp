@@ -2,11 +2,11 @@
 // feeds the slot's tracker, completion records tokens/TTFT, broken streams
 // are protocol errors. Against an in-process server answering whole bodies
 // (the real streaming server is exercised in tests/integration).
-#include <atomic>
-#include <string>
-
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <string>
 
 #include "load/engine.h"
 #include "test_server.h"
@@ -26,8 +26,11 @@ constexpr int kTokens = 5;
 std::string sse_body(int n, bool done) {
   std::string out;
   for (int i = 0; i < n; ++i)
-    out += R"(data: {"object":"text_completion","choices":[{"index":0,"text":"x","finish_reason":null}]})" "\n\n";
-  out += "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":" + std::to_string(n) + "}}\n\n";
+    out +=
+        R"(data: {"object":"text_completion","choices":[{"index":0,"text":"x","finish_reason":null}]})"
+        "\n\n";
+  out += "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":" +
+         std::to_string(n) + "}}\n\n";
   if (done) out += "data: [DONE]\n\n";
   return out;
 }
@@ -40,19 +43,23 @@ class CompletionServer {
           json::value body = json::parse(req.body(), ec);
           if (ec || req.target() != "/v1/completions" || !body.is_object()) {
             bad_.fetch_add(1);
-            return make_response(req, bhttp::status::bad_request, R"({"error":"bad"})", "application/json");
+            return make_response(req, bhttp::status::bad_request, R"({"error":"bad"})",
+                                 "application/json");
           }
           const json::object& o = body.as_object();
           const std::string prompt(o.at("prompt").as_string());
           (prompt == "one" ? prompt_one_ : prompt_two_).fetch_add(1);
           if (o.at("model").as_string() == "broken")
-            return make_response(req, bhttp::status::ok, sse_body(kTokens, false), "text/event-stream");
+            return make_response(req, bhttp::status::ok, sse_body(kTokens, false),
+                                 "text/event-stream");
           if (o.at("stream").as_bool())
-            return make_response(req, bhttp::status::ok, sse_body(kTokens, true), "text/event-stream");
-          return make_response(req, bhttp::status::ok,
-                               R"({"choices":[{"index":0,"text":"xxxxx","finish_reason":"length"}],)"
-                               R"("usage":{"prompt_tokens":1,"completion_tokens":5,"total_tokens":6}})",
-                               "application/json");
+            return make_response(req, bhttp::status::ok, sse_body(kTokens, true),
+                                 "text/event-stream");
+          return make_response(
+              req, bhttp::status::ok,
+              R"({"choices":[{"index":0,"text":"xxxxx","finish_reason":"length"}],)"
+              R"("usage":{"prompt_tokens":1,"completion_tokens":5,"total_tokens":6}})",
+              "application/json");
         }) {}
   TestServer& server() { return server_; }
   std::atomic<uint64_t> prompt_one_{0}, prompt_two_{0}, bad_{0};
@@ -126,7 +133,8 @@ TEST(GenerateEngine, StreamWithoutDoneIsAProtocolError) {
   auto stats = run_scenario(generate_scenario("broken", true), server.server().base_url());
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   ASSERT_GT(stats->counters.requests, 0u);
-  EXPECT_EQ(stats->counters.errors[static_cast<size_t>(ErrorClass::protocol)], stats->counters.requests);
+  EXPECT_EQ(stats->counters.errors[static_cast<size_t>(ErrorClass::protocol)],
+            stats->counters.requests);
   EXPECT_EQ(stats->generate.issue(GenerateIssue::missing_done), stats->counters.requests);
   EXPECT_EQ(stats->generate.requests, 0u);
   EXPECT_EQ(stats->generate.ttft.count(), 0u);

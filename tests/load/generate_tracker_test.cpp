@@ -1,12 +1,13 @@
 // The token tracker's rules: TTFT, ITL per token (k tokens in one event give
 // k - 1 zero gaps), usage as the check, non-streamed answers, failures.
+#include "load/generate_tracker.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
 #include "load/generate_stats.h"
-#include "load/generate_tracker.h"
 
 namespace servelab::load {
 namespace {
@@ -25,8 +26,9 @@ std::string token(std::string_view text) {
 }
 
 std::string usage(int completion_tokens) {
-  return event(R"({"choices":[{"index":0,"text":"","finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":)" +
-               std::to_string(completion_tokens) + "}}");
+  return event(
+      R"({"choices":[{"index":0,"text":"","finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":)" +
+      std::to_string(completion_tokens) + "}}");
 }
 
 const std::string kDone = "data: [DONE]\n\n";
@@ -87,14 +89,15 @@ TEST(GenerateTracker, LogprobTokensGiveTheCountOfAnEvent) {
   const GenerateOutcome o = t.finish(t0 + 14ms, true);
   EXPECT_EQ(o.tokens, 3u);
   EXPECT_EQ(o.ttft_us, 10'000);
-  EXPECT_EQ(gaps_of(o), (std::vector<uint32_t>{0, 4'000})) << "the first event's second token arrived with it";
+  EXPECT_EQ(gaps_of(o), (std::vector<uint32_t>{0, 4'000}))
+      << "the first event's second token arrived with it";
 }
 
 TEST(GenerateTracker, EventsWithoutTextCarryNoToken) {
   GenerateTracker t(16);
   t.begin(t0);
   t.on_body(event(R"({"choices":[{"delta":{"role":"assistant"}}]})"), t0 + 2ms);  // chat role chunk
-  t.on_body(event(R"({"choices":[{"delta":{"content":"x"}}]})"), t0 + 5ms);      // chat content
+  t.on_body(event(R"({"choices":[{"delta":{"content":"x"}}]})"), t0 + 5ms);       // chat content
   t.on_body(usage(1) + kDone, t0 + 6ms);
   const GenerateOutcome o = t.finish(t0 + 6ms, true);
   EXPECT_EQ(o.ttft_us, 5'000);

@@ -1,5 +1,6 @@
 // The native transport's error paths, next to libcurl's for the same server.
 
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -8,8 +9,6 @@
 #include <atomic>
 #include <string>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "load/engine.h"
 

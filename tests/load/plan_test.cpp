@@ -1,7 +1,8 @@
 #include "load/plan.h"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+
+#include <boost/json.hpp>
 
 namespace servelab::load {
 namespace {
@@ -83,7 +84,8 @@ TEST(Plan, ModelsNeedingInputAreEachInferModelOnceAndASpreadsFirst) {
   scenario::Scenario s;
   scenario::RequestSpec spread = infer_spec("", 1, 1);
   spread.models = {"b", "c"};
-  s.requests = {infer_spec("a", 1, 1), http_spec("/x"), spread, infer_spec("a", 2, 1), infer_spec("b", 1, 1)};
+  s.requests = {infer_spec("a", 1, 1), http_spec("/x"), spread, infer_spec("a", 2, 1),
+                infer_spec("b", 1, 1)};
   EXPECT_EQ(models_needing_input(s), (std::vector<std::string>{"a", "b"}));
 }
 
@@ -122,7 +124,8 @@ TEST(Plan, RelativeUrlsResolveAgainstTheBaseUrl) {
   EXPECT_EQ(plan->requests[0].url, "http://127.0.0.1:8080/a?x=1");
   EXPECT_EQ(plan->requests[0].method, "PUT");
   EXPECT_EQ(plan->requests[0].body, "payload");
-  EXPECT_EQ(plan->requests[0].headers, (std::vector<std::string>{"X-Test: 1", "Accept: text/plain"}));
+  EXPECT_EQ(plan->requests[0].headers,
+            (std::vector<std::string>{"X-Test: 1", "Accept: text/plain"}));
   EXPECT_EQ(plan->requests[1].url, "http://127.0.0.1:8080/b");
   EXPECT_EQ(plan->requests[2].url, "http://127.0.0.2:9/c");
   EXPECT_EQ(plan->requests[3].url, "http://127.0.0.1:8080/");

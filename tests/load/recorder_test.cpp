@@ -35,7 +35,8 @@ TEST(Recorder, ClassifiesTransferResults) {
   EXPECT_EQ(c, ErrorClass::connect);
   ASSERT_TRUE(classify(CURLE_OPERATION_TIMEDOUT, 0, &c));
   EXPECT_EQ(c, ErrorClass::timeout);
-  for (CURLcode rc : {CURLE_GOT_NOTHING, CURLE_RECV_ERROR, CURLE_PARTIAL_FILE, CURLE_WEIRD_SERVER_REPLY}) {
+  for (CURLcode rc :
+       {CURLE_GOT_NOTHING, CURLE_RECV_ERROR, CURLE_PARTIAL_FILE, CURLE_WEIRD_SERVER_REPLY}) {
     ASSERT_TRUE(classify(rc, 0, &c));
     EXPECT_EQ(c, ErrorClass::protocol);
   }

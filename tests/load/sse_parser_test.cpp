@@ -1,11 +1,11 @@
 // The SSE parser against the WHATWG event-stream rules, fed whole and split
 // at every byte boundary.
+#include "load/sse_parser.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
-
-#include "load/sse_parser.h"
 
 namespace servelab::load {
 namespace {
@@ -50,7 +50,8 @@ const std::string kChunk = R"({"choices":[{"text":"hi","index":0}]})";
 
 TEST(SseParser, OpenAiStreamGivesOneEventPerDataLineAtEverySplit) {
   const std::string stream = "data: " + kChunk + "\n\ndata: " + kChunk + "\n\ndata: [DONE]\n\n";
-  expect_split_invariant(stream, {{"message", kChunk, ""}, {"message", kChunk, ""}, {"message", "[DONE]", ""}});
+  expect_split_invariant(
+      stream, {{"message", kChunk, ""}, {"message", kChunk, ""}, {"message", "[DONE]", ""}});
 }
 
 TEST(SseParser, CrLfAndBareCrEndLinesAtEverySplit) {
@@ -64,8 +65,9 @@ TEST(SseParser, MultiLineDataIsJoinedWithNewlines) {
 }
 
 TEST(SseParser, CommentsAndUnknownFieldsAreIgnored) {
-  expect_split_invariant(": keep-alive\n:\nretry: 10\nfoo: bar\ndata: x\n: between\n\n: only a comment\n\n",
-                         {{"message", "x", ""}});
+  expect_split_invariant(
+      ": keep-alive\n:\nretry: 10\nfoo: bar\ndata: x\n: between\n\n: only a comment\n\n",
+      {{"message", "x", ""}});
 }
 
 TEST(SseParser, EventTypeAndIdAreCarried) {
@@ -78,7 +80,10 @@ TEST(SseParser, EventWithoutDataIsNotDispatchedButEmptyDataIs) {
 }
 
 TEST(SseParser, LeadingBomIsSkippedEvenWhenSplit) {
-  expect_split_invariant("\xEF\xBB\xBF" "data: x\n\n", {{"message", "x", ""}});
+  expect_split_invariant(
+      "\xEF\xBB\xBF"
+      "data: x\n\n",
+      {{"message", "x", ""}});
 }
 
 TEST(SseParser, UnterminatedLastEventIsNotDispatchedAndIsReported) {

@@ -2,11 +2,11 @@
 // An in-process servelab::http::HttpServer on an ephemeral loopback port for
 // the engine and plan tests.
 
-#include <string>
-#include <utility>
+#include <gtest/gtest.h>
 
 #include <boost/beast/http.hpp>
-#include <gtest/gtest.h>
+#include <string>
+#include <utility>
 
 #include "http/http_server.h"
 

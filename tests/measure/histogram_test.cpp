@@ -4,13 +4,12 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <boost/beast/core/detail/base64.hpp>
 #include <cmath>
 #include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <boost/beast/core/detail/base64.hpp>
 
 namespace servelab::measure {
 namespace {
@@ -38,9 +37,10 @@ std::vector<int64_t> lognormal_values(size_t n, uint32_t seed) {
 std::string pack(const std::string& raw) {
   uLongf size = compressBound(static_cast<uLong>(raw.size()));
   std::string z(size, '\0');
-  EXPECT_EQ(compress2(reinterpret_cast<Bytef*>(z.data()), &size,
-                      reinterpret_cast<const Bytef*>(raw.data()), static_cast<uLong>(raw.size()), 6),
-            Z_OK);
+  EXPECT_EQ(
+      compress2(reinterpret_cast<Bytef*>(z.data()), &size,
+                reinterpret_cast<const Bytef*>(raw.data()), static_cast<uLong>(raw.size()), 6),
+      Z_OK);
   z.resize(size);
   namespace b64 = boost::beast::detail::base64;
   std::string text(b64::encoded_size(z.size()), '\0');
@@ -72,8 +72,8 @@ void put_varint(std::string& out, uint64_t v) {
 uint64_t zz(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
 
 // Raw encoding of a default-layout histogram header (see histogram.cpp).
-std::string raw_header(uint64_t highest, uint64_t digits, int64_t min, int64_t max, uint64_t overflow,
-                       uint64_t total) {
+std::string raw_header(uint64_t highest, uint64_t digits, int64_t min, int64_t max,
+                       uint64_t overflow, uint64_t total) {
   std::string raw = "SLH";
   raw.push_back('\x01');
   put_varint(raw, highest);
@@ -127,9 +127,12 @@ TEST(Histogram, EquivalentValuesAtBucketBoundaries) {
   EXPECT_EQ(h.highest_equivalent(10007), 10007);
   EXPECT_EQ(h.highest_equivalent(10008), 10015);
   // Every bucket is narrower than 1 part in 10^3 of its values.
-  for (int64_t v : {int64_t{1000}, int64_t{123'456}, int64_t{987'654'321}, int64_t{3'599'999'999}}) {
+  for (int64_t v :
+       {int64_t{1000}, int64_t{123'456}, int64_t{987'654'321}, int64_t{3'599'999'999}}) {
     const int64_t width = h.highest_equivalent(v) - h.lowest_equivalent(v) + 1;
-    EXPECT_LE(static_cast<double>(width) / static_cast<double>(h.lowest_equivalent(v)), kRelativePrecision) << v;
+    EXPECT_LE(static_cast<double>(width) / static_cast<double>(h.lowest_equivalent(v)),
+              kRelativePrecision)
+        << v;
   }
 }
 
@@ -160,7 +163,8 @@ TEST(Histogram, UniformDistributionPercentiles) {
     const auto exact = std::max<int64_t>(1, static_cast<int64_t>(std::llround(p / 100.0 * kN)));
     const int64_t got = h.value_at_percentile(p);
     EXPECT_EQ(got, h.highest_equivalent(exact)) << "p" << p;
-    EXPECT_LE(static_cast<double>(got - exact) / static_cast<double>(exact), kRelativePrecision) << "p" << p;
+    EXPECT_LE(static_cast<double>(got - exact) / static_cast<double>(exact), kRelativePrecision)
+        << "p" << p;
   }
   EXPECT_NEAR(h.mean(), (kN + 1) / 2.0, (kN + 1) / 2.0 * kRelativePrecision);
 }
@@ -200,7 +204,8 @@ TEST(Histogram, PercentilesWithinOnePartInAThousandOfExact) {
     const int64_t got = h.value_at_percentile(p);
     EXPECT_EQ(got, h.highest_equivalent(exact)) << "p" << p;
     EXPECT_GE(got, exact);
-    EXPECT_LE(static_cast<double>(got - exact) / static_cast<double>(exact), kRelativePrecision) << "p" << p;
+    EXPECT_LE(static_cast<double>(got - exact) / static_cast<double>(exact), kRelativePrecision)
+        << "p" << p;
   }
   for (double p : {99.9, 99.99, 99.999}) {
     EXPECT_EQ(h.value_at_percentile(p), h.highest_equivalent(exact_percentile(values, p))) << p;
@@ -378,9 +383,9 @@ TEST(Histogram, EncodeDecodeRoundTrip) {
   }
   for (const auto& h : cases) {
     const std::string text = h.encode();
-    EXPECT_EQ(text.find_first_not_of(
-                  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="),
-              std::string::npos);
+    EXPECT_EQ(
+        text.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="),
+        std::string::npos);
     auto back = Histogram::decode(text);
     ASSERT_TRUE(back.ok()) << back.error().message;
     EXPECT_EQ(*back, h);
@@ -554,8 +559,8 @@ TEST(Histogram, SpectrumStepsHalveTowardsHundred) {
   Histogram h;
   for (int64_t v = 1; v <= 1'000'000; v += 7) h.record(v);
   const auto s = h.percentile_spectrum(5);
-  const std::vector<double> expected = {0,  10, 20, 30, 40,   50, 55,   60, 65,   70,
-                                        75, 77.5, 80, 82.5, 85, 87.5, 88.75};
+  const std::vector<double> expected = {0,  10, 20,   30, 40,   50, 55,   60,   65,
+                                        70, 75, 77.5, 80, 82.5, 85, 87.5, 88.75};
   ASSERT_GE(s.size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) EXPECT_DOUBLE_EQ(s[i].percentile, expected[i]) << i;
   // More ticks, more points.

@@ -41,13 +41,15 @@ TEST(PercentileText, RowsFollowTheSpectrum) {
   ASSERT_EQ(lines.size(), 2 + spectrum.size() + 3);
   // The median row: 5000 sits in a bucket of 4 (5000..5003), so 5003 values
   // are at or below its highest equivalent value; 1/(1-0.5) = 2.
-  EXPECT_NE(std::find(lines.begin(), lines.end(), "    5003.000 0.500000000000       5003           2.00"),
+  EXPECT_NE(std::find(lines.begin(), lines.end(),
+                      "    5003.000 0.500000000000       5003           2.00"),
             lines.end());
   // The last row is 100% without the infinite last column.
   EXPECT_EQ(lines[1 + spectrum.size()], "   10007.000 1.000000000000      10000");
   EXPECT_EQ(lines[2 + spectrum.size()].rfind("#[Mean    =     5000.", 0), 0u);
   EXPECT_EQ(lines[3 + spectrum.size()], "#[Max     =    10000.000, Total count    =        10000]");
-  for (size_t i = 2; i < 2 + spectrum.size(); ++i) EXPECT_EQ(lines[i].substr(12, 1), " ") << lines[i];
+  for (size_t i = 2; i < 2 + spectrum.size(); ++i)
+    EXPECT_EQ(lines[i].substr(12, 1), " ") << lines[i];
 }
 
 TEST(PercentileText, EmptyHistogramHasHeaderAndFooterOnly) {

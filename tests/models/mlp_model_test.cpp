@@ -1,11 +1,11 @@
 #include "models/mlp_model.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <random>
 #include <thread>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 namespace servelab::models {
 namespace {
@@ -38,7 +38,9 @@ std::vector<Dense> random_layers(const std::vector<int>& dims, uint64_t seed) {
 Safetensors to_safetensors(const std::vector<Dense>& layers) {
   std::vector<F32Tensor> tensors;
   for (size_t l = 0; l < layers.size(); ++l) {
-    tensors.push_back({"layers." + std::to_string(l) + ".weight", {layers[l].out, layers[l].in}, layers[l].weight});
+    tensors.push_back({"layers." + std::to_string(l) + ".weight",
+                       {layers[l].out, layers[l].in},
+                       layers[l].weight});
     tensors.push_back({"layers." + std::to_string(l) + ".bias", {layers[l].out}, layers[l].bias});
   }
   return std::move(Safetensors::parse(serialize_safetensors(tensors))).value();
@@ -54,7 +56,8 @@ std::shared_ptr<const MlpModel> make_model(const std::vector<Dense>& layers) {
 }
 
 // The textbook triple loop in double precision.
-std::vector<float> reference_forward(const std::vector<Dense>& layers, std::vector<float> x, int rows) {
+std::vector<float> reference_forward(const std::vector<Dense>& layers, std::vector<float> x,
+                                     int rows) {
   for (size_t l = 0; l < layers.size(); ++l) {
     const Dense& d = layers[l];
     std::vector<float> y(static_cast<size_t>(rows * d.out));
@@ -166,17 +169,22 @@ std::string create_error(const std::vector<F32Tensor>& tensors) {
 
 TEST(MlpModel, RejectsInconsistentShapesNamingTheTensor) {
   const std::vector<float> w6(6), w8(8), b2(2), b3(3);
-  EXPECT_THAT(create_error({{"layers.0.weight", {2, 3}, w6}, {"layers.0.bias", {2}, b2},
-                            {"layers.1.weight", {2, 4}, w8}, {"layers.1.bias", {2}, b2}}),
-              HasSubstr("tensor 'layers.1.weight' has shape [2, 4]: its input width 4 does not match "
-                        "layer 0's output width 2"));
+  EXPECT_THAT(
+      create_error({{"layers.0.weight", {2, 3}, w6},
+                    {"layers.0.bias", {2}, b2},
+                    {"layers.1.weight", {2, 4}, w8},
+                    {"layers.1.bias", {2}, b2}}),
+      HasSubstr("tensor 'layers.1.weight' has shape [2, 4]: its input width 4 does not match "
+                "layer 0's output width 2"));
   EXPECT_THAT(create_error({{"layers.0.weight", {2, 3}, w6}, {"layers.0.bias", {3}, b3}}),
               HasSubstr("tensor 'layers.0.bias' has shape [3], expected [2]"));
-  EXPECT_THAT(create_error({{"layers.0.weight", {2, 3}, w6}}), HasSubstr("missing tensor 'layers.0.bias'"));
+  EXPECT_THAT(create_error({{"layers.0.weight", {2, 3}, w6}}),
+              HasSubstr("missing tensor 'layers.0.bias'"));
   EXPECT_THAT(create_error({{"weights", {6}, w6}}), HasSubstr("missing tensor 'layers.0.weight'"));
   EXPECT_THAT(create_error({{"layers.0.weight", {6}, w6}, {"layers.0.bias", {2}, b2}}),
               HasSubstr("tensor 'layers.0.weight' has shape [6], expected 2 positive dimensions"));
-  EXPECT_THAT(create_error({{"layers.0.weight", {2, 3}, w6}, {"layers.0.bias", {2}, b2},
+  EXPECT_THAT(create_error({{"layers.0.weight", {2, 3}, w6},
+                            {"layers.0.bias", {2}, b2},
                             {"layers.2.weight", {2, 3}, w6}}),
               HasSubstr("unexpected tensor 'layers.2.weight'"));
 }

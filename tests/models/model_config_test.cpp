@@ -74,20 +74,25 @@ TEST(ModelConfig, RejectsWeightsPathsThatEscapeTheFolder) {
   EXPECT_THAT(
       config_error(
           model_folder(dir, "a", "kind = \"mlp\"\nweights = \"../b/model.safetensors\"\n")),
-      HasSubstr("a/model.toml:2:11: weights: expected a file path relative to the model folder that "
-                "stays inside it, got \"../b/model.safetensors\""));
-  EXPECT_THAT(config_error(model_folder(dir, "b", "kind = \"mlp\"\nweights = \"sub/../../x\"\n")),
-              HasSubstr("weights: expected a file path relative to the model folder that stays inside it, "
-                        "got \"sub/../../x\""));
-  EXPECT_THAT(config_error(model_folder(dir, "c", "kind = \"mlp\"\nweights = \"/etc/passwd\"\n")),
-              HasSubstr("weights: expected a file path relative to the model folder that stays inside it, "
-                        "got \"/etc/passwd\""));
+      HasSubstr(
+          "a/model.toml:2:11: weights: expected a file path relative to the model folder that "
+          "stays inside it, got \"../b/model.safetensors\""));
+  EXPECT_THAT(
+      config_error(model_folder(dir, "b", "kind = \"mlp\"\nweights = \"sub/../../x\"\n")),
+      HasSubstr("weights: expected a file path relative to the model folder that stays inside it, "
+                "got \"sub/../../x\""));
+  EXPECT_THAT(
+      config_error(model_folder(dir, "c", "kind = \"mlp\"\nweights = \"/etc/passwd\"\n")),
+      HasSubstr("weights: expected a file path relative to the model folder that stays inside it, "
+                "got \"/etc/passwd\""));
 }
 
 TEST(ModelConfig, ReportsBadValuesWithLocation) {
   TempDir dir;
-  EXPECT_THAT(config_error(model_folder(dir, "p", "kind = \"mlp\"\npreload = \"sometimes\"\n")),
-              HasSubstr(R"(p/model.toml:2:11: preload: expected one of "eager", "lazy", "none", got "sometimes")"));
+  EXPECT_THAT(
+      config_error(model_folder(dir, "p", "kind = \"mlp\"\npreload = \"sometimes\"\n")),
+      HasSubstr(
+          R"(p/model.toml:2:11: preload: expected one of "eager", "lazy", "none", got "sometimes")"));
   EXPECT_THAT(config_error(model_folder(dir, "k", "kind = \"cnn\"\n")),
               HasSubstr(R"(k/model.toml:1:8: kind: expected one of "mlp", "tokens", got "cnn")"));
   EXPECT_THAT(config_error(model_folder(dir, "i", "kind = \"mlp\"\npriority = \"high\"\n")),
@@ -98,8 +103,10 @@ TEST(ModelConfig, ReportsBadValuesWithLocation) {
               HasSubstr(R"(s/model.toml:2:10: sha256: expected 64 hexadecimal digits, got "abc")"));
   EXPECT_THAT(config_error(model_folder(dir, "x", "kind = \"mlp\"\nname = \n")),
               HasSubstr("x/model.toml:2:"));
-  EXPECT_THAT(config_error(model_folder(dir, "n", "name = \"n\"\n")),
-              HasSubstr(R"(n/model.toml:1:1: kind: missing required key; expected one of "mlp", "tokens")"));
+  EXPECT_THAT(
+      config_error(model_folder(dir, "n", "name = \"n\"\n")),
+      HasSubstr(
+          R"(n/model.toml:1:1: kind: missing required key; expected one of "mlp", "tokens")"));
 }
 
 TEST(ModelConfig, RejectsAnUnknownKeyListingTheValidOnes) {
@@ -108,8 +115,9 @@ TEST(ModelConfig, RejectsAnUnknownKeyListingTheValidOnes) {
       config_error(model_folder(dir, "u", "kind = \"mlp\"\ncolour = \"red\"\n"));
   EXPECT_THAT(
       error,
-      HasSubstr("u/model.toml:2:1: unknown key \"colour\" at the top level; valid keys: name, kind, "
-                "weights, sha256, depends_on, priority, preload, load_timeout, batching"));
+      HasSubstr(
+          "u/model.toml:2:1: unknown key \"colour\" at the top level; valid keys: name, kind, "
+          "weights, sha256, depends_on, priority, preload, load_timeout, batching"));
 }
 
 // A key that promises a limit the server does not enforce is refused by
@@ -118,9 +126,8 @@ TEST(ModelConfig, RejectsMaxConcurrencyNamingWhatToDo) {
   TempDir dir;
   EXPECT_THAT(
       config_error(model_folder(dir, "c", "kind = \"mlp\"\nmax_concurrency = 4\n")),
-      HasSubstr(
-          "c/model.toml:2:19: max_concurrency: is not supported: the server has no per-model "
-          "request limit (remove the key)"));
+      HasSubstr("c/model.toml:2:19: max_concurrency: is not supported: the server has no per-model "
+                "request limit (remove the key)"));
 }
 
 }  // namespace

@@ -5,6 +5,10 @@
 
 #include "models/model_manager.h"
 
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
@@ -15,10 +19,6 @@
 #include <thread>
 #include <vector>
 
-#include <fmt/format.h>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include "models/repository_maker.h"
 #include "support/temp_dir.h"
 #include "support/wait_until.h"
@@ -27,10 +27,10 @@ namespace servelab::models {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using servelab::testing::TempDir;
 using servelab::testing::wait_until;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
@@ -77,7 +77,8 @@ class Gate {
   }
 
   std::function<void(const std::string&, const std::atomic<bool>&)> hook() {
-    return [this](const std::string& name, const std::atomic<bool>& abandon) { pass(name, abandon); };
+    return
+        [this](const std::string& name, const std::atomic<bool>& abandon) { pass(name, abandon); };
   }
 
   std::vector<std::string> started() const {
@@ -118,7 +119,8 @@ class Answer {
   }
   // Waits (bounded) and returns the answer; an empty failed one if none came.
   Acquired get() {
-    if (!wait_until([&] { return arrived(); })) return Acquired{{}, AcquireError::failed, "no answer in time"};
+    if (!wait_until([&] { return arrived(); }))
+      return Acquired{{}, AcquireError::failed, "no answer in time"};
     std::lock_guard lk(mu_);
     return *got_;
   }
@@ -143,7 +145,8 @@ std::unique_ptr<ModelManager> open_manager(const TempDir& repo, ManagerOptions o
   return m.ok() ? std::move(*m) : nullptr;
 }
 
-Acquired acquire_now(ModelManager& m, const std::string& name, Clock::time_point deadline = kForever) {
+Acquired acquire_now(ModelManager& m, const std::string& name,
+                     Clock::time_point deadline = kForever) {
   Answer a;
   m.acquire(name, deadline, a.done());
   return a.get();
@@ -166,7 +169,8 @@ TEST(ModelManager, ConcurrentAcquiresLoadOnceAndAllWaitersGetTheLease) {
   std::vector<Answer> answers(kCallers);
   std::vector<std::thread> callers;
   for (int i = 0; i < kCallers; ++i)
-    callers.emplace_back([&, i] { m->acquire("mlp-0", kForever, answers[static_cast<size_t>(i)].done()); });
+    callers.emplace_back(
+        [&, i] { m->acquire("mlp-0", kForever, answers[static_cast<size_t>(i)].done()); });
   for (auto& t : callers) t.join();
   EXPECT_EQ(m->status("mlp-0").state, ModelState::loading);
   EXPECT_EQ(m->stats().cache_misses, static_cast<uint64_t>(kCallers));
@@ -272,7 +276,8 @@ TEST(ModelManager, SyncModeEvictsToRespectTheBudget) {
   o.memory_budget = 2 * weights_size(repo, "mlp-0");
   auto m = open_manager(repo, o);
   ASSERT_TRUE(m);
-  for (const char* name : {"mlp-0", "mlp-1", "mlp-2", "mlp-0"}) EXPECT_TRUE(acquire_now(*m, name).ok()) << name;
+  for (const char* name : {"mlp-0", "mlp-1", "mlp-2", "mlp-0"})
+    EXPECT_TRUE(acquire_now(*m, name).ok()) << name;
   const ManagerStats s = m->stats();
   EXPECT_LE(s.memory_peak, o.memory_budget);
   EXPECT_EQ(s.evictions, 2u);
@@ -303,9 +308,11 @@ TEST(ModelManager, DependenciesLoadFirstAndAreNotUnloadedUnderTheirDependents) {
   ASSERT_TRUE(m->unload("mlp-2", true).ok());
   // mlp-0 is leased: it leaves memory with its last lease, and what it
   // depends on stays with it until then.
-  for (const char* name : {"mlp-0", "mlp-1", "mlp-2"}) EXPECT_EQ(m->status(name).state, ModelState::unloading) << name;
+  for (const char* name : {"mlp-0", "mlp-1", "mlp-2"})
+    EXPECT_EQ(m->status(name).state, ModelState::unloading) << name;
   got = Acquired{};
-  for (const char* name : {"mlp-0", "mlp-1", "mlp-2"}) EXPECT_EQ(m->status(name).state, ModelState::unloaded) << name;
+  for (const char* name : {"mlp-0", "mlp-1", "mlp-2"})
+    EXPECT_EQ(m->status(name).state, ModelState::unloaded) << name;
   EXPECT_EQ(m->stats().memory_in_use, 0u);
   EXPECT_EQ(m->stats().unloads, 3u);
 }
@@ -410,9 +417,11 @@ TEST(ModelManager, BudgetIsRespectedUnderConcurrentLoads) {
   EXPECT_LE(s.memory_peak, o.memory_budget);
   EXPECT_GT(s.evictions, 0u);
   const auto index = m->index();
-  const auto ready = std::count_if(index.begin(), index.end(),
-                                   [](const ModelStatus& st) { return st.state == ModelState::ready; });
-  EXPECT_EQ(s.loads, s.evictions + static_cast<uint64_t>(ready));  // every load ended evicted or resident
+  const auto ready = std::count_if(index.begin(), index.end(), [](const ModelStatus& st) {
+    return st.state == ModelState::ready;
+  });
+  EXPECT_EQ(s.loads,
+            s.evictions + static_cast<uint64_t>(ready));  // every load ended evicted or resident
 }
 
 TEST(ModelManager, ModelLargerThanTheBudgetFailsClearly) {
@@ -432,7 +441,8 @@ TEST(ModelManager, TamperedWeightsFailTheirOwnLoadWhileOthersServe) {
   TempDir repo;
   make(repo, 3);
   {  // flip the last byte of mlp-1's tensor data: parses, wrong digest
-    std::fstream f(repo.path() / "mlp-1" / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(repo.path() / "mlp-1" / "model.safetensors",
+                   std::ios::in | std::ios::out | std::ios::binary);
     f.seekg(-1, std::ios::end);
     const char c = static_cast<char>(f.get());
     f.seekp(-1, std::ios::end);
@@ -637,7 +647,8 @@ TEST(ModelManager, PredictionPreloadsAHotModelThatWasEvicted) {
   ASSERT_TRUE(acquire_now(*m, "mlp-1").ok());
   ASSERT_TRUE(acquire_now(*m, "mlp-2").ok());  // evicts mlp-0, the least recently used
   // The predictor brings the hot model back (evicting a much colder one).
-  ASSERT_TRUE(wait_until([&] { return m->stats().preloads >= 1 && m->status("mlp-0").state == ModelState::ready; }));
+  ASSERT_TRUE(wait_until(
+      [&] { return m->stats().preloads >= 1 && m->status("mlp-0").state == ModelState::ready; }));
   EXPECT_TRUE(acquire_now(*m, "mlp-0").ok());
   const ManagerStats s = m->stats();
   EXPECT_EQ(s.preload_hits, 1u);

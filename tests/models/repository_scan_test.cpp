@@ -64,7 +64,8 @@ TEST(RepositoryScan, BadModelTomlIsThatEntrysErrorAndOtherFoldersAreSkipped) {
   const ModelEntry& broken = (*entries)[0];  // sorted by name
   EXPECT_EQ(broken.config.name, "broken");
   EXPECT_EQ(broken.config.dir, (fs::canonical(dir.path()) / "broken").string());
-  EXPECT_THAT(broken.error, HasSubstr("broken/model.toml:3:1: unknown key \"colour\" at the top level"));
+  EXPECT_THAT(broken.error,
+              HasSubstr("broken/model.toml:3:1: unknown key \"colour\" at the top level"));
   EXPECT_EQ((*entries)[1].error, "");
   EXPECT_EQ((*entries)[2].error, "");
 }

@@ -1,9 +1,9 @@
 #include "models/safetensors.h"
 
-#include <cstring>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cstring>
 
 namespace servelab::models {
 namespace {
@@ -69,13 +69,15 @@ TEST(Safetensors, AcceptsHeaderPaddedWithSpacesAndOtherDtypes) {
 }
 
 TEST(Safetensors, RejectsFileShorterThanLengthPrefix) {
-  EXPECT_THAT(parse_error("abc"), HasSubstr("file is 3 bytes, too short for the 8-byte header length"));
+  EXPECT_THAT(parse_error("abc"),
+              HasSubstr("file is 3 bytes, too short for the 8-byte header length"));
 }
 
 TEST(Safetensors, RejectsTruncatedFile) {
   std::string bytes = serialize_safetensors({{"w", {4}, {1, 2, 3, 4}}});
   bytes.resize(bytes.size() - 4);
-  EXPECT_THAT(parse_error(bytes), HasSubstr("tensor 'w': data_offsets [0, 16] run past the data section (12 bytes)"));
+  EXPECT_THAT(parse_error(bytes),
+              HasSubstr("tensor 'w': data_offsets [0, 16] run past the data section (12 bytes)"));
 }
 
 TEST(Safetensors, RejectsHeaderLengthPastEndOfFile) {
@@ -98,18 +100,22 @@ TEST(Safetensors, RejectsBadJson) {
 }
 
 TEST(Safetensors, RejectsUnknownDtype) {
-  EXPECT_THAT(parse_error(file_with(R"({"w":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}})", "x")),
-              HasSubstr("tensor 'w': unknown dtype 'Q4' (valid: BOOL, U8"));
+  EXPECT_THAT(
+      parse_error(file_with(R"({"w":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}})", "x")),
+      HasSubstr("tensor 'w': unknown dtype 'Q4' (valid: BOOL, U8"));
 }
 
 TEST(Safetensors, RejectsMissingOrMistypedFields) {
   EXPECT_THAT(parse_error(file_with(R"({"w":{"dtype":"F32","shape":[1]}})")),
               HasSubstr("tensor 'w': missing \"data_offsets\""));
-  EXPECT_THAT(parse_error(file_with(R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", "abcd")),
-              HasSubstr("tensor 'w': shape [-1] has a dimension that is not a non-negative integer"));
-  EXPECT_THAT(parse_error(file_with(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0]}})", "abcd")),
-              HasSubstr("tensor 'w': \"data_offsets\" is not an array [begin, end]"));
-  EXPECT_THAT(parse_error(file_with(R"({"w":7})")), HasSubstr("tensor 'w': entry is not a JSON object"));
+  EXPECT_THAT(
+      parse_error(file_with(R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", "abcd")),
+      HasSubstr("tensor 'w': shape [-1] has a dimension that is not a non-negative integer"));
+  EXPECT_THAT(
+      parse_error(file_with(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0]}})", "abcd")),
+      HasSubstr("tensor 'w': \"data_offsets\" is not an array [begin, end]"));
+  EXPECT_THAT(parse_error(file_with(R"({"w":7})")),
+              HasSubstr("tensor 'w': entry is not a JSON object"));
 }
 
 TEST(Safetensors, RejectsOffsetsOutOfRange) {
@@ -122,11 +128,10 @@ TEST(Safetensors, RejectsOffsetsOutOfRange) {
 }
 
 TEST(Safetensors, RejectsOverlappingTensors) {
-  EXPECT_THAT(
-      parse_error(file_with(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-                            R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-                            std::string(12, '\0'))),
-      HasSubstr("tensors 'a' [0, 8) and 'b' [4, 12) overlap"));
+  EXPECT_THAT(parse_error(file_with(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                                    R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                                    std::string(12, '\0'))),
+              HasSubstr("tensors 'a' [0, 8) and 'b' [4, 12) overlap"));
 }
 
 TEST(Safetensors, RejectsGapsAndUnaccountedBytes) {
@@ -141,9 +146,10 @@ TEST(Safetensors, RejectsGapsAndUnaccountedBytes) {
 }
 
 TEST(Safetensors, RejectsShapeThatDisagreesWithOffsets) {
-  EXPECT_THAT(parse_error(file_with(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})",
-                                    std::string(8, '\0'))),
-              HasSubstr("tensor 'w': shape [3] of F32 needs 12 bytes but data_offsets [0, 8] hold 8"));
+  EXPECT_THAT(
+      parse_error(file_with(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})",
+                            std::string(8, '\0'))),
+      HasSubstr("tensor 'w': shape [3] of F32 needs 12 bytes but data_offsets [0, 8] hold 8"));
   // A product that overflows 64 bits must not wrap to a matching size.
   EXPECT_THAT(
       parse_error(file_with(

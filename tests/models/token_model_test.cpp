@@ -2,10 +2,10 @@
 
 #include "models/token_model.h"
 
+#include <gtest/gtest.h>
+
 #include <set>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "models/model_loader.h"
 #include "models/repository_maker.h"
@@ -27,8 +27,8 @@ std::shared_ptr<const TokenModel> make(int hidden, uint64_t seed, float end_bias
   return *m;
 }
 
-std::string generate(const std::shared_ptr<const TokenModel>& m, std::string_view prompt, float temperature,
-                     uint64_t seed, int n) {
+std::string generate(const std::shared_ptr<const TokenModel>& m, std::string_view prompt,
+                     float temperature, uint64_t seed, int n) {
   TokenGenerator g(m, prompt, temperature, seed);
   std::string out;
   for (int i = 0; i < n; ++i) {
@@ -114,7 +114,8 @@ TEST(TokenModel, InferGivesTheLogitsOfOneStepFromTheZeroState) {
   for (size_t r = 0; r < tokens.size(); ++r) {
     auto s = m->start(0);
     m->step(s, static_cast<uint8_t>(tokens[r]));
-    for (size_t j = 0; j < 256; ++j) EXPECT_NEAR(out[r * 256 + j], s.logits[j], 1e-4f) << r << "," << j;
+    for (size_t j = 0; j < 256; ++j)
+      EXPECT_NEAR(out[r * 256 + j], s.logits[j], 1e-4f) << r << "," << j;
   }
 }
 

@@ -22,7 +22,8 @@ class Server {
   explicit Server(uint64_t max_requests_per_connection = 0)
       : server_(config(max_requests_per_connection), [](http::Request&& req) {
           const bool bad = req.target() == "/bad";
-          http::Response res{bad ? bhttp::status::service_unavailable : bhttp::status::ok, req.version()};
+          http::Response res{bad ? bhttp::status::service_unavailable : bhttp::status::ok,
+                             req.version()};
           res.keep_alive(req.keep_alive());
           res.body() = bad ? "{\"error\":\"unhealthy\"}" : "ok";
           res.prepare_payload();
@@ -90,7 +91,7 @@ TEST(PoolEngine, GrowsOnDemandFromMinToMaxAndNeverPast) {
   Server srv;
   auto s = closed(8, 400ms);  // 8 requests in flight want 8 connections...
   s.pool.min = 1;
-  s.pool.max = 3;             // ...but the pool holds 3
+  s.pool.max = 3;  // ...but the pool holds 3
   const load::RunStats st = run(s, srv.url());
   const PoolStats& p = st.pool;
   EXPECT_EQ(st.counters.error_total(), 0u);
@@ -118,7 +119,7 @@ TEST(PoolEngine, MinConnectionsArePreconnectedBeforeTheMeasuredPhase) {
 TEST(PoolEngine, IdleConnectionsExpireAfterIdleTimeout) {
   Server srv;
   auto s = closed(1, 2500ms);
-  s.load.think_time = 1100ms;   // each connection idles 1.1 s between requests
+  s.load.think_time = 1100ms;  // each connection idles 1.1 s between requests
   s.pool.idle_timeout = 1s;
   const load::RunStats st = run(s, srv.url());
   EXPECT_GE(st.counters.requests, 2u);

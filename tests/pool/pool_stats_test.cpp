@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "pool/pool_stats.h"
+
+#include <gtest/gtest.h>
 
 namespace servelab::pool {
 namespace {

@@ -1,10 +1,10 @@
 #include "report/gate.h"
 
-#include <sstream>
+#include <gtest/gtest.h>
 
 #include <boost/property_tree/ptree.hpp>
 #include <boost/property_tree/xml_parser.hpp>
-#include <gtest/gtest.h>
+#include <sstream>
 
 #include "report_fixture.h"
 

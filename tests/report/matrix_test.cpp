@@ -23,7 +23,8 @@ TEST(Ablation, RepeatsGiveMedianAndSpreadAndChangeAgainstAllOff) {
   EXPECT_DOUBLE_EQ(t.rows[0].median.rps, a.stats.rps());
   EXPECT_DOUBLE_EQ(t.rows[0].low.rps, slow.stats.rps());
   EXPECT_EQ(report::change_text(t.rows[1].median.rps, t.rows[0].median.rps), "+0.0%");
-  EXPECT_EQ(report::spread_text(t.rows[0].median.rps, t.rows[0].low.rps, t.rows[0].high.rps, 3), "±25.0%");
+  EXPECT_EQ(report::spread_text(t.rows[0].median.rps, t.rows[0].low.rps, t.rows[0].high.rps, 3),
+            "±25.0%");
 }
 
 TEST(MatrixFile, RoundTripsResultsAndFailures) {

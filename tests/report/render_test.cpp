@@ -28,7 +28,6 @@ using testing::expect_golden;
 using testing::golden_record;
 using testing::read_text;
 
-
 // Parses XHTML-compatible markup (the DOCTYPE line removed) as XML.
 boost::property_tree::ptree parse_markup(const std::string& html) {
   std::istringstream in(html.substr(html.find("<html")));
@@ -50,11 +49,12 @@ TEST(Render, CsvOfAFixedResultMatchesGolden) {
   const std::string csv = csv_report({golden_record()});
   expect_golden("result.csv", csv);
   // The header is the documented, stable column list.
-  EXPECT_EQ(csv.substr(0, csv.find('\n')), "scenario,toggles,inert_toggles,partial,mode,connections,threads,rate,"
-                                            "duration_s,requests,ok,errors,error_rate,rps,p50_ms,p90_ms,p99_ms,p99_9_ms,"
-                                            "max_ms,mean_ms,late,unfinished,connections_opened,connection_reuse_rate,"
-                                            "client_cpu_s,started_at,git_commit,ttft_p50_ms,ttft_p99_ms,itl_p50_ms,"
-                                            "itl_p99_ms,output_tokens,tokens_per_second");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "scenario,toggles,inert_toggles,partial,mode,connections,threads,rate,"
+            "duration_s,requests,ok,errors,error_rate,rps,p50_ms,p90_ms,p99_ms,p99_9_ms,"
+            "max_ms,mean_ms,late,unfinished,connections_opened,connection_reuse_rate,"
+            "client_cpu_s,started_at,git_commit,ttft_p50_ms,ttft_p99_ms,itl_p50_ms,"
+            "itl_p99_ms,output_tokens,tokens_per_second");
 }
 
 TEST(Render, MarkdownOfAFixedResultMatchesGolden) {

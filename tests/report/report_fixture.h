@@ -2,12 +2,12 @@
 // The fixed result files under tests/report/golden/ (a real 1 s baseline run
 // with streaming on, so it carries an inert toggle and a warning).
 
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "report/result_json.h"
 
@@ -27,7 +27,8 @@ inline std::string read_text(const std::string& path) {
 // Compares `actual` with golden file `name`. Regenerate the goldens after an
 // intended format change with SERVELAB_UPDATE_GOLDEN=1 and review the diff.
 inline void expect_golden(const std::string& name, const std::string& actual) {
-  if (std::getenv("SERVELAB_UPDATE_GOLDEN") != nullptr) std::ofstream(golden_path(name), std::ios::binary) << actual;
+  if (std::getenv("SERVELAB_UPDATE_GOLDEN") != nullptr)
+    std::ofstream(golden_path(name), std::ios::binary) << actual;
   EXPECT_EQ(actual, read_text(golden_path(name))) << "golden " << name << " differs";
 }
 

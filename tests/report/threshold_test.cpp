@@ -45,16 +45,19 @@ TEST(Threshold, ParsesTheK6LikeForms) {
 TEST(Threshold, GrammarErrorsNameTheColumnAndWhatWasExpected) {
   auto missing_unit = parse_threshold("p(99)<10");
   ASSERT_FALSE(missing_unit.ok());
-  EXPECT_NE(missing_unit.error().message.find("column 9"), std::string::npos) << missing_unit.error().message;
+  EXPECT_NE(missing_unit.error().message.find("column 9"), std::string::npos)
+      << missing_unit.error().message;
   EXPECT_NE(missing_unit.error().message.find("time unit"), std::string::npos);
 
   auto no_paren = parse_threshold("p99<10ms");
   ASSERT_FALSE(no_paren.ok());
-  EXPECT_NE(no_paren.error().message.find("column 2: expected \"(\" after p"), std::string::npos) << no_paren.error().message;
+  EXPECT_NE(no_paren.error().message.find("column 2: expected \"(\" after p"), std::string::npos)
+      << no_paren.error().message;
 
   auto bad_stat = parse_threshold("avgg<10ms");
   ASSERT_FALSE(bad_stat.ok());
-  EXPECT_NE(bad_stat.error().message.find("unknown statistic \"avgg\""), std::string::npos) << bad_stat.error().message;
+  EXPECT_NE(bad_stat.error().message.find("unknown statistic \"avgg\""), std::string::npos)
+      << bad_stat.error().message;
 
   auto bad_op = parse_threshold("rps=>5");
   ASSERT_FALSE(bad_op.ok());

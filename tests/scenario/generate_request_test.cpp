@@ -68,30 +68,39 @@ TEST(GenerateRequest, MissingModelIsReportedAtItsTable) {
 
 TEST(GenerateRequest, BadValuesAreLocated) {
   EXPECT_EQ(error_of(std::string(kHead) + "model = \"m\"\nmax_tokens = 0\n"),
-            "test.toml:5:14: requests[0].max_tokens: expected an integer from 1 to 1000000, got integer 0");
+            "test.toml:5:14: requests[0].max_tokens: expected an integer from 1 to 1000000, got "
+            "integer 0");
   EXPECT_EQ(error_of(std::string(kHead) + "model = \"m\"\nprompts = [\"a\", 3]\n"),
             "test.toml:5:17: requests[0].prompts[1]: expected a string, got integer 3");
   EXPECT_EQ(error_of(std::string(kHead) + "model = \"m\"\nprompts = []\n"),
             "test.toml:5:11: requests[0].prompts: expected 1 to 100000 prompt strings, got 0");
-  EXPECT_EQ(error_of(std::string(kHead) + "model = \"m\"\nstream = \"yes\"\n"),
-            "test.toml:5:10: requests[0].stream: expected a boolean (true or false), got string \"yes\"");
-  EXPECT_EQ(error_of(std::string(kHead) + "model = \"m\"\nextra_body = { prompt = \"x\" }\n"),
-            "test.toml:5:25: requests[0].extra_body.prompt: is set by the request's own key `prompt`; "
-            "remove it from extra_body");
+  EXPECT_EQ(
+      error_of(std::string(kHead) + "model = \"m\"\nstream = \"yes\"\n"),
+      "test.toml:5:10: requests[0].stream: expected a boolean (true or false), got string \"yes\"");
+  EXPECT_EQ(
+      error_of(std::string(kHead) + "model = \"m\"\nextra_body = { prompt = \"x\" }\n"),
+      "test.toml:5:25: requests[0].extra_body.prompt: is set by the request's own key `prompt`; "
+      "remove it from extra_body");
 }
 
 TEST(GenerateRequest, PromptAndPromptsTogetherAreAnError) {
-  const std::string e = error_of(std::string(kHead) + "model = \"m\"\nprompt = \"a\"\nprompts = [\"b\"]\n");
-  EXPECT_EQ(e, "test.toml:6:11: requests[0].prompts: give either prompt (one string) or prompts (a list), not both");
+  const std::string e =
+      error_of(std::string(kHead) + "model = \"m\"\nprompt = \"a\"\nprompts = [\"b\"]\n");
+  EXPECT_EQ(e,
+            "test.toml:6:11: requests[0].prompts: give either prompt (one string) or prompts (a "
+            "list), not both");
 }
 
 TEST(GenerateRequest, KeysOfOtherKindsAreRejectedBothWays) {
   EXPECT_EQ(error_of(std::string(kHead) + "model = \"m\"\nrows = 2\n"),
-            "test.toml:5:8: requests[0].rows: only applies to kind = \"infer\"; this request has kind = \"generate\"");
+            "test.toml:5:8: requests[0].rows: only applies to kind = \"infer\"; this request has "
+            "kind = \"generate\"");
   EXPECT_EQ(error_of(std::string(kHead) + "model = \"m\"\nbody = \"{}\"\n"),
-            "test.toml:5:8: requests[0].body: only applies to kind = \"http\"; this request has kind = \"generate\"");
+            "test.toml:5:8: requests[0].body: only applies to kind = \"http\"; this request has "
+            "kind = \"generate\"");
   EXPECT_EQ(error_of("name = \"t\"\n[[requests]]\nkind = \"http\"\nmax_tokens = 3\n"),
-            "test.toml:4:14: requests[0].max_tokens: only applies to kind = \"generate\"; this request has kind = \"http\"");
+            "test.toml:4:14: requests[0].max_tokens: only applies to kind = \"generate\"; this "
+            "request has kind = \"http\"");
 }
 
 }  // namespace

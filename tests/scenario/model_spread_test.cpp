@@ -27,7 +27,8 @@ std::string with_request(std::string_view keys) {
 }
 
 TEST(ModelSpread, ModelsListWithZipf) {
-  auto r = parse(with_request("models = [\"a\", \"b\", \"c\"]\ndistribution = \"zipf\"\nzipf_exponent = 1.2\n"));
+  auto r = parse(with_request(
+      "models = [\"a\", \"b\", \"c\"]\ndistribution = \"zipf\"\nzipf_exponent = 1.2\n"));
   ASSERT_TRUE(r.ok()) << r.error().message;
   const RequestSpec& q = r->requests[0];
   EXPECT_EQ(q.models, (std::vector<std::string>{"a", "b", "c"}));
@@ -55,7 +56,8 @@ TEST(ModelSpread, ErrorsAreLocatedAndSayWhatWasExpected) {
   EXPECT_EQ(error_of(with_request("model = \"a\"\nmodels = [\"b\"]\n")),
             "test.toml:4:9: requests[0].model: give either model or models, not both");
   EXPECT_EQ(error_of(with_request("models = [\"a\"]\nmodel_count = 2\n")),
-            "test.toml:5:15: requests[0].model_count: give either models = [...] or model_count, not both");
+            "test.toml:5:15: requests[0].model_count: give either models = [...] or model_count, "
+            "not both");
   EXPECT_EQ(error_of(with_request("models = [\"a\", \"a\"]\n")),
             "test.toml:4:16: requests[0].models[1]: model \"a\" is listed twice");
   EXPECT_EQ(error_of(with_request("models = [\"a\", \"b\"]\nweights = [1]\n")),
@@ -63,22 +65,26 @@ TEST(ModelSpread, ErrorsAreLocatedAndSayWhatWasExpected) {
   EXPECT_EQ(error_of(with_request("models = [\"a\"]\nzipf_exponent = 2\n")),
             "test.toml:5:17: requests[0].zipf_exponent: only applies to distribution = \"zipf\"");
   EXPECT_EQ(error_of(with_request("model = \"a\"\ndistribution = \"zipf\"\n")),
-            "test.toml:5:16: requests[0].distribution: only applies to a request spread over several models "
+            "test.toml:5:16: requests[0].distribution: only applies to a request spread over "
+            "several models "
             "(models = [...] or model_count)");
   const std::string e = error_of(with_request("models = [\"a\"]\ndistribution = \"pareto\"\n"));
   EXPECT_NE(e.find("test.toml:5:16: requests[0].distribution"), std::string::npos) << e;
   EXPECT_NE(e.find("zipf"), std::string::npos) << e;
-  const std::string missing = error_of(with_request("models = [\"a\"]\ndistribution = \"weights\"\n"));
+  const std::string missing =
+      error_of(with_request("models = [\"a\"]\ndistribution = \"weights\"\n"));
   EXPECT_NE(missing.find("requests[0].weights"), std::string::npos) << missing;
   EXPECT_NE(error_of(with_request("rows = 1\n")).find("models = [...]"), std::string::npos);
-  EXPECT_NE(error_of("name = \"t\"\n[[requests]]\nkind = \"http\"\nmodels = [\"a\"]\n").find("only applies to kind"),
+  EXPECT_NE(error_of("name = \"t\"\n[[requests]]\nkind = \"http\"\nmodels = [\"a\"]\n")
+                .find("only applies to kind"),
             std::string::npos);
 }
 
 TEST(ServerManagerKeys, AreReadWithTheirUnits) {
-  auto r = parse(with_request("model = \"m\"\n") +
-                 "[server]\nmodel_memory_budget = \"512MiB\"\nmax_concurrent_loads = 3\nprediction = false\n"
-                 "load_wait_timeout = \"2s\"\n");
+  auto r = parse(
+      with_request("model = \"m\"\n") +
+      "[server]\nmodel_memory_budget = \"512MiB\"\nmax_concurrent_loads = 3\nprediction = false\n"
+      "load_wait_timeout = \"2s\"\n");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->server.model_memory_budget, 512ull << 20);
   EXPECT_EQ(r->server.max_concurrent_loads, 3);
@@ -87,9 +93,13 @@ TEST(ServerManagerKeys, AreReadWithTheirUnits) {
   auto bytes = parse(with_request("model = \"m\"\n") + "[server]\nmodel_memory_budget = 1000\n");
   ASSERT_TRUE(bytes.ok()) << bytes.error().message;
   EXPECT_EQ(bytes->server.model_memory_budget, 1000u);
-  const std::string e = error_of(with_request("model = \"m\"\n") + "[server]\nmodel_memory_budget = \"lots\"\n");
-  EXPECT_NE(e.find("test.toml:6:23: server.model_memory_budget: expected a byte size"), std::string::npos) << e;
-  EXPECT_NE(error_of(with_request("model = \"m\"\n") + "[server]\nmax_concurrent_loads = 0\n").find("max_concurrent_loads"),
+  const std::string e =
+      error_of(with_request("model = \"m\"\n") + "[server]\nmodel_memory_budget = \"lots\"\n");
+  EXPECT_NE(e.find("test.toml:6:23: server.model_memory_budget: expected a byte size"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(error_of(with_request("model = \"m\"\n") + "[server]\nmax_concurrent_loads = 0\n")
+                .find("max_concurrent_loads"),
             std::string::npos);
 }
 

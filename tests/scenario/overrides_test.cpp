@@ -76,8 +76,9 @@ TEST(Overrides, LaterOverrideOfTheSameKeyWins) {
 TEST(Overrides, UnknownPathNamesThePartThatDoesNotExist) {
   EXPECT_EQ(error_with({"lod.mode=open"}),
             R"(--set lod.mode=open: unknown key "lod" at the top level; did you mean "load"?)");
-  EXPECT_EQ(error_with({"load.conections=5"}),
-            R"(--set load.conections=5: unknown key "conections" in [load]; did you mean "connections"?)");
+  EXPECT_EQ(
+      error_with({"load.conections=5"}),
+      R"(--set load.conections=5: unknown key "conections" in [load]; did you mean "connections"?)");
   EXPECT_EQ(error_with({"requests.3.model=m"}),
             "--set requests.3.model=m: requests.3 does not exist: requests has 1 element(s), "
             "indexed from 0");
@@ -108,12 +109,13 @@ TEST(Overrides, InvalidValueErrorPointsAtTheFlag) {
 }
 
 TEST(Overrides, ErrorsFromOverridesComeBeforeFileErrors) {
-  Result<Scenario> r = parse_scenario_text("name = 1\n[[requests]]\nkind = \"infer\"\nmodel = \"m\"\n",
-                                           "test.toml", {"load.threads=0"});
+  Result<Scenario> r = parse_scenario_text(
+      "name = 1\n[[requests]]\nkind = \"infer\"\nmodel = \"m\"\n", "test.toml", {"load.threads=0"});
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message,
-            "--set load.threads=0: load.threads: expected an integer from 1 to 1024, got integer 0\n"
-            "test.toml:1:8: name: expected a string, got integer 1");
+  EXPECT_EQ(
+      r.error().message,
+      "--set load.threads=0: load.threads: expected an integer from 1 to 1024, got integer 0\n"
+      "test.toml:1:8: name: expected a string, got integer 1");
 }
 
 }  // namespace

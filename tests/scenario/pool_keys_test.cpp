@@ -69,7 +69,9 @@ streams_per_connection = 16
 
 TEST(PoolKeys, MinAboveMaxIsAnErrorAtItsPosition) {
   const std::string e = error_of(std::string(kMinimal) + "[pool]\nmin = 9\nmax = 8\n");
-  EXPECT_NE(e.find("test.toml:6:7: pool.min: expected at most pool.max (8), got 9"), std::string::npos) << e;
+  EXPECT_NE(e.find("test.toml:6:7: pool.min: expected at most pool.max (8), got 9"),
+            std::string::npos)
+      << e;
 }
 
 TEST(PoolKeys, MinAboveConnectionsIsAnErrorWhenMaxIsDefault) {
@@ -89,14 +91,19 @@ TEST(PoolKeys, SubSecondIdleTimeoutAndMaxAgeAreRejected) {
 
 TEST(PoolKeys, UnknownPoolKeySuggestsTheClosest) {
   const std::string e = error_of(std::string(kMinimal) + "[pool]\nidle_timout = \"5s\"\n");
-  EXPECT_NE(e.find("test.toml:6:1: unknown key \"idle_timout\" in [pool]; did you mean \"idle_timeout\"?"),
-            std::string::npos)
+  EXPECT_NE(
+      e.find(
+          "test.toml:6:1: unknown key \"idle_timout\" in [pool]; did you mean \"idle_timeout\"?"),
+      std::string::npos)
       << e;
 }
 
 TEST(PoolKeys, HealthCheckPathMustBeAPath) {
-  const std::string e = error_of(std::string(kMinimal) + "[pool]\nhealth_check_path = \"health\"\n");
-  EXPECT_NE(e.find("pool.health_check_path: expected a path starting with \"/\""), std::string::npos) << e;
+  const std::string e =
+      error_of(std::string(kMinimal) + "[pool]\nhealth_check_path = \"health\"\n");
+  EXPECT_NE(e.find("pool.health_check_path: expected a path starting with \"/\""),
+            std::string::npos)
+      << e;
 }
 
 TEST(PoolKeys, StreamsPerConnectionWithoutHttp2IsAnError) {

@@ -5,11 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include <boost/json.hpp>
 
 #include "scenario/scenario_parser.h"
 #include "scenario_fixtures.h"
@@ -47,7 +46,8 @@ std::string error_of(const json::value& echo) {
 
 // True when every key of `expected` is in `actual` with an equal value, the
 // keys in the same order (`actual` may have more: keys added since).
-::testing::AssertionResult contains(const json::value& actual, const json::value& expected, const std::string& at) {
+::testing::AssertionResult contains(const json::value& actual, const json::value& expected,
+                                    const std::string& at) {
   if (expected.is_object()) {
     if (!actual.is_object()) return ::testing::AssertionFailure() << at << " is not an object";
     const json::object& a = actual.as_object();
@@ -63,21 +63,25 @@ std::string error_of(const json::value& echo) {
     }
     return ::testing::AssertionSuccess();
   }
-  if (expected.is_array() && actual.is_array() && expected.as_array().size() == actual.as_array().size()) {
+  if (expected.is_array() && actual.is_array() &&
+      expected.as_array().size() == actual.as_array().size()) {
     for (size_t i = 0; i < expected.as_array().size(); ++i) {
-      if (auto r = contains(actual.as_array()[i], expected.as_array()[i], at + "[" + std::to_string(i) + "]"); !r)
+      if (auto r = contains(actual.as_array()[i], expected.as_array()[i],
+                            at + "[" + std::to_string(i) + "]");
+          !r)
         return r;
     }
     return ::testing::AssertionSuccess();
   }
   if (json::serialize(actual) == json::serialize(expected)) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << at << " is " << json::serialize(actual) << ", expected "
-                                       << json::serialize(expected);
+  return ::testing::AssertionFailure()
+         << at << " is " << json::serialize(actual) << ", expected " << json::serialize(expected);
 }
 
 TEST(ScenarioJson, EchoIsByteIdenticalToTheGoldenObjects) {
   const json::value golden = read_json("tests/scenario/golden/scenario_echo.json");
-  for (auto [key, text] : {std::pair{"every_key", testing::kEveryKey}, {"closed_stages", testing::kClosedStages}}) {
+  for (auto [key, text] :
+       {std::pair{"every_key", testing::kEveryKey}, {"closed_stages", testing::kClosedStages}}) {
     SCOPED_TRACE(key);
     EXPECT_EQ(json::serialize(scenario_to_json(parsed(text))), json::serialize(golden.at(key)));
   }
@@ -127,7 +131,8 @@ TEST(ScenarioJson, ReadBackRequestsHaveTheParsedMethodAndUrl) {
 
 TEST(ScenarioJson, SecretHeaderValuesAreRedacted) {
   const json::object echo = scenario_to_json(parsed(testing::kEveryKey));
-  const json::object& headers = echo.at("requests").as_array()[0].as_object().at("headers").as_object();
+  const json::object& headers =
+      echo.at("requests").as_array()[0].as_object().at("headers").as_object();
   EXPECT_EQ(headers.at("Authorization"), "<redacted>");
   EXPECT_EQ(headers.at("Content-Type"), "application/json");
 }
@@ -135,7 +140,8 @@ TEST(ScenarioJson, SecretHeaderValuesAreRedacted) {
 // The golden result files are older than some keys: what they hold reads
 // back and is written again unchanged, and the keys added since get defaults.
 TEST(ScenarioJson, GoldenResultScenarioReadsBackUnchanged) {
-  for (const char* file : {"tests/report/golden/result.json", "tests/report/golden/partial_result.json"}) {
+  for (const char* file :
+       {"tests/report/golden/result.json", "tests/report/golden/partial_result.json"}) {
     SCOPED_TRACE(file);
     const json::value golden = read_json(file).at("scenario");
     const Scenario s = read_back(golden);

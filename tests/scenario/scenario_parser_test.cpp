@@ -1,14 +1,13 @@
+#include "scenario/scenario_parser.h"
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <string>
-#include <vector>
 #include <utility>
-
-#include <fmt/format.h>
-
-#include "scenario/scenario_parser.h"
+#include <vector>
 
 namespace servelab::scenario {
 namespace {
@@ -65,8 +64,8 @@ TEST(Scenario, BaselineIsEmbeddedClosedLoopInferAt100Connections) {
 }
 
 TEST(Scenario, OpenLoopExampleReadsRateArrivalAndWeights) {
-  Result<Scenario> r = parse_scenario_file(std::string(SERVELAB_SOURCE_DIR) +
-                                           "/scenarios/examples/open_loop.toml");
+  Result<Scenario> r =
+      parse_scenario_file(std::string(SERVELAB_SOURCE_DIR) + "/scenarios/examples/open_loop.toml");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->load.mode, LoadMode::open);
   EXPECT_EQ(r->load.arrival, Arrival::poisson);
@@ -170,22 +169,25 @@ modle = "m"
 }
 
 TEST(Scenario, WrongTypeSaysTheExpectedType) {
-  EXPECT_EQ(error_of(std::string(kMinimal) + "[load]\nconnections = \"100\"\n"),
-            R"(test.toml:6:15: load.connections: expected an integer from 1 to 1000000, got string "100")");
+  EXPECT_EQ(
+      error_of(std::string(kMinimal) + "[load]\nconnections = \"100\"\n"),
+      R"(test.toml:6:15: load.connections: expected an integer from 1 to 1000000, got string "100")");
   EXPECT_EQ(error_of(std::string(kMinimal) + "[toggles]\npooling = 1\n"),
             "test.toml:6:11: toggles.pooling: expected a boolean (true or false), got integer 1");
   EXPECT_EQ(error_of("load = 5\n" + std::string(kMinimal)),
             "test.toml:1:8: load: expected a table ([load]), got integer 5");
-  EXPECT_EQ(error_of(std::string(kMinimal) + "[load]\nduration = 10\n"),
-            R"(test.toml:6:12: load.duration: expected a duration string such as "10s" or "500ms", got integer 10)");
+  EXPECT_EQ(
+      error_of(std::string(kMinimal) + "[load]\nduration = 10\n"),
+      R"(test.toml:6:12: load.duration: expected a duration string such as "10s" or "500ms", got integer 10)");
 }
 
 TEST(Scenario, BadEnumValueListsTheChoicesAndSuggests) {
   EXPECT_EQ(
       error_of(std::string(kMinimal) + "[load]\nmode = \"clsoed\"\n"),
       R"(test.toml:6:8: load.mode: expected one of "closed", "open", got "clsoed"; did you mean "closed"?)");
-  EXPECT_EQ(error_of("name = \"t\"\n[[requests]]\nkind = \"grpc\"\n"),
-            R"(test.toml:3:8: requests[0].kind: expected one of "http", "infer", "generate", got "grpc")");
+  EXPECT_EQ(
+      error_of("name = \"t\"\n[[requests]]\nkind = \"grpc\"\n"),
+      R"(test.toml:3:8: requests[0].kind: expected one of "http", "infer", "generate", got "grpc")");
   EXPECT_EQ(
       error_of("name = \"t\"\n[[requests]]\nkind = \"http\"\nmethod = \"get\"\n"),
       R"(test.toml:4:10: requests[0].method: expected one of "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", got "get"; did you mean "GET"?)");
@@ -200,16 +202,18 @@ TEST(Scenario, BadDurationSaysWhatIsAccepted) {
 }
 
 TEST(Scenario, ZeroAndNegativeNumbersAreRejected) {
-  EXPECT_EQ(error_of(std::string(kMinimal) + "[load]\nconnections = 0\n"),
-            "test.toml:6:15: load.connections: expected an integer from 1 to 1000000, got integer 0");
+  EXPECT_EQ(
+      error_of(std::string(kMinimal) + "[load]\nconnections = 0\n"),
+      "test.toml:6:15: load.connections: expected an integer from 1 to 1000000, got integer 0");
   EXPECT_EQ(error_of(std::string(kMinimal) + "[load]\nthreads = -2\n"),
             "test.toml:6:11: load.threads: expected an integer from 1 to 1024, got integer -2");
   EXPECT_EQ(error_of(std::string(kMinimal) + "[load]\nduration = \"0s\"\n"),
             R"(test.toml:6:12: load.duration: expected a duration > 0, got "0s")");
   EXPECT_EQ(error_of(std::string(kMinimal) + "weight = 0\n"),
             "test.toml:5:10: requests[0].weight: expected a number > 0, got integer 0");
-  EXPECT_EQ(error_of(std::string(kMinimal) + "rows = 5000\n"),
-            "test.toml:5:8: requests[0].rows: expected an integer from 1 to 4096, got integer 5000");
+  EXPECT_EQ(
+      error_of(std::string(kMinimal) + "rows = 5000\n"),
+      "test.toml:5:8: requests[0].rows: expected an integer from 1 to 4096, got integer 5000");
   EXPECT_EQ(error_of(std::string(kMinimal) + "seed = -1\n"),
             "test.toml:5:8: requests[0].seed: expected an integer >= 0, got integer -1");
 }
@@ -247,15 +251,18 @@ TEST(Scenario, RateInClosedModeIsAnErrorThatSaysWhy) {
 TEST(Scenario, InferWithoutModelIsReportedAtItsTable) {
   EXPECT_EQ(error_of("name = \"t\"\n[[requests]]\nkind = \"infer\"\n"),
             "test.toml:2:1: requests[0].model: missing required key; expected the name of the "
-            "model to infer against (a string), or models = [...] / model_count = N to spread requests over several");
+            "model to infer against (a string), or models = [...] / model_count = N to spread "
+            "requests over several");
 }
 
 TEST(Scenario, KeyOfTheOtherRequestKindIsAnError) {
   EXPECT_EQ(error_of("name = \"t\"\n[[requests]]\nkind = \"http\"\nmodel = \"m\"\n"),
-            "test.toml:4:9: requests[0].model: only applies to kind = \"infer\" or \"generate\"; this request has "
+            "test.toml:4:9: requests[0].model: only applies to kind = \"infer\" or \"generate\"; "
+            "this request has "
             "kind = \"http\"");
   EXPECT_EQ(error_of(std::string(kMinimal) + "url = \"/x\"\n"),
-            "test.toml:5:7: requests[0].url: only applies to kind = \"http\" or \"generate\"; this request has "
+            "test.toml:5:7: requests[0].url: only applies to kind = \"http\" or \"generate\"; this "
+            "request has "
             "kind = \"infer\"");
 }
 
@@ -284,7 +291,8 @@ kind = "infer"
             "test.toml:3:8: load.mode: expected one of \"closed\", \"open\", got \"clsoed\"; did "
             "you mean \"closed\"?\n"
             "test.toml:4:1: requests[0].model: missing required key; expected the name of the "
-            "model to infer against (a string), or models = [...] / model_count = N to spread requests over several");
+            "model to infer against (a string), or models = [...] / model_count = N to spread "
+            "requests over several");
 }
 
 TEST(Scenario, ModelRepositoryResolvesAgainstTheScenarioFolder) {
@@ -321,13 +329,16 @@ namespace servelab::scenario {
 namespace {
 
 TEST(ScenarioEngine, EngineDefaultsToAutoAndReadsEachChoice) {
-  Result<Scenario> d = parse_scenario_text("name = \"t\"\n[[requests]]\nkind = \"http\"\n", "test.toml");
+  Result<Scenario> d =
+      parse_scenario_text("name = \"t\"\n[[requests]]\nkind = \"http\"\n", "test.toml");
   ASSERT_TRUE(d.ok()) << d.error().message;
   EXPECT_EQ(d->load.engine, EngineKind::auto_);
-  for (auto [text, kind] : {std::pair{"curl", EngineKind::curl}, {"native", EngineKind::native},
+  for (auto [text, kind] : {std::pair{"curl", EngineKind::curl},
+                            {"native", EngineKind::native},
                             {"auto", EngineKind::auto_}}) {
     Result<Scenario> r = parse_scenario_text(
-        fmt::format("name = \"t\"\n[load]\nengine = \"{}\"\n[[requests]]\nkind = \"http\"\n", text), "test.toml");
+        fmt::format("name = \"t\"\n[load]\nengine = \"{}\"\n[[requests]]\nkind = \"http\"\n", text),
+        "test.toml");
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_EQ(r->load.engine, kind) << text;
     EXPECT_EQ(to_string(r->load.engine), text);
@@ -335,10 +346,12 @@ TEST(ScenarioEngine, EngineDefaultsToAutoAndReadsEachChoice) {
 }
 
 TEST(ScenarioEngine, UnknownEngineNamesTheChoices) {
-  Result<Scenario> r =
-      parse_scenario_text("name = \"t\"\n[load]\nengine = \"wrk\"\n[[requests]]\nkind = \"http\"\n", "test.toml");
+  Result<Scenario> r = parse_scenario_text(
+      "name = \"t\"\n[load]\nengine = \"wrk\"\n[[requests]]\nkind = \"http\"\n", "test.toml");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message, "test.toml:3:10: load.engine: expected one of \"curl\", \"native\", \"auto\", got \"wrk\"");
+  EXPECT_EQ(
+      r.error().message,
+      "test.toml:3:10: load.engine: expected one of \"curl\", \"native\", \"auto\", got \"wrk\"");
 }
 
 }  // namespace

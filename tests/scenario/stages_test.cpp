@@ -62,9 +62,10 @@ connections = 0
 }
 
 TEST(Stages, AnExplicitDurationScalesTheStages) {
-  auto s = parse("[load]\nconnections = 4\n[[load.stages]]\nduration = \"10s\"\nconnections = 8\n"
-                 "[[load.stages]]\nduration = \"30s\"\nconnections = 8\n",
-                 {"load.duration=4s"});
+  auto s = parse(
+      "[load]\nconnections = 4\n[[load.stages]]\nduration = \"10s\"\nconnections = 8\n"
+      "[[load.stages]]\nduration = \"30s\"\nconnections = 8\n",
+      {"load.duration=4s"});
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ(s->load.duration, 4s);
   EXPECT_EQ(s->load.stages[0].duration, 1s);
@@ -72,16 +73,20 @@ TEST(Stages, AnExplicitDurationScalesTheStages) {
 }
 
 TEST(Stages, TheOtherModesTargetIsALocatedError) {
-  auto s = parse("[load]\nmode = \"open\"\nrate = 5\n[[load.stages]]\nduration = \"1s\"\nconnections = 8\n");
+  auto s = parse(
+      "[load]\nmode = \"open\"\nrate = 5\n[[load.stages]]\nduration = \"1s\"\nconnections = 8\n");
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.error().message.find("s.toml:5:1: load.stages[0].rate"), std::string::npos) << s.error().message;
-  EXPECT_NE(s.error().message.find("load.stages[0].connections"), std::string::npos) << s.error().message;
+  EXPECT_NE(s.error().message.find("s.toml:5:1: load.stages[0].rate"), std::string::npos)
+      << s.error().message;
+  EXPECT_NE(s.error().message.find("load.stages[0].connections"), std::string::npos)
+      << s.error().message;
 }
 
 TEST(Stages, MissingDurationAndUnknownKeysAreErrors) {
   auto s = parse("[load]\n[[load.stages]]\nconnections = 8\nramp = \"linear\"\n");
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.error().message.find("load.stages[0].duration"), std::string::npos) << s.error().message;
+  EXPECT_NE(s.error().message.find("load.stages[0].duration"), std::string::npos)
+      << s.error().message;
   EXPECT_NE(s.error().message.find("ramp"), std::string::npos) << s.error().message;
   auto neg = parse("[load]\n[[load.stages]]\nduration = \"1s\"\nconnections = -1\n");
   ASSERT_FALSE(neg.ok());
@@ -90,7 +95,8 @@ TEST(Stages, MissingDurationAndUnknownKeysAreErrors) {
 
 TEST(Stages, EveryShippedScenarioWithStagesValidates) {
   for (const char* name : {"baseline", "high", "stress", "sustained"}) {
-    const auto path = std::filesystem::path(SERVELAB_SOURCE_DIR) / "scenarios" / (std::string(name) + ".toml");
+    const auto path =
+        std::filesystem::path(SERVELAB_SOURCE_DIR) / "scenarios" / (std::string(name) + ".toml");
     auto s = parse_scenario_file(path.string());
     ASSERT_TRUE(s.ok()) << path << ": " << (s.ok() ? "" : s.error().message);
     EXPECT_EQ(s->name, name);

@@ -2,6 +2,9 @@
 // the servelab_batch_* metrics say what happened, and the queue's bounds
 // answer 503 with Retry-After.
 
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
 #include <fstream>
 #include <future>
 #include <memory>
@@ -9,11 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include <boost/json.hpp>
-#include <gtest/gtest.h>
-
-#include "serve/inference_api.h"
 #include "common/prometheus_text.h"
+#include "serve/inference_api.h"
 #include "serve_test_util.h"
 
 namespace servelab::serve {
@@ -33,13 +33,15 @@ class BatchingApiTest : public ::testing::Test {
     opts.dims = {kWidth, 64, kWidth};
     ASSERT_TRUE(models::make_repository(dir_->str(), opts).ok());
     // mlp-1 overrides the server's max batch size.
-    std::ofstream(dir_->path() / "mlp-1" / "model.toml", std::ios::app) << "\n[batching]\nmax_batch_size = 4\n";
+    std::ofstream(dir_->path() / "mlp-1" / "model.toml", std::ios::app)
+        << "\n[batching]\nmax_batch_size = 4\n";
   }
   static void TearDownTestSuite() { dir_.reset(); }
 
   static std::string body(int seed, int rows = 1) {
     json::array data;
-    for (int i = 0; i < rows * kWidth; ++i) data.emplace_back(static_cast<double>((seed * 31 + i * 7) % 13) * 0.125 - 0.75);
+    for (int i = 0; i < rows * kWidth; ++i)
+      data.emplace_back(static_cast<double>((seed * 31 + i * 7) % 13) * 0.125 - 0.75);
     json::object input{{"name", "input"}, {"datatype", "FP32"}, {"shape", {rows, kWidth}}};
     input["data"] = std::move(data);
     json::object b;
@@ -65,7 +67,9 @@ class BatchingApiTest : public ::testing::Test {
     std::vector<std::future<http::Response>> futures;
     for (auto& a : answers) futures.push_back(a.get_future());
     for (int i = 0; i < n; ++i) {
-      api.handle_async(infer(i), [&answers, i](http::Response&& r) { answers[static_cast<size_t>(i)].set_value(std::move(r)); });
+      api.handle_async(infer(i), [&answers, i](http::Response&& r) {
+        answers[static_cast<size_t>(i)].set_value(std::move(r));
+      });
     }
     std::vector<http::Response> out;
     for (auto& f : futures) out.push_back(f.get());
@@ -95,14 +99,17 @@ TEST_F(BatchingApiTest, BatchedAndUnbatchedOutputsAreEqualWithinFloatTolerance) 
   const auto plain = concurrent(unbatched, kRequests);
   const auto grouped = concurrent(batched, kRequests);
   for (int i = 0; i < kRequests; ++i) {
-    ASSERT_EQ(plain[static_cast<size_t>(i)].result_int(), 200u) << plain[static_cast<size_t>(i)].body();
-    ASSERT_EQ(grouped[static_cast<size_t>(i)].result_int(), 200u) << grouped[static_cast<size_t>(i)].body();
+    ASSERT_EQ(plain[static_cast<size_t>(i)].result_int(), 200u)
+        << plain[static_cast<size_t>(i)].body();
+    ASSERT_EQ(grouped[static_cast<size_t>(i)].result_int(), 200u)
+        << grouped[static_cast<size_t>(i)].body();
     const auto a = outputs(plain[static_cast<size_t>(i)]);
     const auto b = outputs(grouped[static_cast<size_t>(i)]);
     ASSERT_EQ(a.size(), static_cast<size_t>(kWidth));
     ASSERT_EQ(a.size(), b.size());
     // GEMM and GEMV kernels sum in different orders: equal within float tolerance.
-    for (size_t k = 0; k < a.size(); ++k) EXPECT_NEAR(a[k], b[k], 1e-5 * (1 + std::abs(a[k]))) << "request " << i;
+    for (size_t k = 0; k < a.size(); ++k)
+      EXPECT_NEAR(a[k], b[k], 1e-5 * (1 + std::abs(a[k]))) << "request " << i;
   }
   const auto m = scrape(batched);
   EXPECT_EQ(m.at(R"(servelab_batch_enabled{model="mlp-0"})"), 1);
@@ -133,7 +140,7 @@ TEST_F(BatchingApiTest, ModelTomlOverridesTheServersDefaults) {
   EXPECT_EQ(api.batch_config(0)->max_batch_size, 8);
   EXPECT_EQ(api.batch_config(1)->max_batch_size, 4);
   EXPECT_EQ(api.batch_config(1)->max_queue_delay, std::chrono::milliseconds(5));  // not overridden
-  EXPECT_EQ(api.batch_config(1)->max_in_flight, 1);                               // = compute threads
+  EXPECT_EQ(api.batch_config(1)->max_in_flight, 1);  // = compute threads
   const auto m = scrape(api);
   EXPECT_EQ(m.at(R"(servelab_batch_size_limit{model="mlp-1"})"), 4);
   auto off_models = open_manager(dir_->str());
@@ -144,7 +151,8 @@ TEST_F(BatchingApiTest, ModelTomlOverridesTheServersDefaults) {
 TEST_F(BatchingApiTest, MalformedRequestIs400AndNeverReachesTheBatcher) {
   auto api_models = open_manager(dir_->str());
   InferenceApi api(*api_models, batching_options());
-  http::Response res = api.handle(make_request(bhttp::verb::post, "/v2/models/mlp-0/infer", R"({"inputs":[]})"));
+  http::Response res =
+      api.handle(make_request(bhttp::verb::post, "/v2/models/mlp-0/infer", R"({"inputs":[]})"));
   EXPECT_EQ(res.result_int(), 400u);
   EXPECT_EQ(scrape(api).at(R"(servelab_batch_requests_total{model="mlp-0"})"), 0);
 }
@@ -203,7 +211,8 @@ TEST_F(BatchingApiTest, UnbatchedInferRunsOnTheComputePoolNotTheCallingThread) {
   auto api_models = open_manager(dir_->str());
   InferenceApi api(*api_models, o);
   std::promise<std::thread::id> where;
-  api.handle_async(infer(1), [&where](http::Response&&) { where.set_value(std::this_thread::get_id()); });
+  api.handle_async(infer(1),
+                   [&where](http::Response&&) { where.set_value(std::this_thread::get_id()); });
   EXPECT_NE(where.get_future().get(), std::this_thread::get_id());
 }
 

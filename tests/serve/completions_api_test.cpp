@@ -3,17 +3,16 @@
 
 #include "serve/completions_api.h"
 
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <boost/json.hpp>
 #include <fstream>
 #include <future>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <boost/json.hpp>
-#include <gtest/gtest.h>
 
 #include "common/prometheus_text.h"
 #include "serve/inference_api.h"
@@ -88,7 +87,8 @@ std::string streamed_text(const std::vector<std::string>& events) {
 
 std::string request(int max_tokens, bool stream, int seed = 5) {
   return R"({"model":"tokens-0","prompt":"Once upon","max_tokens":)" + std::to_string(max_tokens) +
-         R"(,"temperature":1.0,"seed":)" + std::to_string(seed) + R"(,"stream":)" + (stream ? "true" : "false") + "}";
+         R"(,"temperature":1.0,"seed":)" + std::to_string(seed) + R"(,"stream":)" +
+         (stream ? "true" : "false") + "}";
 }
 
 // A blocking loopback socket whose reads give up after 5 s (never hangs).
@@ -102,8 +102,10 @@ class RawClient {
     socket_.connect({asio::ip::make_address("127.0.0.1"), port});
   }
   void send(const std::string& body) {
-    const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                            "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    const std::string req =
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
     asio::write(socket_, asio::buffer(req));
   }
   // Reads until `needle` has arrived; false on timeout or close.
@@ -169,8 +171,12 @@ TEST(Completions, StreamedAnswerIsOneEventPerTokenThenUsageThenDone) {
 
 TEST(Completions, StreamedAndNonStreamedTextsAreIdenticalForASeed) {
   CompletionsServer server;
-  const std::string whole =
-      json::parse(server.post(request(64, false, 42)).body()).at("choices").at(0).at("text").as_string().c_str();
+  const std::string whole = json::parse(server.post(request(64, false, 42)).body())
+                                .at("choices")
+                                .at(0)
+                                .at("text")
+                                .as_string()
+                                .c_str();
   const std::string streamed = streamed_text(sse_data(server.post(request(64, true, 42)).body()));
   EXPECT_EQ(whole.size(), 64u);
   EXPECT_EQ(streamed, whole);
@@ -189,7 +195,8 @@ TEST(Completions, StreamingOffSendsTheSameEventsWholeWithContentLength) {
   EXPECT_EQ(res[bhttp::field::content_length], std::to_string(res.body().size()));
   const auto events = sse_data(res.body());
   ASSERT_EQ(events.size(), 32u);
-  EXPECT_EQ(streamed_text(events), streamed_text(sse_data(server_on.post(request(30, true, 9)).body())));
+  EXPECT_EQ(streamed_text(events),
+            streamed_text(sse_data(server_on.post(request(30, true, 9)).body())));
   EXPECT_EQ(server_off.metrics().stream.streams.load(), 0u);  // nothing went through a streamer
 }
 
@@ -283,10 +290,11 @@ TEST(Completions, MetricsRouteShowsTheCompletionSeries) {
   TestClient client;
   ASSERT_FALSE(client.connect(server.port()));
   http::Response res = client.roundtrip(make_request(bhttp::verb::get, "/metrics"));
-  for (const char* name : {"servelab_completions_total", "servelab_completion_tokens_total", "servelab_streams_active",
-                           "servelab_completions_cancelled_total", "servelab_stream_chunks_total",
-                           "servelab_stream_bytes_total", "servelab_stream_backpressure_events_total",
-                           "servelab_stream_compression_ratio"})
+  for (const char* name :
+       {"servelab_completions_total", "servelab_completion_tokens_total", "servelab_streams_active",
+        "servelab_completions_cancelled_total", "servelab_stream_chunks_total",
+        "servelab_stream_bytes_total", "servelab_stream_backpressure_events_total",
+        "servelab_stream_compression_ratio"})
     EXPECT_NE(res.body().find(std::string("\n") + name + " "), std::string::npos) << name;
 }
 
@@ -315,7 +323,9 @@ class CompletionsModelLookup : public ::testing::Test {
     models::ManagerOptions o;
     o.async = true;
     o.prediction = false;
-    o.on_load_start = [&gate](const std::string& name, const std::atomic<bool>& abandon) { gate.hold(name, abandon); };
+    o.on_load_start = [&gate](const std::string& name, const std::atomic<bool>& abandon) {
+      gate.hold(name, abandon);
+    };
     return o;
   }
   static ApiOptions api_options(bool async, std::chrono::milliseconds wait = 5s) {
@@ -326,14 +336,17 @@ class CompletionsModelLookup : public ::testing::Test {
     return o;
   }
   static http::Request completion(const std::string& model, bool stream = false) {
-    return make_request(bhttp::verb::post, "/v1/completions",
-                        R"({"model":")" + model + R"(","prompt":"Once upon","max_tokens":5,"temperature":1.0,"seed":5,"stream":)" +
-                            (stream ? "true" : "false") + "}");
+    return make_request(
+        bhttp::verb::post, "/v1/completions",
+        R"({"model":")" + model +
+            R"(","prompt":"Once upon","max_tokens":5,"temperature":1.0,"seed":5,"stream":)" +
+            (stream ? "true" : "false") + "}");
   }
   static std::future<http::Response> complete_async(InferenceApi& api, const std::string& model) {
     auto answer = std::make_shared<std::promise<http::Response>>();
     auto future = answer->get_future();
-    api.handle_async(completion(model), [answer](http::Response&& r) { answer->set_value(std::move(r)); });
+    api.handle_async(completion(model),
+                     [answer](http::Response&& r) { answer->set_value(std::move(r)); });
     return future;
   }
   static std::map<std::string, double> scrape(InferenceApi& api) {

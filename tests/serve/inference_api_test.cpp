@@ -3,13 +3,13 @@
 
 #include "serve/inference_api.h"
 
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
 #include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <boost/json.hpp>
-#include <gtest/gtest.h>
 
 #include "common/prometheus_text.h"
 #include "serve_test_util.h"
@@ -37,7 +37,8 @@ class InferenceApiTest : public ::testing::Test {
     bad.count = 1;
     bad.prefix = "broken";
     ASSERT_TRUE(models::make_repository(d, bad).ok());
-    std::ofstream(dir_->path() / "broken-0" / "model.safetensors", std::ios::trunc) << "not safetensors";
+    std::ofstream(dir_->path() / "broken-0" / "model.safetensors", std::ios::trunc)
+        << "not safetensors";
   }
   static void TearDownTestSuite() { dir_.reset(); }
 
@@ -67,7 +68,8 @@ class InferenceApiTest : public ::testing::Test {
     if (nested) {
       for (int r = 0; r < rows; ++r) {
         json::array row;
-        for (int c = 0; c < kInputWidth; ++c) row.emplace_back(data[static_cast<size_t>(r * kInputWidth + c)]);
+        for (int c = 0; c < kInputWidth; ++c)
+          row.emplace_back(data[static_cast<size_t>(r * kInputWidth + c)]);
         d.emplace_back(std::move(row));
       }
     } else {
@@ -95,13 +97,15 @@ class InferenceApiTest : public ::testing::Test {
   std::vector<float> direct_infer(const std::vector<float>& in, int rows) {
     std::vector<float> out(static_cast<size_t>(rows * kOutputWidth));
     models::Acquired got;
-    manager_->acquire("mlp-0", std::chrono::steady_clock::now() + 5s, [&got](models::Acquired a) { got = std::move(a); });
+    manager_->acquire("mlp-0", std::chrono::steady_clock::now() + 5s,
+                      [&got](models::Acquired a) { got = std::move(a); });
     EXPECT_TRUE(got.ok()) << got.message;  // sync mode: loaded on this thread
     if (got.ok()) got.lease->infer(in.data(), rows, out.data());
     return out;
   }
 
-  static void expect_outputs_equal(const http::Response& res, const std::vector<float>& expected, int rows) {
+  static void expect_outputs_equal(const http::Response& res, const std::vector<float>& expected,
+                                   int rows) {
     ASSERT_EQ(res.result_int(), 200u) << res.body();
     json::value v = body_of(res);
     EXPECT_EQ(v.at("model_name").as_string(), "mlp-0");
@@ -109,7 +113,8 @@ class InferenceApiTest : public ::testing::Test {
     const json::object& out = v.at("outputs").as_array().at(0).as_object();
     EXPECT_EQ(out.at("name").as_string(), "output");
     EXPECT_EQ(out.at("datatype").as_string(), "FP32");
-    EXPECT_EQ(json::serialize(out.at("shape")), "[" + std::to_string(rows) + "," + std::to_string(kOutputWidth) + "]");
+    EXPECT_EQ(json::serialize(out.at("shape")),
+              "[" + std::to_string(rows) + "," + std::to_string(kOutputWidth) + "]");
     const json::array& data = out.at("data").as_array();
     ASSERT_EQ(data.size(), expected.size());
     for (size_t i = 0; i < expected.size(); ++i) {
@@ -172,7 +177,8 @@ TEST_F(InferenceApiTest, ModelReadyReflectsTheStateWithoutLoading) {
 }
 
 TEST_F(InferenceApiTest, FailedModelAnswers503WithItsLoadError) {
-  http::Response first = call(bhttp::verb::post, "/v2/models/broken-0/infer", infer_body(1, input_rows(1)));
+  http::Response first =
+      call(bhttp::verb::post, "/v2/models/broken-0/infer", infer_body(1, input_rows(1)));
   expect_error(first, 503, "broken-0");
   const std::string reason(body_of(first).at("error").as_string());
   http::Response ready = call(bhttp::verb::get, "/v2/models/broken-0/ready");
@@ -181,7 +187,9 @@ TEST_F(InferenceApiTest, FailedModelAnswers503WithItsLoadError) {
   EXPECT_FALSE(body_of(ready).at("reason").as_string().empty());
   expect_error(call(bhttp::verb::get, "/v2/models/broken-0"), 503, "broken-0");
   // The others keep serving.
-  EXPECT_EQ(call(bhttp::verb::post, "/v2/models/mlp-0/infer", infer_body(1, input_rows(1))).result_int(), 200u);
+  EXPECT_EQ(
+      call(bhttp::verb::post, "/v2/models/mlp-0/infer", infer_body(1, input_rows(1))).result_int(),
+      200u);
 }
 
 TEST_F(InferenceApiTest, UnknownModelIs404) {
@@ -191,15 +199,17 @@ TEST_F(InferenceApiTest, UnknownModelIs404) {
 }
 
 TEST_F(InferenceApiTest, UnknownVersionIs404) {
-  expect_error(call(bhttp::verb::post, "/v2/models/mlp-0/versions/7/infer", infer_body(1, input_rows(1))), 404,
-               "no version '7'");
+  expect_error(
+      call(bhttp::verb::post, "/v2/models/mlp-0/versions/7/infer", infer_body(1, input_rows(1))),
+      404, "no version '7'");
 }
 
 TEST_F(InferenceApiTest, UnknownRouteIs404) {
   expect_error(call(bhttp::verb::get, "/"), 404, "no such route");
   expect_error(call(bhttp::verb::get, "/v3/health/live"), 404, "no such route");
   expect_error(call(bhttp::verb::get, "/v2/models/mlp-0/explain"), 404, "no such route");
-  expect_error(call(bhttp::verb::get, "/v2/models/mlp-0/ready/extra/a/b/c/d"), 404, "no such route");
+  expect_error(call(bhttp::verb::get, "/v2/models/mlp-0/ready/extra/a/b/c/d"), 404,
+               "no such route");
 }
 
 TEST_F(InferenceApiTest, WrongMethodIs405WithAllow) {
@@ -221,7 +231,8 @@ TEST_F(InferenceApiTest, InferWithFlatDataEqualsTheModelsOwnForwardPass) {
 
 TEST_F(InferenceApiTest, InferWithNestedDataEqualsFlat) {
   const std::vector<float> in = input_rows(2);
-  http::Response res = call(bhttp::verb::post, "/v2/models/mlp-0/infer", infer_body(2, in, /*nested=*/true));
+  http::Response res =
+      call(bhttp::verb::post, "/v2/models/mlp-0/infer", infer_body(2, in, /*nested=*/true));
   expect_outputs_equal(res, direct_infer(in, 2), 2);
 }
 
@@ -229,7 +240,8 @@ TEST_F(InferenceApiTest, InferEchoesIdOnTheVersionedRoute) {
   json::value body = json::parse(infer_body(1, input_rows(1)));
   body.as_object()["id"] = "req-42";
   body.as_object()["outputs"] = json::array{json::object{{"name", "output"}}};
-  http::Response res = call(bhttp::verb::post, "/v2/models/mlp-0/versions/1/infer", json::serialize(body));
+  http::Response res =
+      call(bhttp::verb::post, "/v2/models/mlp-0/versions/1/infer", json::serialize(body));
   ASSERT_EQ(res.result_int(), 200u) << res.body();
   EXPECT_EQ(body_of(res).at("id").as_string(), "req-42");
 }
@@ -240,14 +252,21 @@ TEST_F(InferenceApiTest, InferRejectsMalformedBodiesWith400) {
   expect_error(call(bhttp::verb::post, url, "[1,2]"), 400, "JSON object");
   expect_error(call(bhttp::verb::post, url, "{}"), 400, "missing 'inputs'");
   expect_error(call(bhttp::verb::post, url, R"({"inputs":[]})"), 400, "missing 'inputs'");
-  expect_error(call(bhttp::verb::post, url, with_input("name", nullptr)), 400, "missing input 'name'");
+  expect_error(call(bhttp::verb::post, url, with_input("name", nullptr)), 400,
+               "missing input 'name'");
   expect_error(call(bhttp::verb::post, url, with_input("name", "x")), 400, "unknown input 'x'");
-  expect_error(call(bhttp::verb::post, url, with_input("shape", nullptr)), 400, "missing input 'shape'");
-  expect_error(call(bhttp::verb::post, url, with_input("data", nullptr)), 400, "missing input 'data'");
-  expect_error(call(bhttp::verb::post, url, with_input("datatype", nullptr)), 400, "missing input 'datatype'");
-  expect_error(call(bhttp::verb::post, url, with_input("datatype", "INT32")), 400, "unsupported datatype 'INT32'");
-  expect_error(call(bhttp::verb::post, url, with_input("shape", json::array{2, 8, 1})), 400, "two integers");
-  expect_error(call(bhttp::verb::post, url, with_input("data", json::array{1, "x"})), 400, "is string");
+  expect_error(call(bhttp::verb::post, url, with_input("shape", nullptr)), 400,
+               "missing input 'shape'");
+  expect_error(call(bhttp::verb::post, url, with_input("data", nullptr)), 400,
+               "missing input 'data'");
+  expect_error(call(bhttp::verb::post, url, with_input("datatype", nullptr)), 400,
+               "missing input 'datatype'");
+  expect_error(call(bhttp::verb::post, url, with_input("datatype", "INT32")), 400,
+               "unsupported datatype 'INT32'");
+  expect_error(call(bhttp::verb::post, url, with_input("shape", json::array{2, 8, 1})), 400,
+               "two integers");
+  expect_error(call(bhttp::verb::post, url, with_input("data", json::array{1, "x"})), 400,
+               "is string");
 }
 
 TEST_F(InferenceApiTest, InferNamesExpectedAndActualShape) {
@@ -300,7 +319,9 @@ TEST_F(InferenceApiTest, MetricsCountRequestsByRouteCodeAndModel) {
   EXPECT_EQ(m.at("servelab_connections_opened_total"), 0);  // no server attached
 
   http::Response again = call(bhttp::verb::get, "/metrics");
-  EXPECT_EQ(parse_prometheus_text(again.body()).at(R"(servelab_http_requests_total{route="metrics",code="200"})"), 1);
+  EXPECT_EQ(parse_prometheus_text(again.body())
+                .at(R"(servelab_http_requests_total{route="metrics",code="200"})"),
+            1);
 }
 
 TEST_F(InferenceApiTest, StallAidBlocksTheNextInferForStallFor) {
@@ -313,8 +334,8 @@ TEST_F(InferenceApiTest, StallAidBlocksTheNextInferForStallFor) {
   const auto due = std::chrono::steady_clock::now() + std::chrono::microseconds(2);
   ASSERT_TRUE(wait_until([&] { return std::chrono::steady_clock::now() > due; }));
   const auto start = std::chrono::steady_clock::now();
-  http::Response res =
-      stalling.handle(make_request(bhttp::verb::post, "/v2/models/mlp-0/infer", infer_body(1, input_rows(1))));
+  http::Response res = stalling.handle(
+      make_request(bhttp::verb::post, "/v2/models/mlp-0/infer", infer_body(1, input_rows(1))));
   EXPECT_EQ(res.result_int(), 200u);
   EXPECT_GE(std::chrono::steady_clock::now() - start, options.stall_for);
 }

@@ -3,7 +3,10 @@
 // it inline (sync), failed loads answering 503 while the others serve, and
 // the manager's series in /metrics.
 
+#include <gtest/gtest.h>
+
 #include <atomic>
+#include <boost/json.hpp>
 #include <condition_variable>
 #include <fstream>
 #include <future>
@@ -12,11 +15,8 @@
 #include <set>
 #include <string>
 
-#include <boost/json.hpp>
-#include <gtest/gtest.h>
-
-#include "serve/inference_api.h"
 #include "common/prometheus_text.h"
+#include "serve/inference_api.h"
 #include "serve_test_util.h"
 
 namespace servelab::serve {
@@ -43,8 +43,10 @@ class ModelLoadingApiTest : public ::testing::Test {
       make.prefix = prefix;
       ASSERT_TRUE(models::make_repository(d, make).ok());
     }
-    std::ofstream(dir_->path() / "top-0" / "model.toml", std::ios::app) << "depends_on = [\"base-0\"]\n";
-    std::fstream weights(dir_->path() / "tampered-0" / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    std::ofstream(dir_->path() / "top-0" / "model.toml", std::ios::app)
+        << "depends_on = [\"base-0\"]\n";
+    std::fstream weights(dir_->path() / "tampered-0" / "model.safetensors",
+                         std::ios::in | std::ios::out | std::ios::binary);
     weights.seekp(-1, std::ios::end);
     weights.put('\x7f');  // one byte of the last weight changed: same size, another sha256
   }
@@ -54,7 +56,10 @@ class ModelLoadingApiTest : public ::testing::Test {
     models::ManagerOptions o;
     o.async = true;
     o.prediction = false;  // nothing loads unless a test asks
-    if (gate) o.on_load_start = [gate](const std::string& name, const std::atomic<bool>& abandon) { gate->hold(name, abandon); };
+    if (gate)
+      o.on_load_start = [gate](const std::string& name, const std::atomic<bool>& abandon) {
+        gate->hold(name, abandon);
+      };
     return o;
   }
   static ApiOptions api_options(bool async, std::chrono::milliseconds wait = 5s) {
@@ -74,7 +79,8 @@ class ModelLoadingApiTest : public ::testing::Test {
     body["inputs"] = json::array{std::move(input)};
     return json::serialize(body);
   }
-  static http::Response call(InferenceApi& api, bhttp::verb method, std::string target, std::string body = {}) {
+  static http::Response call(InferenceApi& api, bhttp::verb method, std::string target,
+                             std::string body = {}) {
     return api.handle(make_request(method, std::move(target), std::move(body)));
   }
   static http::Response infer(InferenceApi& api, const std::string& model) {
@@ -83,20 +89,24 @@ class ModelLoadingApiTest : public ::testing::Test {
   static std::future<http::Response> infer_async(InferenceApi& api, const std::string& model) {
     auto answer = std::make_shared<std::promise<http::Response>>();
     auto future = answer->get_future();
-    api.handle_async(make_request(bhttp::verb::post, "/v2/models/" + model + "/infer", infer_body()),
-                     [answer](http::Response&& r) { answer->set_value(std::move(r)); });
+    api.handle_async(
+        make_request(bhttp::verb::post, "/v2/models/" + model + "/infer", infer_body()),
+        [answer](http::Response&& r) { answer->set_value(std::move(r)); });
     return future;
   }
   static json::value body_of(const http::Response& res) { return json::parse(res.body()); }
   static std::string error_of(const http::Response& res) {
     const json::value v = body_of(res);
-    return v.is_object() && v.as_object().contains("error") ? std::string(v.at("error").as_string()) : "";
+    return v.is_object() && v.as_object().contains("error") ? std::string(v.at("error").as_string())
+                                                            : "";
   }
   static std::map<std::string, double> scrape(InferenceApi& api) {
     return parse_prometheus_text(call(api, bhttp::verb::get, "/metrics").body());
   }
   static std::string state_of(InferenceApi& api, const std::string& model) {
-    return std::string(body_of(call(api, bhttp::verb::get, "/v2/models/" + model + "/ready")).at("state").as_string());
+    return std::string(body_of(call(api, bhttp::verb::get, "/v2/models/" + model + "/ready"))
+                           .at("state")
+                           .as_string());
   }
 
   static std::unique_ptr<TempDir> dir_;
@@ -116,7 +126,9 @@ TEST_F(ModelLoadingApiTest, RepositoryIndexListsEveryModelWithItsState) {
   ASSERT_EQ(index.size(), 5u) << res.body();
   EXPECT_EQ(index[0].at("name"), "base-0");
   EXPECT_EQ(index[1], json::parse(R"({"name":"mlp-0","version":"1","state":"READY","reason":""})"));
-  EXPECT_EQ(index[2], json::parse(R"({"name":"mlp-1","version":"1","state":"UNAVAILABLE","reason":"unloaded"})"));
+  EXPECT_EQ(
+      index[2],
+      json::parse(R"({"name":"mlp-1","version":"1","state":"UNAVAILABLE","reason":"unloaded"})"));
 
   res = call(api, bhttp::verb::post, "/v2/repository/index", R"({"ready":true})");
   ASSERT_EQ(res.result_int(), 200u) << res.body();
@@ -133,7 +145,8 @@ TEST_F(ModelLoadingApiTest, RepositoryLoadThenUnloadThenReloadOnUse) {
 
   res = call(api, bhttp::verb::post, "/v2/repository/models/mlp-1/unload");
   ASSERT_EQ(res.result_int(), 200u) << res.body();
-  ASSERT_TRUE(wait_until([&] { return state_of(api, "mlp-1") == "unloaded"; })) << state_of(api, "mlp-1");
+  ASSERT_TRUE(wait_until([&] { return state_of(api, "mlp-1") == "unloaded"; }))
+      << state_of(api, "mlp-1");
   EXPECT_EQ(call(api, bhttp::verb::get, "/v2/models/mlp-1/ready").result_int(), 503u);
 
   EXPECT_EQ(infer(api, "mlp-1").result_int(), 200u);  // loads again on use
@@ -157,8 +170,10 @@ TEST_F(ModelLoadingApiTest, UnloadIsRefusedWhileDependentsAreLoaded) {
   http::Response forced = call(api, bhttp::verb::post, "/v2/repository/models/base-0/unload",
                                R"({"parameters":{"unload_dependents":true}})");
   EXPECT_EQ(forced.result_int(), 200u) << forced.body();
-  ASSERT_TRUE(wait_until([&] { return state_of(api, "top-0") == "unloaded" && state_of(api, "base-0") == "unloaded"; }))
-      << state_of(api, "top-0") << " " << state_of(api, "base-0");
+  ASSERT_TRUE(wait_until([&] {
+    return state_of(api, "top-0") == "unloaded" && state_of(api, "base-0") == "unloaded";
+  })) << state_of(api, "top-0")
+      << " " << state_of(api, "base-0");
 }
 
 TEST_F(ModelLoadingApiTest, TamperedModelAnswers503WithTheReasonWhileOthersServe) {
@@ -172,9 +187,11 @@ TEST_F(ModelLoadingApiTest, TamperedModelAnswers503WithTheReasonWhileOthersServe
   http::Response ready = call(api, bhttp::verb::get, "/v2/models/tampered-0/ready");
   EXPECT_EQ(ready.result_int(), 503u);
   EXPECT_EQ(body_of(ready).at("state"), "failed");
-  EXPECT_NE(std::string(body_of(ready).at("reason").as_string()).find("sha256"), std::string::npos) << ready.body();
+  EXPECT_NE(std::string(body_of(ready).at("reason").as_string()).find("sha256"), std::string::npos)
+      << ready.body();
 
-  const json::array index = body_of(call(api, bhttp::verb::post, "/v2/repository/index")).as_array();
+  const json::array index =
+      body_of(call(api, bhttp::verb::post, "/v2/repository/index")).as_array();
   EXPECT_EQ(index[3].at("name"), "tampered-0");
   EXPECT_EQ(index[3].at("state"), "UNAVAILABLE");
   EXPECT_NE(std::string(index[3].at("reason").as_string()).find("sha256"), std::string::npos);
@@ -195,11 +212,14 @@ TEST_F(ModelLoadingApiTest, RepositoryRoutesRejectBadRequests) {
   EXPECT_EQ(call(api, bhttp::verb::post, "/v2/repository/models/nope/unload").result_int(), 404u);
   EXPECT_EQ(call(api, bhttp::verb::post, "/v2/repository/models/mlp-0/reload").result_int(), 404u);
   EXPECT_EQ(call(api, bhttp::verb::post, "/v2/repository/index", "{").result_int(), 400u);
-  EXPECT_EQ(call(api, bhttp::verb::post, "/v2/repository/index", R"({"ready":"yes"})").result_int(), 400u);
-  res = call(api, bhttp::verb::post, "/v2/repository/models/mlp-0/unload", R"({"parameters":{"unload_dependents":1}})");
+  EXPECT_EQ(call(api, bhttp::verb::post, "/v2/repository/index", R"({"ready":"yes"})").result_int(),
+            400u);
+  res = call(api, bhttp::verb::post, "/v2/repository/models/mlp-0/unload",
+             R"({"parameters":{"unload_dependents":1}})");
   EXPECT_EQ(res.result_int(), 400u);
   EXPECT_NE(error_of(res).find("unload_dependents"), std::string::npos) << res.body();
-  res = call(api, bhttp::verb::post, "/v2/repository/models/mlp-0/load", R"({"parameters":{"config":"{}"}})");
+  res = call(api, bhttp::verb::post, "/v2/repository/models/mlp-0/load",
+             R"({"parameters":{"config":"{}"}})");
   EXPECT_EQ(res.result_int(), 400u);
   EXPECT_NE(error_of(res).find("config"), std::string::npos) << res.body();
 }
@@ -253,7 +273,8 @@ TEST_F(ModelLoadingApiTest, HealthReadyWaitsForTheEagerSet) {
   EXPECT_NE(error_of(res).find("loading"), std::string::npos) << res.body();
   gate.open();
   // Ready once every eager model is ready or failed (tampered-0 fails).
-  ASSERT_TRUE(wait_until([&] { return call(api, bhttp::verb::get, "/v2/health/ready").result_int() == 200u; }, 10s));
+  ASSERT_TRUE(wait_until(
+      [&] { return call(api, bhttp::verb::get, "/v2/health/ready").result_int() == 200u; }, 10s));
   const auto m = scrape(api);
   EXPECT_GE(m.at("servelab_model_preloads_total"), 4);
   EXPECT_EQ(m.at(R"(servelab_model_state{model="tampered-0",state="failed"})"), 1);
@@ -262,7 +283,8 @@ TEST_F(ModelLoadingApiTest, HealthReadyWaitsForTheEagerSet) {
 TEST_F(ModelLoadingApiTest, SyncModeLoadsInlineWithoutPreloading) {
   auto manager = open_manager(dir_->str());
   InferenceApi api(*manager, api_options(false));
-  EXPECT_EQ(call(api, bhttp::verb::get, "/v2/health/ready").result_int(), 200u);  // nothing eager in sync mode
+  EXPECT_EQ(call(api, bhttp::verb::get, "/v2/health/ready").result_int(),
+            200u);  // nothing eager in sync mode
   // The first request loads its model on the calling thread.
   EXPECT_EQ(infer(api, "mlp-0").result_int(), 200u);
   EXPECT_EQ(infer(api, "mlp-0").result_int(), 200u);

@@ -2,11 +2,11 @@
 
 #include "serve/reference_server.h"
 
-#include <future>
-#include <string>
+#include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-#include <gtest/gtest.h>
+#include <future>
+#include <string>
 
 #include "common/prometheus_text.h"
 #include "serve_test_util.h"
@@ -37,7 +37,8 @@ TEST(ReferenceServer, ServesInferOverHttpAndStopsOnRequest) {
   // Ready answers 503 until the eager preload (async loading, on by default)
   // has finished; it must turn 200 within the deadline.
   EXPECT_TRUE(servelab::testing::wait_until([&] {
-    return client.roundtrip(make_request(bhttp::verb::get, "/v2/health/ready")).result_int() == 200u;
+    return client.roundtrip(make_request(bhttp::verb::get, "/v2/health/ready")).result_int() ==
+           200u;
   }));
   http::Response res = client.roundtrip(make_request(
       bhttp::verb::post, "/v2/models/mlp-0/infer",
@@ -45,7 +46,8 @@ TEST(ReferenceServer, ServesInferOverHttpAndStopsOnRequest) {
   ASSERT_EQ(res.result_int(), 200u) << res.body();
   EXPECT_EQ(json::parse(res.body()).at("outputs").at(0).at("data").as_array().size(), 2u);
 
-  const auto m = parse_prometheus_text(client.roundtrip(make_request(bhttp::verb::get, "/metrics")).body());
+  const auto m =
+      parse_prometheus_text(client.roundtrip(make_request(bhttp::verb::get, "/metrics")).body());
   EXPECT_EQ(m.at("servelab_connections_opened_total"), 1);
   EXPECT_EQ(m.at("servelab_connections_active"), 1);
   EXPECT_EQ(m.at(R"(servelab_inference_requests_total{model="mlp-0"})"), 1);

@@ -1,10 +1,10 @@
 #include "serve/server_metrics.h"
 
+#include <gtest/gtest.h>
+
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "common/prometheus_text.h"
 
@@ -30,7 +30,8 @@ TEST(ServerMetrics, ConcurrentUpdatesFromManyThreadsAddUp) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(metrics.requests(Route::infer, 200), uint64_t{kThreads * kPerThread});
   EXPECT_EQ(metrics.in_flight(), 0);
-  EXPECT_EQ(metrics.inference_requests(0) + metrics.inference_requests(1), uint64_t{kThreads * kPerThread});
+  EXPECT_EQ(metrics.inference_requests(0) + metrics.inference_requests(1),
+            uint64_t{kThreads * kPerThread});
   EXPECT_EQ(metrics.inference_rows(0), uint64_t{3 * kPerThread * kThreads / 2});
 }
 
@@ -77,7 +78,8 @@ TEST(ServerMetrics, ModelNamesAreEscapedInLabels) {
   ServerMetrics metrics({"we\"ird\\name"});
   metrics.set_model_ready(0, true);
   const std::string text = metrics.render();
-  EXPECT_NE(text.find(R"(servelab_model_ready{model="we\"ird\\name"} 1)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(servelab_model_ready{model="we\"ird\\name"} 1)"), std::string::npos)
+      << text;
   EXPECT_EQ(parse_prometheus_text(text).at(R"(servelab_model_ready{model="we\"ird\\name"})"), 1);
 }
 

@@ -3,11 +3,11 @@
 
 #include "stream/streamer.h"
 
+#include <gtest/gtest.h>
+
 #include <deque>
 #include <mutex>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "stream/gzip.h"
 
@@ -120,7 +120,7 @@ TEST(Streamer, ASlowReaderPausesTheProducerAtTheBufferBound) {
   const std::string event(100, 'x');
   int accepted = 0;
   while (s->write(event) && accepted < 1000) ++accepted;  // the reader never reads
-  EXPECT_LT(accepted, 11);                                 // paused near 1024 bytes, not after 1000 events
+  EXPECT_LT(accepted, 11);  // paused near 1024 bytes, not after 1000 events
   EXPECT_LE(s->peak_held_bytes(), cfg.buffer_limit + event.size());
   EXPECT_EQ(s->backpressure_events(), 1u);
   EXPECT_EQ(metrics.backpressure_events.load(), 1u);
@@ -163,7 +163,7 @@ TEST(Streamer, AFailedConnectionStopsAndWakesAPausedProducer) {
   while (s->write(std::string(100, 'y'))) {
   }
   w->complete(/*ok=*/false);  // the client went away
-  EXPECT_EQ(resumed, 1);       // the paused producer learns it
+  EXPECT_EQ(resumed, 1);      // the paused producer learns it
   EXPECT_TRUE(s->failed());
   EXPECT_FALSE(s->write("z"));
   EXPECT_EQ(metrics.failed.load(), 1u);
@@ -234,8 +234,9 @@ TEST(Streamer, GzipStreamRoundTripsAndCountsItsRatio) {
   {
     auto s = Streamer::create(w, cfg, &metrics);
     for (int i = 0; i < 200; ++i) {
-      const std::string e = "data: {\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"choices\":[{\"text\":\"" +
-                            std::string(1, static_cast<char>('a' + i % 26)) + "\"}]}\n\n";
+      const std::string e =
+          "data: {\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"choices\":[{\"text\":\"" +
+          std::string(1, static_cast<char>('a' + i % 26)) + "\"}]}\n\n";
       all += e;
       s->write(e);
       w->complete();  // a fast reader: one chunk per event
@@ -249,7 +250,8 @@ TEST(Streamer, GzipStreamRoundTripsAndCountsItsRatio) {
   EXPECT_EQ(*plain, all);
   EXPECT_EQ(metrics.gzip_in_bytes.load(), all.size());
   EXPECT_EQ(metrics.gzip_out_bytes.load(), w->received().size());
-  EXPECT_LT(w->received().size(), all.size() / 3);  // repetitive events compress even when flushed per event
+  EXPECT_LT(w->received().size(),
+            all.size() / 3);  // repetitive events compress even when flushed per event
 }
 
 TEST(Streamer, GzipOfIncompressibleBytesTurnsCompressionOff) {
