@@ -367,6 +367,17 @@ int Commands::run_command() {
     std::printf("  result: %s\n", outcome->result_path.c_str());
   }
   if (outcome->record.stats.partial) return kExitInterrupted;
+  // A target that never answered measured nothing: the result is written
+  // (with a warning saying so) but the run failed.
+  if (!runner::target_answered(outcome->record.stats)) {
+    std::fprintf(stderr,
+                 "run failed: the target %s never answered a single request (%llu attempts, no "
+                 "HTTP response); result written to %s\n",
+                 outcome->record.server.url.c_str(),
+                 static_cast<unsigned long long>(outcome->record.stats.counters.requests),
+                 outcome->result_path.c_str());
+    return kExitRunFailed;
+  }
   if (outcome->record.server.embedded && !outcome->record.server.exit_clean) {
     std::fprintf(stderr, "embedded server did not exit cleanly: %s\n",
                  outcome->record.server.exit.c_str());
@@ -416,6 +427,12 @@ int Commands::matrix_command() {
   if (!outcome->failed.empty()) return kExitRunFailed;
   bool ok = true;
   for (const auto& r : outcome->runs) {
+    if (!runner::target_answered(r.record.stats)) {
+      std::fprintf(stderr, "%s: the target %s never answered a single request\n",
+                   report::toggles_label(r.record.scenario.toggles).c_str(),
+                   r.record.server.url.c_str());
+      return kExitRunFailed;
+    }
     if (r.record.server.embedded && !r.record.server.exit_clean) {
       std::fprintf(stderr, "%s: embedded server did not exit cleanly: %s\n",
                    report::toggles_label(r.record.scenario.toggles).c_str(),

@@ -32,11 +32,26 @@ inline bool has_header(const HeaderList& headers, std::string_view name) noexcep
   return find_header(headers, name) != nullptr;
 }
 
-// Headers whose values carry credentials: result files write "<redacted>"
-// instead of their values.
+// ASCII case-insensitive "contains" (for the secret-name patterns below).
+constexpr bool icontains(std::string_view text, std::string_view part) noexcept {
+  if (part.size() > text.size()) return false;
+  for (size_t i = 0; i + part.size() <= text.size(); ++i)
+    if (iequals(text.substr(i, part.size()), part)) return true;
+  return false;
+}
+
+// Headers whose values carry credentials: result files, reports and the
+// console write "<redacted>" instead of their values. Named ones, and any name
+// containing token, secret, key, password, auth, session, credential or
+// signature (X-Auth-Token, x-goog-api-key, Ocp-Apim-Subscription-Key, ...):
+// a header redacted by mistake costs a value in a report, one missed leaks a
+// credential into every copy of the result.
 constexpr bool is_secret_header(std::string_view name) noexcept {
-  for (std::string_view secret : {"authorization", "proxy-authorization", "x-api-key", "api-key"})
+  for (std::string_view secret : {"cookie", "set-cookie"})
     if (iequals(name, secret)) return true;
+  for (std::string_view part : {"token", "secret", "key", "password", "passwd", "auth", "session",
+                                "credential", "signature"})
+    if (icontains(name, part)) return true;
   return false;
 }
 

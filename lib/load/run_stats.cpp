@@ -31,9 +31,13 @@ void Counters::add(const Counters& o) {
   connections_opened += o.connections_opened;
 }
 
+// A request that never connected reached no server: counted as an error, not
+// as throughput (a refused port otherwise "sustains" tens of thousands per second).
 double RunStats::rps() const {
   if (measured.count() <= 0) return 0;
-  return static_cast<double>(counters.requests) / (static_cast<double>(measured.count()) / 1e6);
+  const uint64_t connect = counters.errors[static_cast<size_t>(ErrorClass::connect)];
+  const uint64_t reached = counters.requests > connect ? counters.requests - connect : 0;
+  return static_cast<double>(reached) / (static_cast<double>(measured.count()) / 1e6);
 }
 
 double RunStats::connection_reuse_rate() const {

@@ -87,7 +87,9 @@ struct RunStats {
       0;                   // the generator's peak resident memory (getrusage ru_maxrss), KiB
   GenerateStats generate;  // `generate` requests (enabled when the plan had any)
 
-  double rps() const;                    // completed requests per second of the measured phase
+  // Completed requests per second of the measured phase, connect failures
+  // left out (they are errors, not throughput).
+  double rps() const;
   double connection_reuse_rate() const;  // 1 - connections_opened / requests (0 when none)
 };
 

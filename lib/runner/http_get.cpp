@@ -1,17 +1,32 @@
 #include "runner/http_get.h"
 
 #include <curl/curl.h>
+#include <fmt/format.h>
 
 #include <memory>
 
+#include "common/redact.h"
 #include "load/curl_global.h"
 
 namespace servelab::runner {
 namespace {
 
+struct Body {
+  std::string text;
+  size_t max = 0;
+  bool over = false;
+};
+
+// Returning less than given aborts the transfer (CURLE_WRITE_ERROR).
 size_t append_body(char* data, size_t size, size_t count, void* user) {
-  static_cast<std::string*>(user)->append(data, size * count);
-  return size * count;
+  auto* body = static_cast<Body*>(user);
+  const size_t n = size * count;
+  if (n > body->max - body->text.size()) {
+    body->over = true;
+    return 0;
+  }
+  body->text.append(data, n);
+  return n;
 }
 
 struct EasyDeleter {
@@ -20,7 +35,8 @@ struct EasyDeleter {
 
 }  // namespace
 
-Result<HttpReply> http_get(const std::string& url, std::chrono::milliseconds timeout) {
+Result<HttpReply> http_get(const std::string& url, std::chrono::milliseconds timeout,
+                           size_t max_body) {
   if (!load::ensure_curl_global_init()) return make_error("libcurl failed to initialize");
   std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
   if (!easy) return make_error("curl_easy_init failed");
@@ -30,14 +46,21 @@ Result<HttpReply> http_get(const std::string& url, std::chrono::milliseconds tim
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, append_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply.body);
+  Body body;
+  body.max = max_body;
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(h, CURLOPT_PROXY, "");  // never through an environment proxy
   char errbuf[CURL_ERROR_SIZE] = {};
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
   const CURLcode rc = curl_easy_perform(h);
+  if (body.over)
+    return make_error(
+        fmt::format("GET {}: body over {} bytes, not read further", redact_url(url), max_body));
   if (rc != CURLE_OK)
-    return make_error("GET " + url + ": " + (errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc)));
+    return make_error(fmt::format("GET {}: {}", redact_url(url),
+                                  errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc)));
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &reply.status);
+  reply.body = std::move(body.text);
   return reply;
 }
 

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "common/redact.h"
 #include "runner/http_get.h"
 
 namespace servelab::runner {
@@ -46,10 +47,11 @@ Result<load::ModelInputs> fetch_model_inputs(const scenario::Scenario& s,
     const std::string url = fmt::format("{}/v2/models/{}", base, model);
     auto reply = http_get(url, kMetadataTimeout);
     if (!reply) return reply.error();
+    const std::string shown = redact_url(url);  // errors reach the console
     if (reply->status != 200)
       return make_error(
-          fmt::format("GET {}: HTTP {}: {}", url, reply->status, reply->body.substr(0, 200)));
-    auto input = parse_model_input(model, url, reply->body);
+          fmt::format("GET {}: HTTP {}: {}", shown, reply->status, reply->body.substr(0, 200)));
+    auto input = parse_model_input(model, shown, reply->body);
     if (!input) return input.error();
     inputs.emplace(model, std::move(*input));
   }

@@ -10,6 +10,7 @@
 #include "common/atomic_file.h"
 #include "common/duration.h"
 #include "common/prometheus_text.h"
+#include "common/redact.h"
 #include "common/toggles.h"
 #include "measure/percentile_text.h"
 #include "models/repository_maker.h"
@@ -23,6 +24,7 @@
 #include "runner/inert_toggles.h"
 #include "runner/model_metadata.h"
 #include "runner/server_process.h"
+#include "scenario/redaction.h"
 #include "serve/server_flags.h"
 
 namespace servelab::runner {
@@ -61,10 +63,34 @@ Result<load::Plan> plan_run(const scenario::Scenario& s, const std::string& base
   return load::make_plan(s, base_url, *inputs);
 }
 
-std::map<std::string, double> scrape_metrics(const std::string& base_url) {
-  auto reply = http_get(base_url + "/metrics", std::chrono::milliseconds(2000));
-  if (!reply || reply->status != 200) return {};
+Result<std::map<std::string, double>> read_metrics(const std::string& base_url) {
+  auto reply = http_get(base_url + "/metrics", kScrapeTimeout, kMaxReplyBytes);
+  if (!reply) return reply.error();
+  if (reply->status != 200) return std::map<std::string, double>{};
   return parse_prometheus_text(reply->body);
+}
+
+std::map<std::string, double> scrape_metrics(const std::string& base_url) {
+  auto m = read_metrics(base_url);
+  return m ? std::move(*m) : std::map<std::string, double>{};
+}
+
+bool scrapes_metrics(const scenario::Scenario& s) {
+  switch (s.server.scrape_metrics) {
+    case scenario::ScrapeMetrics::on:
+      return true;
+    case scenario::ScrapeMetrics::off:
+      return false;
+    case scenario::ScrapeMetrics::auto_:
+      break;
+  }
+  return s.target == "embedded";
+}
+
+bool target_answered(const load::RunStats& stats) {
+  for (const auto& [status, count] : stats.status_codes)
+    if (status > 0 && count > 0) return true;
+  return false;
 }
 
 Result<std::string> ensure_model_repository(const scenario::Scenario& s,
@@ -105,8 +131,10 @@ Result<RunOutcome> run_scenario(const scenario::Scenario& s, const RunOptions& o
                                 const StartedFn& started) {
   RunOutcome outcome;
   report::RunRecord& record = outcome.record;
-  record.scenario = s;
-  record.overrides = options.overrides;
+  // What leaves for result.json, the reports and the console is redacted
+  // here, once (scenario/redaction.h): the run below uses `s` as given.
+  record.scenario = scenario::redacted(s);
+  record.overrides = scenario::redact_overrides(options.overrides);
   record.environment = report::capture_environment();
   record.inert_toggles = inert_toggles(s);
   for (const auto& t : record.inert_toggles)
@@ -150,17 +178,42 @@ Result<RunOutcome> run_scenario(const scenario::Scenario& s, const RunOptions& o
     server.emplace(std::move(*proc));
     base_url = server->base_url();
   }
-  record.server.url = base_url;
-  if (started) started(base_url);
+  record.server.url = redact_url(base_url);
+  if (started) started(record.server.url);
 
   auto plan = plan_run(s, base_url);
-  if (!plan) return plan.error();
-  const auto metrics_before = scrape_metrics(base_url);
+  if (!plan) return make_error(redact_text(plan.error().message));
+  std::map<std::string, double> metrics_before;
+  const bool scrape = scrapes_metrics(s);
+  if (scrape) {
+    auto scraped = read_metrics(base_url);
+    if (scraped)
+      metrics_before = std::move(*scraped);
+    else
+      record.warnings.push_back(fmt::format("metrics scrape before the run: {}; no metrics_delta",
+                                            scraped.error().message));
+  }
   auto stats = load::run(*plan, stop, progress);
-  if (!stats) return stats.error();
+  if (!stats) return make_error(redact_text(stats.error().message));
   record.stats = std::move(*stats);
-  if (!metrics_before.empty())
-    record.server.metrics_delta = counter_deltas(metrics_before, scrape_metrics(base_url));
+  for (load::RequestMixStats& m : record.stats.mix) m.name = redact_text(m.name);
+  if (!metrics_before.empty()) {
+    auto after = read_metrics(base_url);
+    if (after)
+      record.server.metrics_delta = counter_deltas(metrics_before, *after);
+    else
+      record.warnings.push_back(
+          fmt::format("metrics scrape after the run: {}; no metrics_delta", after.error().message));
+  }
+  if (!target_answered(record.stats) && !record.stats.partial) {
+    record.warnings.push_back(fmt::format(
+        "the target {} never answered: {} requests, no HTTP response (connect errors {}, "
+        "timeouts {}, protocol errors {})",
+        record.server.url, record.stats.counters.requests,
+        record.stats.counters.errors[static_cast<size_t>(load::ErrorClass::connect)],
+        record.stats.counters.errors[static_cast<size_t>(load::ErrorClass::timeout)],
+        record.stats.counters.errors[static_cast<size_t>(load::ErrorClass::protocol)]));
+  }
 
   if (server) {
     const auto exit = server->stop();

@@ -62,7 +62,21 @@ Result<std::string> ensure_model_repository(const scenario::Scenario& scenario,
 Result<load::Plan> plan_run(const scenario::Scenario& s, const std::string& base_url);
 
 // Scrapes a Prometheus /metrics endpoint into name{labels} → value; empty map
-// when the target has none.
+// when the target has none (a status other than 200). Error when it could
+// not be read: transport failure, over kScrapeTimeout, or a body over
+// kMaxReplyBytes (runner/http_get.h; the read stops there).
+inline constexpr std::chrono::milliseconds kScrapeTimeout{2000};
+Result<std::map<std::string, double>> read_metrics(const std::string& base_url);
+// read_metrics, with an empty map for any error (tests, probes).
 std::map<std::string, double> scrape_metrics(const std::string& base_url);
+
+// Whether the run scrapes `s`'s target: [server] scrape_metrics, where
+// "auto" means the embedded server only (a foreign target gets no traffic
+// beyond the scenario's unless asked for).
+bool scrapes_metrics(const scenario::Scenario& s);
+
+// True when the target answered at least one request of the measured phase
+// with an HTTP response (any status).
+bool target_answered(const load::RunStats& stats);
 
 }  // namespace servelab::runner

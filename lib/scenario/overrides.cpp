@@ -9,6 +9,7 @@
 
 #include "common/diagnostics.h"
 #include "common/toml_reader.h"
+#include "scenario/redaction.h"
 
 namespace servelab::scenario {
 
@@ -56,7 +57,9 @@ std::vector<std::string_view> split(std::string_view text, char separator) {
 }  // namespace
 
 Status apply_override(toml::table& root, std::string_view assignment) {
-  const std::string label = fmt::format("{}{}", kOverridePrefix, assignment);
+  // The label is the source path of every node made here, so errors quote
+  // it: redacted, so that a mistyped --set does not print its credential.
+  const std::string label = fmt::format("{}{}", kOverridePrefix, redact_override(assignment));
   const size_t equals = assignment.find('=');
   if (equals == std::string_view::npos || equals == 0) {
     return make_error(fmt::format("{}: expected key=value, e.g. --set load.duration=30s", label));

@@ -27,6 +27,10 @@ enum class EngineKind { curl, native, auto_ };
 // How an infer request spread over several models picks one (Zipf: the i-th
 // model listed, from 1, gets weight 1 / i^zipf_exponent).
 enum class Distribution { uniform, zipf, weights };
+// Whether the runner scrapes the target's /metrics before and after the run
+// (result.json server.metrics_delta): auto = only the embedded server, whose
+// /metrics is known to exist; a foreign target only when asked (on).
+enum class ScrapeMetrics { auto_, on, off };
 
 // One [[load.stages]] entry, as in k6's ramping executors: over `duration`
 // the load moves linearly from the previous stage's target (for the first
@@ -125,6 +129,8 @@ struct EmbeddedServerConfig {
   int max_concurrent_loads = 2;      // --max-concurrent-loads
   bool prediction = true;            // --prediction on|off
   Micros load_wait_timeout = std::chrono::seconds(30);  // --load-wait-timeout
+  // Any target, embedded or URL: the /metrics scrapes around the run.
+  ScrapeMetrics scrape_metrics = ScrapeMetrics::auto_;
 };
 
 // [pool]: the generator's connection pool (docs/POOL.md). Sizes are totals

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "common/byte_size.h"
+#include "common/redact.h"
 
 namespace servelab::scenario {
 namespace {
@@ -278,6 +279,11 @@ bool read_memory_budget(TableReader& r, std::string_view key, EmbeddedServerConf
   return false;
 }
 
+// Echoed when not "auto", so that results of scenarios without the key keep their shape.
+bool scrape_metrics_set(const EmbeddedServerConfig& server) {
+  return server.scrape_metrics != ScrapeMetrics::auto_;
+}
+
 // Model manager knobs are passed to the embedded server's flags (--threads,
 // --model-memory-budget, --max-concurrent-loads, --prediction, --load-wait-timeout).
 constexpr Key<EmbeddedServerConfig> kServerKeys[] = {
@@ -291,6 +297,8 @@ constexpr Key<EmbeddedServerConfig> kServerKeys[] = {
     integer<&EmbeddedServerConfig::max_concurrent_loads, 1, kMaxLoads>("max_concurrent_loads"),
     flag<&EmbeddedServerConfig::prediction>("prediction"),
     duration<&EmbeddedServerConfig::load_wait_timeout, Zero::refused>("load_wait_timeout"),
+    choice<&EmbeddedServerConfig::scrape_metrics, kScrapeMetrics>("scrape_metrics")
+        .echo_if(scrape_metrics_set),
 };
 
 // ---------------------------------------------------------------------------
@@ -376,7 +384,7 @@ void check_target(TableReader& r, std::string_view key, Scenario& s) {
     r.error(*r.find(key), key,
             fmt::format(
                 "expected \"embedded\" or a base URL starting with http:// or https://, got \"{}\"",
-                s.target));
+                redact_url(s.target)));
   }
 }
 

@@ -26,6 +26,8 @@ inline constexpr Choice<RequestKind> kKinds[] = {{"http", RequestKind::http},
 inline constexpr Choice<Distribution> kDistributions[] = {{"uniform", Distribution::uniform},
                                                           {"zipf", Distribution::zipf},
                                                           {"weights", Distribution::weights}};
+inline constexpr Choice<ScrapeMetrics> kScrapeMetrics[] = {
+    {"auto", ScrapeMetrics::auto_}, {"on", ScrapeMetrics::on}, {"off", ScrapeMetrics::off}};
 inline constexpr Choice<std::string_view> kMethods[] = {
     {"GET", "GET"},     {"POST", "POST"}, {"PUT", "PUT"},        {"DELETE", "DELETE"},
     {"PATCH", "PATCH"}, {"HEAD", "HEAD"}, {"OPTIONS", "OPTIONS"}};

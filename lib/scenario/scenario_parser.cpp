@@ -64,5 +64,6 @@ std::string_view to_string(Arrival a) { return choice_name(kArrivals, a); }
 std::string_view to_string(EngineKind e) { return choice_name(kEngines, e); }
 std::string_view to_string(RequestKind k) { return choice_name(kKinds, k); }
 std::string_view to_string(Distribution d) { return choice_name(kDistributions, d); }
+std::string_view to_string(ScrapeMetrics m) { return choice_name(kScrapeMetrics, m); }
 
 }  // namespace servelab::scenario

@@ -25,5 +25,6 @@ std::string_view to_string(Arrival a);
 std::string_view to_string(EngineKind e);
 std::string_view to_string(RequestKind k);
 std::string_view to_string(Distribution d);
+std::string_view to_string(ScrapeMetrics m);
 
 }  // namespace servelab::scenario
