@@ -20,13 +20,14 @@ TEST(RedactUrl, ReplacesSecretQueryValues) {
             "http://h/x?token=***&a=1&api_key=***#f");
   EXPECT_EQ(redact_url("/v1?access_token=a&apikey=b&key=c&secret=d&password=e&sig=f"),
             "/v1?access_token=***&apikey=***&key=***&secret=***&password=***&sig=***");
-  EXPECT_EQ(redact_url("/s3?X-Amz-Signature=zz&X-Amz-Date=1"), "/s3?X-Amz-Signature=***&X-Amz-Date=1");
+  EXPECT_EQ(redact_url("/s3?X-Amz-Signature=zz&X-Amz-Date=1"),
+            "/s3?X-Amz-Signature=***&X-Amz-Date=1");
   EXPECT_EQ(redact_url("/x?AUTH=1"), "/x?AUTH=***");
 }
 
 TEST(RedactUrl, LeavesPlainUrlsAlone) {
-  for (const char* url : {"http://127.0.0.1:8000", "/v2/models/mlp-0/infer", "/x?page=2&sort=a",
-                          "embedded", ""})
+  for (const char* url :
+       {"http://127.0.0.1:8000", "/v2/models/mlp-0/infer", "/x?page=2&sort=a", "embedded", ""})
     EXPECT_EQ(redact_url(url), url);
 }
 

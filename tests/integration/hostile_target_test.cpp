@@ -174,12 +174,12 @@ struct CliRun {
 };
 
 CliRun run_against(const TempDir& dir, const std::string& target, const std::string& engine,
-                std::vector<std::string> extra = {}, const char* scenario = kGetScenario) {
+                   std::vector<std::string> extra = {}, const char* scenario = kGetScenario) {
   const fs::path toml = dir.path() / "hostile.toml";
   std::ofstream(toml) << scenario;
   CliRun r;
   r.out = dir.path() / ("run-" + engine);
-  std::vector<std::string> args{"run",   toml.string(), "--out",          r.out.string(),
+  std::vector<std::string> args{"run",   toml.string(),      "--out", r.out.string(),
                                 "--set", "target=" + target, "--set", "load.engine=" + engine};
   args.insert(args.end(), extra.begin(), extra.end());
   r.p = run_cli(args, std::chrono::seconds(30));
@@ -345,9 +345,8 @@ TEST_P(HostileTarget, SecretsReachNeitherTheResultFolderNorTheConsole) {
   EXPECT_EQ(r.p.exit_code, 0) << r.p.err << r.p.out;
   ASSERT_TRUE(r.record) << "result not written: " << r.p.err;
   EXPECT_GT(r.record->stats.counters.ok, 0u);
-  std::vector<std::string> secrets{"QUERYSECRET1", "COOKIESECRET2", "AUTHTOKEN3",
-                                   "QUERYSECRET4", "GOOGSECRET5",   "OCPSECRET6",
-                                   "OVERRIDE8",    "OVERRIDE9"};
+  std::vector<std::string> secrets{"QUERYSECRET1", "COOKIESECRET2", "AUTHTOKEN3", "QUERYSECRET4",
+                                   "GOOGSECRET5",  "OCPSECRET6",    "OVERRIDE8",  "OVERRIDE9"};
   if (curl) secrets.push_back("URLPASSWORD7");
   expect_no_secret(r.out, r.p, secrets);
   // What is not secret is still there.

@@ -48,7 +48,8 @@ TEST(Redaction, OverridesHideHeaderValuesAndUrlCredentials) {
             "requests.1.headers.Authorization=<redacted>");
   EXPECT_EQ(redact_override("target=http://u:S2@h:1"), "target=http://***@h:1");
   EXPECT_EQ(redact_override("requests.0.url=/x?api_key=S3"), "requests.0.url=/x?api_key=***");
-  const std::string table = redact_override(R"(requests.0.headers={"X-Api-Key" = "S4", Accept = "a"})");
+  const std::string table =
+      redact_override(R"(requests.0.headers={"X-Api-Key" = "S4", Accept = "a"})");
   EXPECT_EQ(table.find("S4"), std::string::npos) << table;
   EXPECT_NE(table.find("Accept"), std::string::npos) << table;
   const std::string nested = redact_override(
