@@ -35,7 +35,7 @@ headers = { Cookie = "C3", "X-Auth-Token" = "X4", "x-goog-api-key" = "G5", Accep
   EXPECT_EQ(s->target, "http://user:PW1@127.0.0.1:8000");
 }
 
-TEST(Redaction, EchoOfSecretHeadersIsRedactedEvenUnredactedCopy) {
+TEST(Redaction, EchoRedactsACookieEvenWithoutTheRedactedCopy) {
   auto s = parse_scenario_text(
       "name = \"r\"\n[[requests]]\nkind = \"http\"\nheaders = { Cookie = \"C3\" }\n", "<test>");
   ASSERT_TRUE(s.ok()) << s.error().message;
@@ -67,6 +67,28 @@ TEST(Redaction, ErrorsAboutAnOverrideDoNotQuoteItsSecret) {
                                  {"target=ftp://u:S8@h"});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().message.find("S8"), std::string::npos) << bad.error().message;
+}
+
+}  // namespace
+}  // namespace servelab::scenario
+
+namespace servelab::scenario {
+namespace {
+
+TEST(ScrapeMetricsKey, DefaultsToAutoReadsOnOffAndRefusesOthers) {
+  const std::string base = "name = \"r\"\n[[requests]]\nkind = \"http\"\n";
+  auto plain = parse_scenario_text(base, "<test>");
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  EXPECT_EQ(plain->server.scrape_metrics, ScrapeMetrics::auto_);
+  auto off = parse_scenario_text(base, "<test>", {"server.scrape_metrics=off"});
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  EXPECT_EQ(off->server.scrape_metrics, ScrapeMetrics::off);
+  const std::string echo = boost::json::serialize(scenario_to_json(*off));
+  EXPECT_NE(echo.find("\"scrape_metrics\":\"off\""), std::string::npos) << echo;
+  auto bad = parse_scenario_text(base + "[server]\nscrape_metrics = \"sometimes\"\n", "<test>");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("scrape_metrics"), std::string::npos) << bad.error().message;
+  EXPECT_NE(bad.error().message.find(":5:"), std::string::npos) << bad.error().message;
 }
 
 }  // namespace
