@@ -210,6 +210,18 @@ TEST_P(HostileTarget, UnreachablePortExitsThreeWithConnectErrorsNotThroughput) {
   EXPECT_TRUE(warned);
 }
 
+TEST(HostileTargetMatrix, UnreachablePortFailsTheMatrixWithExitThree) {
+  TempDir dir;
+  const fs::path toml = dir.path() / "hostile.toml";
+  std::ofstream(toml) << kGetScenario;
+  auto p = run_cli({"matrix", toml.string(), "--toggles", "pooling", "--quiet", "--out",
+                    (dir.path() / "m").string(), "--results", (dir.path() / "results").string(),
+                    "--set", "target=http://127.0.0.1:9", "--set", "load.duration=300ms"},
+                   std::chrono::seconds(30));
+  EXPECT_EQ(p.exit_code, 3) << p.err << p.out;
+  EXPECT_NE(p.err.find("never answered"), std::string::npos) << p.err;
+}
+
 TEST_P(HostileTarget, SilentServerEndsAtTheTimeoutWithTimeoutsAndExitsThree) {
   HostileServer server(Behaviour::silent);
   TempDir dir;
