@@ -5,7 +5,8 @@
 # scenario's [server] settings, recording the resident memory (VmRSS from
 # /proc/PID/status) of the generator and of the server every SAMPLE_SECONDS
 # (default 60) into a CSV, then printing first, last and max RSS of each and
-# the growth per hour (last - first over the elapsed time). Flat is the goal
+# the growth per hour (last - second sample, over the time between them: the
+# first is taken at start-up, before the connections open). Flat is the goal
 # (docs/PERFORMANCE.md, "Soak").
 #
 # usage: bench/soak.sh
@@ -81,17 +82,20 @@ gen_pid=
 echo "soak: $minutes min of sustained against $url; RSS every ${sample}s in $csv"
 awk -F, 'NR > 1 {
     n++; t[n] = $1; g[n] = $2; s[n] = $3
-    if ($2 > gmax) gmax = $2
-    if ($3 > smax) smax = $3
+    if ($2 + 0 > gmax) gmax = $2 + 0
+    if ($3 + 0 > smax) smax = $3 + 0
   }
   END {
     if (n == 0) { print "soak: no samples"; exit 1 }
-    hours = (t[n] - t[1]) / 3600
+    # Growth from the second sample (one interval in: connections open,
+    # warm-up done) to the last; the first is taken at start-up.
+    b = n >= 3 ? 2 : 1
+    hours = (t[n] - t[b]) / 3600
     printf "%-10s %12s %12s %12s %16s\n", "process", "first MiB", "last MiB", "max MiB", "growth MiB/h"
     printf "%-10s %12.1f %12.1f %12.1f %16s\n", "generator", g[1] / 1024, g[n] / 1024, gmax / 1024,
-      hours > 0 ? sprintf("%.1f", (g[n] - g[1]) / 1024 / hours) : "-"
+      (hours > 0 ? sprintf("%.1f", (g[n] - g[b]) / 1024 / hours) : "-")
     printf "%-10s %12.1f %12.1f %12.1f %16s\n", "server", s[1] / 1024, s[n] / 1024, smax / 1024,
-      hours > 0 ? sprintf("%.1f", (s[n] - s[1]) / 1024 / hours) : "-"
+      (hours > 0 ? sprintf("%.1f", (s[n] - s[b]) / 1024 / hours) : "-")
   }' "$csv"
 grep -E 'req/s|p99|result:' "$out/run.out" || true
 # 0 ok, 1 thresholds failed (reported, not a soak failure), anything else: the run failed.
