@@ -21,13 +21,15 @@ namespace {
 using namespace std::chrono_literals;
 
 load::RunStats run_plan(const scenario::Scenario& s, const std::string& url) {
+  load::RunStats out;
   auto plan = runner::plan_run(s, url);
   EXPECT_TRUE(plan.ok()) << (plan.ok() ? "" : plan.error().message);
-  if (!plan.ok()) return {};
+  if (!plan.ok()) return out;
   std::atomic<bool> stop{false};
   auto stats = load::run(*plan, stop, {});
   EXPECT_TRUE(stats.ok()) << (stats.ok() ? "" : stats.error().message);
-  return stats.ok() ? std::move(*stats) : load::RunStats{};
+  if (stats.ok()) out = std::move(*stats);
+  return out;
 }
 
 class EventClock : public ::testing::TestWithParam<scenario::EngineKind> {};
@@ -50,8 +52,8 @@ TEST_P(EventClock, NoCompletionIsTimedAtZeroLatency) {
 INSTANTIATE_TEST_SUITE_P(Engines, EventClock,
                          ::testing::Values(scenario::EngineKind::curl,
                                            scenario::EngineKind::native),
-                         [](const auto& info) {
-                           return info.param == scenario::EngineKind::curl ? "Curl" : "Native";
+                         [](const auto& p) {
+                           return p.param == scenario::EngineKind::curl ? "Curl" : "Native";
                          });
 
 // Streamed completions on many connections: the server sends one token per
@@ -61,6 +63,7 @@ TEST(EventClockGenerate, InterTokenGapsAreNotMostlyZero) {
   models::MakeOptions o;
   o.kind = "tokens";
   o.prefix = "tokens";
+  o.hidden = 2048;  // ~0.35 ms a token step (16 x the 512 default): tokens leave one by one
   const std::string repo = (dir.path() / "models").string();
   ASSERT_TRUE(models::make_repository(repo, o).ok());
   auto server = start_server(repo, {"--streaming", "on"});

@@ -129,7 +129,7 @@ class Cli {
 
 double server_infers(const runner::ServerProcess& server) {
   const auto m = runner::scrape_metrics(server.base_url());
-  return metric(m, "servelab_inference_requests_total");
+  return metric(m, "servelab_inference_requests_total{model=\"mlp-0\"}");
 }
 
 struct SignalCase {
@@ -184,9 +184,9 @@ INSTANTIATE_TEST_SUITE_P(Signals, InterruptedRun,
                          ::testing::Values(SignalCase{SIGINT, "native"},
                                            SignalCase{SIGTERM, "native"},
                                            SignalCase{SIGINT, "curl"}, SignalCase{SIGTERM, "curl"}),
-                         [](const auto& info) {
-                           return std::string(info.param.signal == SIGINT ? "Sigint" : "Sigterm") +
-                                  (std::string(info.param.engine) == "curl" ? "Curl" : "Native");
+                         [](const auto& p) {
+                           return std::string(p.param.signal == SIGINT ? "Sigint" : "Sigterm") +
+                                  (std::string(p.param.engine) == "curl" ? "Curl" : "Native");
                          });
 
 // A full disk while the result is written: the run fails (non-zero exit)
