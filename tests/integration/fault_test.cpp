@@ -238,6 +238,51 @@ TEST(ResultWriting, DiskFullFailsClearlyAndKeepsThePreviousResult) {
   EXPECT_TRUE(record.ok()) << (record.ok() ? "" : record.error().message);
 }
 
+// One of the run's files cannot be written after others could (here its
+// temporary's name is taken by a folder, made as soon as the child's pid is
+// known): the run fails naming that file, and no file of the previous
+// result is replaced, not even those written before the failure.
+TEST(ResultWriting, AFileThatCannotBeWrittenLeavesThePreviousResultWhole) {
+  TempDir dir;
+  auto server = start_server(make_models(dir));
+  write(dir.path() / "fault.toml", scenario_text(server.base_url(), "native"));
+  const fs::path out = dir.path() / "run";
+  const std::vector<std::string> args{"run",
+                                      (dir.path() / "fault.toml").string(),
+                                      "--quiet",
+                                      "--out",
+                                      out.string(),
+                                      "--results",
+                                      (dir.path() / "results").string(),
+                                      "--set",
+                                      "load.duration=500ms"};
+  {
+    Cli first(args);
+    ASSERT_EQ(first.wait_exit(30s), 0) << first.err();
+  }
+  std::map<std::string, std::string> previous;
+  for (const auto& e : fs::directory_iterator(out))
+    previous[e.path().filename().string()] = read_all(e.path());
+
+  Cli second(args);
+  ASSERT_GT(second.pid(), 0);
+  const std::string blocker = "report.html.tmp." + std::to_string(second.pid());
+  fs::create_directory(out / blocker);  // the run lasts 500 ms: made long before it writes
+  const int code = second.wait_exit(30s);
+  EXPECT_NE(code, 0) << second.err();
+  EXPECT_NE(code, -1) << second.err();
+  EXPECT_NE(second.err().find((out / "report.html").string()), std::string::npos) << second.err();
+
+  std::map<std::string, std::string> now;
+  for (const auto& e : fs::directory_iterator(out)) {
+    const std::string name = e.path().filename().string();
+    if (name == blocker) continue;
+    EXPECT_EQ(name.find(".tmp."), std::string::npos) << "left behind: " << name;
+    now[name] = read_all(e.path());
+  }
+  EXPECT_EQ(now, previous) << "the failed run replaced files of the previous result";
+}
+
 // A results path that cannot be a folder (a file is in the way): a clear
 // error naming it, exit 3, before any load is sent.
 TEST(ResultWriting, AnUnusableResultFolderFailsBeforeTheRun) {
