@@ -214,7 +214,9 @@ int CurlTransport::on_timer(CURLM*, long timeout_ms, void* userp) {
 
 size_t CurlTransport::on_generate_body(char* data, size_t size, size_t n, void* userp) {
   auto* slot = static_cast<Slot*>(userp);
-  slot->gen->on_body(std::string_view(data, size * n), slot->transport->now());
+  // Each write callback gets its own time: SSE events read in one loop
+  // turn (one per connection) must not share the turn's time (zero ITL).
+  slot->gen->on_body(std::string_view(data, size * n), event_time());
   return size * n;
 }
 
@@ -253,6 +255,9 @@ void CurlTransport::on_event(const epoll_event& event) noexcept {
                     ((ev & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
   int running = 0;
   curl_multi_socket_action(multi_, fd, flags, &running);
+  // Transfers this socket finished are reported now, timed now, not after
+  // every other event of the turn (curl_multi_info_read is a list pop).
+  drain_completions();
 }
 
 void CurlTransport::on_turn() noexcept {
@@ -334,6 +339,7 @@ void CurlTransport::complete(uint32_t idx, CURLcode rc) noexcept {
   curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &request_bytes);
   curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
 
+  const Clock::time_point at = event_time();
   Sample s;
   s.status = static_cast<int>(status);
   s.failed = classify(rc, s.status, &s.error);
@@ -344,14 +350,14 @@ void CurlTransport::complete(uint32_t idx, CURLcode rc) noexcept {
   s.bytes_out = static_cast<uint64_t>(std::max(request_bytes, 0L));
   s.connects = static_cast<uint32_t>(std::max(connects, 0L));
   if (const Slot& slot = slots_[idx]; plan_.requests[slot.mix].generate) {
-    const GenerateOutcome g = slot.gen->finish(now(), !s.failed && s.status != 0);
+    const GenerateOutcome g = slot.gen->finish(at, !s.failed && s.status != 0);
     if (g.failed && !s.failed) {
       s.failed = true;  // a broken answer (no [DONE], bad event): a protocol error
       s.error = ErrorClass::protocol;
     }
     record_outcome(mutable_recorder().generate(), g, s.failed);
   }
-  finish(idx, s, pool::is_connect_failure(rc));
+  finish(idx, s, pool::is_connect_failure(rc), at);
 }
 
 void CurlTransport::cleanup_transport() noexcept {

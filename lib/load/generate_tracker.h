@@ -21,8 +21,10 @@
 //   (counted as usage_mismatch when the events said otherwise), else the
 //   count from the events. TPOT = (end to end − TTFT) ÷ (tokens − 1).
 // - A non-streamed answer: TTFT = end to end, tokens from usage, no ITL.
-// Times are the worker loop's clock reading for the turn in which the bytes
-// were read (the loop reads the clock once per epoll wake-up).
+// Times are clock reads taken when the bytes were handed over (one per libcurl
+// write callback) and when the transfer ended, not the loop turn's time:
+// bytes of different connections read in one epoll wake-up get their own
+// times. Events that arrived in the same read share one (a gap of 0).
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parser.hpp>

@@ -73,13 +73,17 @@ void LoopCore::cleanup() noexcept {
   epfd_ = -1;
 }
 
-void LoopCore::start(uint32_t idx, Clock::time_point intended) noexcept {
+void LoopCore::start(uint32_t idx, std::optional<Clock::time_point> intended_at) noexcept {
   const auto mix =
       plan_.requests.size() == 1
           ? 0u
           : static_cast<uint32_t>(pick_request(plan_.cumulative_weights, uniform01(mix_rng_)));
   long timeout = timeout_ms_;
-  const auto delay = now_ - intended;
+  // The actual send time is read here, not taken from the loop turn: the
+  // sends of one turn are spread over the time the turn takes.
+  const Clock::time_point sent = event_time();
+  const Clock::time_point intended = intended_at.value_or(sent);
+  const auto delay = sent - intended;
   if (delay > kLateAfter) {
     recorder_.count_late();
     // The timeout runs from the intended send time: a late request has less left.
@@ -90,22 +94,23 @@ void LoopCore::start(uint32_t idx, Clock::time_point intended) noexcept {
   Slot& slot = slots_[idx];
   slot.mix = mix;
   slot.intended = intended;
-  slot.started = now_;
+  slot.started = sent;
   slot.busy = true;
   ++in_flight_;
   begin(idx, mix, timeout);
 }
 
-void LoopCore::finish(uint32_t idx, Sample& s, bool connect_failed) noexcept {
+void LoopCore::finish(uint32_t idx, Sample& s, bool connect_failed,
+                      Clock::time_point done) noexcept {
   if (connect_failed) {
     pool_tracker().connect_failed();
   } else {
     pool_tracker().transfer(s.connects == 0);
   }
   Slot& slot = slots_[idx];
-  s.latency = std::chrono::duration_cast<std::chrono::microseconds>(now_ - slot.intended);
-  s.uncorrected = std::chrono::duration_cast<std::chrono::microseconds>(now_ - slot.started);
-  s.at = std::chrono::duration_cast<std::chrono::microseconds>(now_ - clock_.measure_start);
+  s.latency = std::chrono::duration_cast<std::chrono::microseconds>(done - slot.intended);
+  s.uncorrected = std::chrono::duration_cast<std::chrono::microseconds>(done - slot.started);
+  s.at = std::chrono::duration_cast<std::chrono::microseconds>(done - clock_.measure_start);
   s.mix_index = slot.mix;
   recorder_.record(s);
   ++completed_total_;
@@ -118,11 +123,11 @@ void LoopCore::finish(uint32_t idx, Sample& s, bool connect_failed) noexcept {
     parked_.push_back(idx);  // ramping down: this connection rests
     --active_;
   } else if (think_.count() == 0) {
-    start(idx, now_);
+    start(idx);
   } else {
     const size_t tail = (ring_head_ + ring_size_) % ring_slot_.size();
     ring_slot_[tail] = idx;
-    ring_ready_[tail] = now_ + think_;
+    ring_ready_[tail] = done + think_;
     ++ring_size_;
   }
 }
@@ -150,14 +155,14 @@ void LoopCore::start_due() noexcept {
       --active_;
       continue;
     }
-    start(idx, now_);
+    start(idx);
   }
   // Ramping up: parked connections join the loop.
   while (staged_closed_ && active_ < target && !parked_.empty()) {
     const uint32_t idx = parked_.back();
     parked_.pop_back();
     ++active_;
-    start(idx, now_);
+    start(idx);
   }
 }
 
@@ -222,7 +227,7 @@ void LoopCore::run(const RunClock& clock, const std::atomic<bool>& stop,
     const uint32_t initial =
         staged_closed_ ? connection_target() : static_cast<uint32_t>(slots_.size());
     for (size_t i = slots_.size(); i-- > initial;) parked_.push_back(static_cast<uint32_t>(i));
-    for (uint32_t i = 0; i < initial; ++i) start(i, now_);
+    for (uint32_t i = 0; i < initial; ++i) start(i);
     active_ = initial;
   }
 

@@ -301,6 +301,7 @@ void NativeTransport::receive(Conn& c, bool peer_closed) noexcept {
 }
 
 void NativeTransport::done(Conn& c, int error_class) noexcept {
+  const Clock::time_point at = event_time();  // the response's last byte was just parsed
   const auto idx = static_cast<uint32_t>(&c - conns_.data());
   Sample s;
   s.status = c.parser && c.parser->is_header_done() ? c.parser->status : 0;
@@ -316,7 +317,7 @@ void NativeTransport::done(Conn& c, int error_class) noexcept {
   s.connects = c.connects;
   c.busy = false;
   if (c.state != Conn::State::idle) c.state = Conn::State::idle;
-  finish(idx, s, s.failed && s.error == ErrorClass::connect);
+  finish(idx, s, s.failed && s.error == ErrorClass::connect, at);
 }
 
 void NativeTransport::on_event(const epoll_event& ev) noexcept {

@@ -33,11 +33,23 @@ bool classify(int curl_code, int status, ErrorClass* out) noexcept {
   }
 }
 
+size_t Recorder::bucket_seconds_for(size_t timeline_seconds) noexcept {
+  return std::max<size_t>(1, (timeline_seconds + kMaxTimelineBuckets - 1) / kMaxTimelineBuckets);
+}
+
+namespace {
+size_t bucket_count(size_t timeline_seconds) {
+  const size_t w = Recorder::bucket_seconds_for(timeline_seconds);
+  return std::max<size_t>(1, (timeline_seconds + w - 1) / w);
+}
+}  // namespace
+
 Recorder::Recorder(size_t mix_entries, size_t timeline_seconds)
     : mix_requests_(mix_entries, 0),
       mix_errors_(mix_entries, 0),
-      second_requests_(std::max<size_t>(timeline_seconds, 1), 0),
-      second_errors_(std::max<size_t>(timeline_seconds, 1), 0) {
+      bucket_seconds_(bucket_seconds_for(timeline_seconds)),
+      second_requests_(bucket_count(timeline_seconds), 0),
+      second_errors_(bucket_count(timeline_seconds), 0) {
   second_latency_.reserve(second_requests_.size());
   for (size_t i = 0; i < second_requests_.size(); ++i) {
     second_latency_.emplace_back(kSecondHighest, kSecondDigits);
@@ -70,7 +82,7 @@ void Recorder::record(const Sample& s) noexcept {
     uncorrected_.record(s.uncorrected.count());
   }
   if (s.at.count() >= 0) {
-    size_t sec = static_cast<size_t>(s.at.count() / 1'000'000);
+    size_t sec = static_cast<size_t>(s.at.count() / 1'000'000) / bucket_seconds_;
     sec = std::min(sec, second_requests_.size() - 1);
     ++second_requests_[sec];
     if (s.failed) ++second_errors_[sec];
@@ -109,18 +121,21 @@ Result<RunStats> Recorder::merge(const std::vector<const Recorder*>& recorders,
   for (size_t i = 0; i < mix_names.size(); ++i) out.mix[i].name = mix_names[i];
   if (recorders.empty()) return out;
 
-  const size_t seconds = recorders.front()->second_requests_.size();
+  const size_t buckets = recorders.front()->second_requests_.size();
+  const size_t width = recorders.front()->bucket_seconds_;
   for (const Recorder* r : recorders) {
-    if (r->mix_requests_.size() != mix_names.size() || r->second_requests_.size() != seconds) {
+    if (r->mix_requests_.size() != mix_names.size() || r->second_requests_.size() != buckets ||
+        r->bucket_seconds_ != width) {
       return make_error("recorder layouts differ (mix entries or timeline length)");
     }
   }
 
-  // Whole seconds of the measured phase, rounded up; at least one when
+  // Whole buckets of the measured phase, rounded up; at least one when
   // anything was measured.
   const int64_t us = std::max<int64_t>(measured.count(), 0);
-  size_t timeline_len = static_cast<size_t>((us + 999'999) / 1'000'000);
-  timeline_len = std::min(timeline_len, seconds);
+  const auto bucket_us = static_cast<int64_t>(width) * 1'000'000;
+  size_t timeline_len = static_cast<size_t>((us + bucket_us - 1) / bucket_us);
+  timeline_len = std::min(timeline_len, buckets);
 
   std::vector<measure::Histogram> per_second(timeline_len,
                                              measure::Histogram(kSecondHighest, kSecondDigits));
@@ -146,7 +161,7 @@ Result<RunStats> Recorder::merge(const std::vector<const Recorder*>& recorders,
   }
   for (size_t s = 0; s < timeline_len; ++s) {
     TimelinePoint& p = out.timeline[s];
-    p.second = static_cast<double>(s);
+    p.second = static_cast<double>(s * width);
     if (per_second[s].count() > 0) {
       p.p50_us = per_second[s].value_at_percentile(50);
       p.p99_us = per_second[s].value_at_percentile(99);

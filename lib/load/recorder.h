@@ -44,17 +44,30 @@ class Recorder {
  public:
   static constexpr int kFirstStatus = 100;  // status codes kept: [100, 600)
   static constexpr int kStatusCount = 500;
-  // Per-second histograms: 2 significant digits up to 60 s in µs keeps each
-  // one at 2,560 counters (20 KB; 12 MB per thread for a 10-minute run)
-  // while giving per-second p50/p99 within 1%. Only the measured phase has
-  // a timeline: warmup completions are discarded at the boundary.
+  // Per-bucket histograms: 2 significant digits up to 60 s in µs keeps each
+  // one at 2,560 counters (20 KB) while giving per-bucket p50/p99 within 1%.
+  // Only the measured phase has a timeline: warmup completions are
+  // discarded at the boundary.
   static constexpr int64_t kSecondHighest = 60'000'000;
   static constexpr int kSecondDigits = 2;
+  // At most this many timeline buckets, so that memory does not grow with
+  // the run's length: 600 x 20 KB = 12 MB per thread, whether the run lasts
+  // 10 minutes or a day. Up to 600 s a bucket is one second; a longer
+  // measured phase gets buckets of ceil(seconds / 600) seconds (24 h: 144 s).
+  // Totals are exact either way: only the time resolution is coarser.
+  static constexpr size_t kMaxTimelineBuckets = 600;
+
+  // Seconds per timeline bucket for a measured phase of `timeline_seconds`.
+  static size_t bucket_seconds_for(size_t timeline_seconds) noexcept;
 
   // mix_entries: Plan::requests.size(); timeline_seconds: length of the
   // measured phase in whole seconds, rounded up (completions later than that
-  // go to the last second).
+  // go to the last bucket).
   Recorder(size_t mix_entries, size_t timeline_seconds);
+
+  // The timeline's layout: buckets held, and seconds per bucket.
+  size_t timeline_buckets() const noexcept { return second_requests_.size(); }
+  size_t bucket_seconds() const noexcept { return bucket_seconds_; }
 
   void record(const Sample& s) noexcept;
   void count_late() noexcept { ++counters_.late; }
@@ -73,7 +86,8 @@ class Recorder {
   // Merges per-thread recorders (same mix size and timeline length) into one
   // RunStats: histograms, counters, status map, mix stats (named by
   // `mix_names`) and the timeline truncated to `measured` (rounded up to
-  // whole seconds). The caller fills the remaining RunStats fields.
+  // whole buckets; TimelinePoint::second is each bucket's start). The caller
+  // fills the remaining RunStats fields.
   static Result<RunStats> merge(const std::vector<const Recorder*>& recorders,
                                 const std::vector<std::string>& mix_names,
                                 std::chrono::microseconds measured);
@@ -85,7 +99,8 @@ class Recorder {
   std::array<uint64_t, kStatusCount> status_{};
   std::vector<uint64_t> mix_requests_;
   std::vector<uint64_t> mix_errors_;
-  std::vector<measure::Histogram> second_latency_;  // corrected latency by completion second
+  size_t bucket_seconds_ = 1;                       // seconds per timeline bucket
+  std::vector<measure::Histogram> second_latency_;  // corrected latency by completion bucket
   std::vector<uint64_t> second_requests_;
   std::vector<uint64_t> second_errors_;
   bool timeline_touched_ = false;  // reset() clears the timeline only if needed

@@ -50,12 +50,15 @@ struct Counters {
   void add(const Counters& o);
 };
 
-// One second of the measured phase (merged over threads).
+// One bucket of the measured phase (merged over threads): one second, or
+// for a measured phase over 600 s, the same few seconds per bucket so that
+// there are at most 600 (Recorder::kMaxTimelineBuckets). The bucket width is
+// the difference between consecutive `second`s.
 struct TimelinePoint {
   double second = 0;      // seconds since the start of the measured phase (bucket start)
-  uint64_t requests = 0;  // completed in this second
+  uint64_t requests = 0;  // completed in this bucket
   uint64_t errors = 0;
-  int64_t p50_us = 0;  // corrected latency percentiles of requests completed in this second
+  int64_t p50_us = 0;  // corrected latency percentiles of requests completed in this bucket
   int64_t p99_us = 0;
   int64_t max_us = 0;
 };

@@ -124,6 +124,12 @@ std::string percentile_plot(const std::vector<RunRecord>& rs) {
   return p.render(legend);
 }
 
+// Seconds per timeline point: 1, or wider for a long run (run_stats.h), read
+// as the gap between consecutive points' starts.
+double bucket_width(const std::vector<load::TimelinePoint>& t) {
+  return t.size() >= 2 && t[1].second > t[0].second ? t[1].second - t[0].second : 1.0;
+}
+
 std::string timeline_plot(const std::vector<RunRecord>& rs) {
   Plot p{"timeline-plot",
          "Requests per second (solid) and p99 latency (dashed) over time",
@@ -134,12 +140,14 @@ std::string timeline_plot(const std::vector<RunRecord>& rs) {
          1,
          false};
   double t_max = 1, rps_max = 0, p99_max = 0;
-  for (const RunRecord& r : rs)
+  for (const RunRecord& r : rs) {
+    const double w = bucket_width(r.stats.timeline);
     for (const auto& t : r.stats.timeline) {
-      t_max = std::max(t_max, t.second + 1);
-      rps_max = std::max(rps_max, static_cast<double>(t.requests));
+      t_max = std::max(t_max, t.second + w);
+      rps_max = std::max(rps_max, static_cast<double>(t.requests) / w);
       p99_max = std::max(p99_max, static_cast<double>(t.p99_us) / 1000.0);
     }
+  }
   p.x_max = t_max;
   p.y_max = nice_max(rps_max);
   // p99 is drawn on the same axes, scaled so its maximum sits at the top.
@@ -148,9 +156,11 @@ std::string timeline_plot(const std::vector<RunRecord>& rs) {
   std::vector<std::string> legend;
   for (size_t i = 0; i < rs.size(); ++i) {
     std::vector<std::pair<double, double>> rps, p99;
+    const double w = bucket_width(rs[i].stats.timeline);
     for (const auto& t : rs[i].stats.timeline) {
-      rps.emplace_back(p.px(t.second + 0.5), p.py(static_cast<double>(t.requests)));
-      p99.emplace_back(p.px(t.second + 0.5), p.py(static_cast<double>(t.p99_us) / 1000.0 * scale));
+      rps.emplace_back(p.px(t.second + w / 2), p.py(static_cast<double>(t.requests) / w));
+      p99.emplace_back(p.px(t.second + w / 2),
+                       p.py(static_cast<double>(t.p99_us) / 1000.0 * scale));
     }
     p.body += polyline(rps, color(i));
     p.body += polyline(p99, color(i), "5,3");

@@ -241,7 +241,7 @@ Result<RunOutcome> run_scenario(const scenario::Scenario& s, const RunOptions& o
 Status write_run_files(const std::string& dir, const report::RunRecord& record) {
   const fs::path d(dir);
   const std::vector<report::RunRecord> one{record};
-  const std::pair<const char*, std::string> files[] = {
+  std::pair<const char*, std::string> files[] = {
       {"result.json", report::to_json_text(record)},
       {"report.md", report::markdown_report(one)},
       {"report.csv", report::csv_report(one)},
@@ -249,16 +249,16 @@ Status write_run_files(const std::string& dir, const report::RunRecord& record) 
       // HdrHistogram's percentile text, in ms, for existing HdrHistogram plotters.
       {"latency.hgrm", measure::percentile_distribution_text(record.stats.latency, 1000.0)},
   };
-  for (const auto& [name, text] : files) {
-    if (auto w = write_file_atomically((d / name).string(), text); !w) return w.error();
-  }
+  // All or nothing (a full disk must not leave a new result.json beside the
+  // previous run's reports), result.json renamed into place last.
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& [name, text] : files) out.emplace_back((d / name).string(), std::move(text));
   if (record.scenario.load.mode == scenario::LoadMode::open) {
-    auto w = write_file_atomically(
-        (d / "uncorrected.hgrm").string(),
-        measure::percentile_distribution_text(record.stats.uncorrected, 1000.0));
-    if (!w) return w.error();
+    out.emplace_back((d / "uncorrected.hgrm").string(),
+                     measure::percentile_distribution_text(record.stats.uncorrected, 1000.0));
   }
-  return Ok{};
+  std::rotate(out.begin(), out.begin() + 1, out.end());
+  return write_files_atomically(out);
 }
 
 Status check_thresholds(const scenario::Scenario& s) {

@@ -3,6 +3,8 @@
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace servelab::load {
 namespace {
 
@@ -125,6 +127,60 @@ TEST(Recorder, MergeTruncatesTimelineToMeasuredLength) {
   auto stats = Recorder::merge({&r}, {"x"}, 1500ms);
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->timeline.size(), 2u);
+}
+
+// A soak: six hours of one completion per second (and an error every
+// 7th). The timeline must stay within its bucket bound (memory is 20 KB per
+// bucket, not per second) and its totals must stay exact.
+TEST(Recorder, AnHoursLongTimelineStaysBoundedAndKeepsExactTotals) {
+  constexpr size_t kSeconds = 6 * 3600;
+  Recorder r(1, kSeconds);
+  uint64_t errors = 0;
+  int64_t max_latency = 0;
+  for (size_t sec = 0; sec < kSeconds; ++sec) {
+    Sample s = ok_sample(static_cast<int64_t>(100 + sec % 1000),
+                         static_cast<int64_t>(sec) * 1'000'000 + 500'000);
+    if (sec % 7 == 0) {
+      s.failed = true;
+      s.error = ErrorClass::http_5xx;
+      s.status = 503;
+      ++errors;
+    }
+    max_latency = std::max(max_latency, s.latency.count());
+    r.record(s);
+  }
+  auto stats = Recorder::merge({&r}, {"x"}, std::chrono::seconds(kSeconds));
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  const auto& t = stats->timeline;
+  ASSERT_FALSE(t.empty());
+  EXPECT_LE(t.size(), 600u);  // Recorder::kMaxTimelineBuckets
+  // Equal buckets, starting at 0, covering the whole measured phase.
+  const double width = t.size() > 1 ? t[1].second - t[0].second : 1;
+  EXPECT_EQ(width, 36.0);  // 21,600 s / 600 buckets
+  uint64_t requests = 0, errs = 0;
+  int64_t max_seen = 0;
+  for (size_t i = 0; i < t.size(); ++i) {
+    EXPECT_EQ(t[i].second, static_cast<double>(i) * width) << i;
+    requests += t[i].requests;
+    errs += t[i].errors;
+    max_seen = std::max(max_seen, t[i].max_us);
+  }
+  EXPECT_GE(t.back().second + width, static_cast<double>(kSeconds));
+  EXPECT_EQ(requests, kSeconds);
+  EXPECT_EQ(errs, errors);
+  EXPECT_EQ(stats->counters.requests, kSeconds);
+  EXPECT_EQ(max_seen, max_latency);
+  EXPECT_EQ(t.front().requests, 36u);
+}
+
+TEST(Recorder, ATenMinuteTimelineKeepsOneSecondBuckets) {
+  Recorder r(1, 600);
+  for (int sec = 0; sec < 600; ++sec) r.record(ok_sample(100, sec * 1'000'000LL));
+  auto stats = Recorder::merge({&r}, {"x"}, 600s);
+  ASSERT_TRUE(stats.ok());
+  ASSERT_EQ(stats->timeline.size(), 600u);
+  EXPECT_EQ(stats->timeline[599].second, 599.0);
+  EXPECT_EQ(stats->timeline[599].requests, 1u);
 }
 
 TEST(Recorder, MergeRejectsDifferentLayouts) {

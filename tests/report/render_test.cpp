@@ -88,6 +88,36 @@ TEST(Render, HtmlIsWellFormedSelfContainedAndHasTheThreePlots) {
   EXPECT_NE(html.find("PARTIAL"), std::string::npos);
 }
 
+// A run over 600 s has a timeline of wider buckets (36 s for 6 hours): it
+// round-trips through result.json, and the HTML plot shows requests per
+// second (requests ÷ bucket width), not per bucket.
+TEST(Render, ATimelineOfWideBucketsRoundTripsAndIsPlottedPerSecond) {
+  RunRecord r = golden_record();
+  r.stats.timeline.clear();
+  for (int i = 0; i < 3; ++i) {
+    load::TimelinePoint p;
+    p.second = 36.0 * i;
+    p.requests = 3600;  // 100 req/s over 36 s
+    p.p50_us = 500;
+    p.p99_us = 1000;
+    p.max_us = 2000;
+    r.stats.timeline.push_back(p);
+  }
+  auto back = parse_result_json(to_json_text(r));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  ASSERT_EQ(back->stats.timeline.size(), 3u);
+  EXPECT_EQ(back->stats.timeline[2].second, 72.0);
+  EXPECT_EQ(back->stats.timeline[2].requests, 3600u);
+
+  const std::string html = html_report({*back});
+  const size_t at = html.find("id=\"timeline-plot\"");
+  ASSERT_NE(at, std::string::npos);
+  const std::string plot = html.substr(at, html.find("</svg>", at) - at);
+  // The y axis ends at 100 req/s (nice_max(100)); per bucket it would be 5000.
+  EXPECT_NE(plot.find("text-anchor=\"end\">100</text>"), std::string::npos) << plot;
+  EXPECT_EQ(plot.find(">5000</text>"), std::string::npos) << plot;
+}
+
 TEST(Render, APartialResultIsMarkedPartialEverywhere) {
   const RunRecord r = golden_record("partial_result.json");
   EXPECT_TRUE(r.stats.partial);
