@@ -113,7 +113,8 @@ void LoopCore::finish(uint32_t idx, Sample& s, bool connect_failed,
   s.at = std::chrono::duration_cast<std::chrono::microseconds>(done - clock_.measure_start);
   s.mix_index = slot.mix;
   recorder_.record(s);
-  ++completed_total_;
+  // The live rate counts what reached the server, as RunStats::rps() does.
+  if (!connect_failed) ++completed_total_;
 
   slot.busy = false;
   --in_flight_;

@@ -32,7 +32,7 @@ using Clock = std::chrono::steady_clock;
 // (relaxed stores), the calling thread reads; aligned so that workers never
 // share a cache line.
 struct alignas(64) ProgressSlot {
-  std::atomic<uint64_t> completed{0};  // all phases, monotonic (for the rate)
+  std::atomic<uint64_t> completed{0};  // reached the server, all phases, monotonic (the rate)
   std::atomic<uint64_t> requests{0};   // current phase
   std::atomic<uint64_t> errors{0};     // current phase
   std::atomic<int64_t> p99_us{0};      // measured phase so far

@@ -469,6 +469,23 @@ TEST_P(Engine, ClosedPortGivesConnectErrors) {
   EXPECT_TRUE(stats->status_codes.empty());
 }
 
+// Instant connect failures are errors, not throughput, in the live line too.
+TEST_P(Engine, ClosedPortShowsErrorsButNoLiveRate) {
+  const std::string base = "http://127.0.0.1:" + std::to_string(closed_port());
+  const Plan plan = http_plan(base, {{"/", 1}}, closed(2, 1, 1200ms));
+  std::atomic<bool> stop{false};
+  Progress last;
+  double max_rps = 0;
+  auto stats = run_on(plan, stop, [&](const Progress& p) {
+    last = p;
+    max_rps = std::max(max_rps, p.rps);
+  });
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_GT(last.errors, 0u);
+  EXPECT_EQ(max_rps, 0);
+  EXPECT_EQ(stats->rps(), 0);
+}
+
 TEST_P(Engine, InvalidLoadIsAnError) {
   Plan plan = http_plan("http://127.0.0.1:1", {{"/", 1}}, closed(1, 1, 100ms));
   plan.load.mode = scenario::LoadMode::open;
