@@ -57,9 +57,7 @@ Reply call(const std::string& url, const char* method, const std::string& body =
   return reply;
 }
 
-Reply post(const std::string& url, const std::string& body = "") {
-  return call(url, "POST", body);
-}
+Reply post(const std::string& url, const std::string& body = "") { return call(url, "POST", body); }
 
 std::string infer_body(int width) {
   std::string data;
@@ -105,6 +103,14 @@ void make_sparse_valid(const fs::path& p, uint64_t rows, uint64_t cols) {
   fs::resize_file(p, 8 + n + bytes);
 }
 
+// The reason a 64 GiB file of zeros is refused: its size on a machine with
+// less memory, else its header (a length prefix of 0).
+bool gives_the_64gib_reason(const std::string& text) {
+  return text.find("model.safetensors: file is 68719476736 bytes, more than") !=
+             std::string::npos ||
+         text.find("model.safetensors: header is not a JSON object") != std::string::npos;
+}
+
 // SIGTERM, and the server must be gone well before the fixture's SIGKILL.
 void stops_promptly(runner::ServerProcess& server) {
   const auto start = Clock::now();
@@ -116,7 +122,9 @@ void stops_promptly(runner::ServerProcess& server) {
 class ModelFaults : public ::testing::TestWithParam<const char*> {};
 
 INSTANTIATE_TEST_SUITE_P(AsyncLoading, ModelFaults, ::testing::Values("on", "off"),
-                         [](const auto& info) { return std::string("async_") + info.param; });
+                         [](const ::testing::TestParamInfo<const char*>& p) {
+                           return std::string("async_") + p.param;
+                         });
 
 // A good model and a 64 GiB sparse model.safetensors: the server keeps
 // serving; the huge model fails its own load, every request for it is
@@ -138,17 +146,17 @@ TEST_P(ModelFaults, Sparse64GiBWeightsFailOnlyTheirModel) {
     EXPECT_EQ(bad.status, 503) << bad.body;
     EXPECT_NE(bad.body.find("\"error\""), std::string::npos) << bad.body;
     EXPECT_NE(bad.body.find("huge-0"), std::string::npos) << bad.body;
-    EXPECT_NE(bad.body.find("header"), std::string::npos) << bad.body;
+    EXPECT_TRUE(gives_the_64gib_reason(bad.body)) << bad.body;
     EXPECT_LT(bad.took, 5s);
   }
   const Reply load = post(base + "/v2/repository/models/huge-0/load", "{}");
   EXPECT_EQ(load.status, 503) << load.body;
   EXPECT_NE(load.body.find("huge-0"), std::string::npos) << load.body;
-  EXPECT_NE(load.body.find("header"), std::string::npos) << load.body;
+  EXPECT_TRUE(gives_the_64gib_reason(load.body)) << load.body;
 
   const std::string entry = index_entry(base, "huge-0");
   EXPECT_NE(entry.find("\"state\":\"UNAVAILABLE\""), std::string::npos) << entry;
-  EXPECT_NE(entry.find("header"), std::string::npos) << entry;
+  EXPECT_TRUE(gives_the_64gib_reason(entry)) << entry;
   EXPECT_EQ(call(base + "/v2/health/ready", "GET").status, 200);
   const Reply good = post(base + "/v2/models/mlp-0/infer", infer_body(16));
   EXPECT_EQ(good.status, 200) << good.body;
