@@ -1,10 +1,10 @@
 #include "models/model_loader.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <string_view>
 #include <system_error>
 
@@ -34,28 +34,13 @@ Result<fs::path> weights_path(const ModelConfig& c) {
   return file;
 }
 
-// Reads in chunks so that `check` can abandon a long read of a big file.
-Result<std::string> read_bytes(const fs::path& path, const LoadCheck& check) {
-  constexpr size_t kChunk = size_t{4} << 20;  // bytes between two checks
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error("cannot open");
-  std::error_code ec;
-  const uintmax_t size = fs::file_size(path, ec);
-  if (ec) return make_error(ec.message());
-  std::string bytes(static_cast<size_t>(size), '\0');
-  size_t done = 0;
-  while (done < bytes.size()) {
-    if (check) {
-      if (auto why = check()) return make_error(*why);
-    }
-    const size_t n = std::min(kChunk, bytes.size() - done);
-    in.read(bytes.data() + done, static_cast<std::streamsize>(n));
-    if (static_cast<size_t>(in.gcount()) != n)
-      return make_error("read failed (file shrank while reading?)");
-    done += n;
-  }
-  if (in.peek() != std::char_traits<char>::eof()) return make_error("file grew while reading");
-  return bytes;
+// Bytes of physical memory: the bound on a weights file when the server has
+// no memory budget (a bigger file cannot be held, so it is never read).
+uint64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return 0;  // unknown: no bound
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size);
 }
 
 Error weights_error(const ModelConfig& config, std::string_view why) {
@@ -72,11 +57,15 @@ Result<std::shared_ptr<const Model>> build(const ModelConfig& config, const Safe
 
 }  // namespace
 
-Result<std::shared_ptr<const Model>> load_model(const ModelConfig& config, const LoadCheck& check) {
+Result<std::shared_ptr<const Model>> load_model(const ModelConfig& config, const LoadCheck& check,
+                                                uint64_t max_weights_bytes) {
   const auto stop = [&]() -> std::optional<std::string> { return check ? check() : std::nullopt; };
   auto path = weights_path(config);
   if (!path) return weights_error(config, path.error().message);
-  auto bytes = read_bytes(*path, check);
+  if (max_weights_bytes == 0) max_weights_bytes = physical_memory_bytes();
+  // Header first: the file's size and its safetensors header are checked
+  // before memory is allocated for the weights.
+  auto bytes = read_safetensors_bytes(path->string(), max_weights_bytes, check);
   if (!bytes) return weights_error(config, bytes.error().message);
   if (auto why = stop()) return weights_error(config, *why);
   // Hash before parse() takes the bytes, report a parse error first: it

@@ -13,7 +13,9 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <exception>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <unordered_map>
 #include <utility>
@@ -434,10 +436,14 @@ struct ModelManager::Impl final : LoadScheduler::Host,
     if (e.job != JobClass::demand) ++st.preloads;
   }
 
+  // The largest weights file a load may read, bytes: the memory budget, or
+  // with none the machine's physical memory (load_model's default, 0).
+  uint64_t weights_limit() const { return opt.memory_budget; }
+
   // Runs without the lock: the test hook, then the load with its checks.
+  // Never throws: every exception becomes this load's error.
   LoadOutcome run_load(int idx) override {
     ModelSlot& e = at(idx);  // config and load_started are not written while running
-    if (opt.on_load_start) opt.on_load_start(e.config.name, e.abandon);
     LoadOutcome out;
     const TimePoint deadline = e.load_started + e.config.load_timeout;
     const LoadCheck check = [&]() -> std::optional<std::string> {
@@ -448,7 +454,22 @@ struct ModelManager::Impl final : LoadScheduler::Host,
       }
       return std::nullopt;
     };
-    out.result = load_model(e.config, check);
+    // A load throws only when something is badly wrong (out of memory for a
+    // file that passed every check, a throwing test hook): it fails this
+    // model's load with the reason, never the loader thread or the server.
+    try {
+      if (opt.on_load_start) opt.on_load_start(e.config.name, e.abandon);
+      out.result = load_model(e.config, check, weights_limit());
+    } catch (const std::bad_alloc&) {
+      out.result = make_error(fmt::format("{}: weights file {}: out of memory while loading",
+                                          e.config.name, e.config.weights));
+    } catch (const std::exception& ex) {
+      out.result = make_error(fmt::format("{}: weights file {}: load failed: {}", e.config.name,
+                                          e.config.weights, ex.what()));
+    } catch (...) {
+      out.result = make_error(
+          fmt::format("{}: weights file {}: load failed", e.config.name, e.config.weights));
+    }
     return out;
   }
 
@@ -492,6 +513,13 @@ struct ModelManager::Impl final : LoadScheduler::Host,
     } else {
       budget.account(e, 0);
       ++st.load_failures;
+      if (opt.on_load_failed) {
+        // Logged after the unlock, like every callback.
+        d.callbacks.emplace_back(
+            [cb = opt.on_load_failed, name = e.config.name,
+             why = out.result.error().message](const Acquired&) { cb(name, why); },
+            Acquired{});
+      }
       fail(idx, AcquireError::failed, out.result.error().message, d);
     }
     state_cv.notify_all();

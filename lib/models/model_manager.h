@@ -63,6 +63,10 @@ struct ManagerOptions {
   // `abandon` turns true: the load timed out, was cancelled or shutdown
   // began) to make a load slow deterministically. Unset in production.
   std::function<void(const std::string& name, const std::atomic<bool>& abandon)> on_load_start;
+  // Called (on the loading thread, without the manager's lock) when a load
+  // fails for a reason of its own: a bad or oversized weights file, a
+  // checksum mismatch. The server logs it. Unset: nothing is called.
+  std::function<void(const std::string& name, const std::string& reason)> on_load_failed;
 };
 
 // A model pinned for use. While any lease on a model is alive the model is

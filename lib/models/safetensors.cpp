@@ -1,14 +1,17 @@
 #include "models/safetensors.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
+#include <limits>
 #include <optional>
 #include <system_error>
 
@@ -20,10 +23,8 @@ static_assert(std::endian::native == std::endian::little,
 
 namespace {
 
-// Same limit as the reference implementation: a header larger than this is
-// an attack or a corrupt length prefix, not a model.
-constexpr uint64_t kMaxHeaderBytes = 100'000'000;
-constexpr size_t kPrefixBytes = 8;
+constexpr uint64_t kMaxHeaderBytes = kSafetensorsMaxHeaderBytes;
+constexpr size_t kPrefixBytes = kSafetensorsPrefixBytes;
 
 struct DtypeName {
   Dtype dtype;
@@ -137,20 +138,25 @@ size_t dtype_size(Dtype d) {
   return 0;
 }
 
-Result<Safetensors> Safetensors::parse(std::string bytes) {
-  const uint64_t file_size = bytes.size();
-  if (file_size < kPrefixBytes)
+Result<uint64_t> parse_safetensors_header_length(std::string_view prefix, uint64_t file_size) {
+  if (file_size < kPrefixBytes || prefix.size() < kPrefixBytes)
     return make_error(
         fmt::format("file is {} bytes, too short for the 8-byte header length", file_size));
   uint64_t header_len = 0;
-  std::memcpy(&header_len, bytes.data(), kPrefixBytes);
+  std::memcpy(&header_len, prefix.data(), kPrefixBytes);
   if (header_len > kMaxHeaderBytes)
     return make_error(
         fmt::format("header length {} exceeds the {} byte limit", header_len, kMaxHeaderBytes));
   if (header_len > file_size - kPrefixBytes)
     return make_error(fmt::format("header length {} exceeds file size {}", header_len, file_size));
+  return header_len;
+}
 
-  const std::string_view header(bytes.data() + kPrefixBytes, header_len);
+Result<SafetensorsHeader> parse_safetensors_header(std::string_view header, uint64_t file_size) {
+  if (header.size() > kMaxHeaderBytes ||
+      header.size() > file_size - std::min<uint64_t>(file_size, kPrefixBytes))
+    return make_error(
+        fmt::format("header length {} exceeds file size {}", header.size(), file_size));
   // The reference implementation requires the header to open with '{' and
   // allows trailing spaces (writers pad to 8-byte alignment).
   if (header.empty() || header.front() != '{')
@@ -161,9 +167,9 @@ Result<Safetensors> Safetensors::parse(std::string bytes) {
   const auto* obj = root.if_object();
   if (obj == nullptr) return make_error("header is not a JSON object");
 
-  Safetensors st;
-  st.data_start_ = kPrefixBytes + header_len;
-  const uint64_t data_size = file_size - st.data_start_;
+  SafetensorsHeader h;
+  h.data_start = kPrefixBytes + header.size();
+  const uint64_t data_size = file_size - h.data_start;
   for (const auto& [key, value] : *obj) {
     if (key == "__metadata__") {
       const auto* meta = value.if_object();
@@ -172,24 +178,24 @@ Result<Safetensors> Safetensors::parse(std::string bytes) {
         if (!mvalue.is_string())
           return make_error(fmt::format("\"__metadata__\" value of '{}' is not a string",
                                         std::string_view(mkey)));
-        st.metadata_.emplace(std::string(mkey), std::string(mvalue.get_string()));
+        h.metadata.emplace(std::string(mkey), std::string(mvalue.get_string()));
       }
       continue;
     }
     auto tensor = parse_tensor(key, value, data_size);
     if (!tensor) return std::move(tensor).error();
-    st.tensors_.push_back(std::move(*tensor));
+    h.tensors.push_back(std::move(*tensor));
   }
 
   // Tensors must tile the data section exactly: no overlap (two tensors
   // aliasing the same bytes) and no gap (bytes nobody accounts for), as the
   // reference implementation enforces.
-  std::sort(st.tensors_.begin(), st.tensors_.end(), [](const TensorInfo& a, const TensorInfo& b) {
+  std::sort(h.tensors.begin(), h.tensors.end(), [](const TensorInfo& a, const TensorInfo& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
   });
   uint64_t covered = 0;
   const TensorInfo* prev = nullptr;
-  for (const auto& t : st.tensors_) {
+  for (const auto& t : h.tensors) {
     if (t.begin < covered)
       return make_error(fmt::format("tensors '{}' [{}, {}) and '{}' [{}, {}) overlap", prev->name,
                                     prev->begin, prev->end, t.name, t.begin, t.end));
@@ -204,17 +210,105 @@ Result<Safetensors> Safetensors::parse(std::string bytes) {
   if (covered != data_size)
     return make_error(fmt::format(
         "data section is {} bytes but the tensors cover only the first {}", data_size, covered));
+  return h;
+}
 
+Result<Safetensors> Safetensors::parse(std::string bytes) {
+  const uint64_t file_size = bytes.size();
+  auto header_len = parse_safetensors_header_length(bytes, file_size);
+  if (!header_len) return std::move(header_len).error();
+  auto header = parse_safetensors_header(
+      std::string_view(bytes.data() + kPrefixBytes, static_cast<size_t>(*header_len)), file_size);
+  if (!header) return std::move(header).error();
+
+  Safetensors st;
+  st.data_start_ = static_cast<size_t>(header->data_start);
+  st.tensors_ = std::move(header->tensors);
+  st.metadata_ = std::move(header->metadata);
   st.bytes_ = std::move(bytes);
   return st;
 }
 
-Result<Safetensors> Safetensors::read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(fmt::format("cannot open {}", path));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return make_error(fmt::format("cannot read {}", path));
-  return parse(std::move(bytes));
+namespace {
+
+// An open file descriptor, closed on scope exit.
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// Reads exactly `n` bytes at `offset` into `out`; an Error on a short read
+// (the file shrank) or an I/O error.
+Status read_at(int fd, char* out, size_t n, uint64_t offset) {
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t got = ::pread(fd, out + done, n - done, static_cast<off_t>(offset + done));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return make_error(fmt::format("read failed: {}", std::strerror(errno)));
+    }
+    if (got == 0) return make_error("read failed (file shrank while reading?)");
+    done += static_cast<size_t>(got);
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+Result<std::string> read_safetensors_bytes(const std::string& path, uint64_t max_bytes,
+                                           const ReadCheck& check) {
+  constexpr size_t kChunk = size_t{4} << 20;  // bytes between two checks
+  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (f.fd < 0) return make_error(fmt::format("cannot open: {}", std::strerror(errno)));
+  struct stat sb {};
+  if (::fstat(f.fd, &sb) != 0) return make_error(fmt::format("stat: {}", std::strerror(errno)));
+  if (!S_ISREG(sb.st_mode)) return make_error("not a regular file");
+  const auto size = static_cast<uint64_t>(sb.st_size);
+  // Checked before a byte is allocated: a sparse 64 GB file costs nothing on
+  // disk but must never be read into memory.
+  if (max_bytes != 0 && size > max_bytes)
+    return make_error(
+        fmt::format("file is {} bytes, more than the {} bytes a model may take", size, max_bytes));
+  if (size > std::numeric_limits<size_t>::max())
+    return make_error(fmt::format("file is {} bytes, too large to address", size));
+
+  std::array<char, kPrefixBytes> prefix{};
+  if (size >= kPrefixBytes) {
+    if (auto s = read_at(f.fd, prefix.data(), kPrefixBytes, 0); !s) return std::move(s).error();
+  }
+  auto header_len =
+      parse_safetensors_header_length(std::string_view(prefix.data(), prefix.size()), size);
+  if (!header_len) return std::move(header_len).error();
+  // Bounded by kMaxHeaderBytes (checked above).
+  std::string header(static_cast<size_t>(*header_len), '\0');
+  if (auto s = read_at(f.fd, header.data(), header.size(), kPrefixBytes); !s)
+    return std::move(s).error();
+  if (auto h = parse_safetensors_header(header, size); !h) return std::move(h).error();
+
+  // The header is consistent with the size: now the weights' memory.
+  std::string bytes(static_cast<size_t>(size), '\0');
+  std::memcpy(bytes.data(), prefix.data(), kPrefixBytes);
+  std::memcpy(bytes.data() + kPrefixBytes, header.data(), header.size());
+  for (size_t done = kPrefixBytes + header.size(); done < bytes.size();) {
+    if (check) {
+      if (auto why = check()) return make_error(*why);
+    }
+    const size_t n = std::min(kChunk, bytes.size() - done);
+    if (auto s = read_at(f.fd, bytes.data() + done, n, done); !s) return std::move(s).error();
+    done += n;
+  }
+  char extra = 0;
+  const ssize_t more = ::pread(f.fd, &extra, 1, static_cast<off_t>(size));
+  if (more > 0) return make_error("file grew while reading");
+  return bytes;
+}
+
+Result<Safetensors> Safetensors::read_file(const std::string& path, uint64_t max_bytes) {
+  auto bytes = read_safetensors_bytes(path, max_bytes);
+  if (!bytes) return make_error(fmt::format("{}: {}", path, bytes.error().message));
+  return parse(std::move(*bytes));
 }
 
 const TensorInfo* Safetensors::find(std::string_view name) const {

@@ -9,7 +9,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,11 +37,51 @@ struct TensorInfo {
 // A shape as "[2, 3]", for error messages.
 std::string shape_text(const std::vector<int64_t>& shape);
 
+// Bytes of the length prefix that opens every safetensors file.
+inline constexpr size_t kSafetensorsPrefixBytes = 8;
+// Largest JSON header accepted, bytes (the reference implementation's limit):
+// a longer one is a corrupt length prefix or an attack, not a model.
+inline constexpr uint64_t kSafetensorsMaxHeaderBytes = 100'000'000;
+
+// A header checked against the size of its file, before any tensor data is
+// read: loaders validate a file this way first, so that a corrupt or hostile
+// file is refused before memory is allocated for its weights.
+struct SafetensorsHeader {
+  uint64_t data_start = 0;          // bytes: prefix + JSON header
+  std::vector<TensorInfo> tensors;  // sorted by offset, tiling the data section exactly
+  std::map<std::string, std::string> metadata;
+};
+
+// The JSON header's length from the first kSafetensorsPrefixBytes of a file
+// of `file_size` bytes: Error when the file is too short, or the length
+// exceeds kSafetensorsMaxHeaderBytes or the file.
+Result<uint64_t> parse_safetensors_header_length(std::string_view prefix, uint64_t file_size);
+// The JSON header (the `length` bytes after the prefix) of a file of
+// `file_size` bytes: every tensor's dtype, shape and offsets are checked
+// against the data section that file size leaves.
+Result<SafetensorsHeader> parse_safetensors_header(std::string_view json, uint64_t file_size);
+
+// Called between the steps of a read (after every 4 MiB): a reason to stop,
+// or nullopt to go on.
+using ReadCheck = std::function<std::optional<std::string>()>;
+
+// The whole file's bytes, read header first through one descriptor (a file
+// replaced meanwhile is read consistently from the inode that was opened):
+// its size is checked against `max_bytes` (0: no limit), then its length
+// prefix and JSON header against that size, and only then is memory
+// allocated for the tensor data. A file that shrinks or grows while it is
+// read is an Error too.
+Result<std::string> read_safetensors_bytes(const std::string& path, uint64_t max_bytes,
+                                           const ReadCheck& check = {});
+
 class Safetensors {
  public:
   // Takes ownership of the whole file's bytes.
   static Result<Safetensors> parse(std::string bytes);
-  static Result<Safetensors> read_file(const std::string& path);
+  // Reads and validates the header first; the tensor data is read (and
+  // memory allocated for it) only for a file whose header is consistent
+  // with its size and whose size is at most `max_bytes` (0: no limit).
+  static Result<Safetensors> read_file(const std::string& path, uint64_t max_bytes = 0);
 
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find(std::string_view name) const;

@@ -17,6 +17,13 @@
 namespace servelab::serve {
 
 Result<std::unique_ptr<ReferenceServer>> ReferenceServer::open(ServerConfig config) {
+  if (!config.manager.on_load_failed) {
+    // A load that fails later (a corrupt or oversized file) is logged like
+    // the failures found at start; the model stays UNAVAILABLE with the reason.
+    config.manager.on_load_failed = [](const std::string& name, const std::string& reason) {
+      fmt::print(stderr, "model {}: FAILED: {}\n", name, reason);
+    };
+  }
   auto manager = models::ModelManager::open(config.models_dir, config.manager);
   if (!manager) return std::move(manager).error();
   return std::unique_ptr<ReferenceServer>(

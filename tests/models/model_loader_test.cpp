@@ -144,5 +144,49 @@ TEST(ModelLoader, CheckAbandonsTheLoadWithItsReason) {
   EXPECT_EQ(calls, 4);  // one read chunk (a small file), before hashing, parsing and building
 }
 
+// A self-consistent weights file of 1 TiB (sparse: no disk), bigger than
+// this machine's memory: refused from its size, before any allocation.
+TEST(ModelLoader, WeightsFileLargerThanMemoryFailsFromItsSizeWithoutThrowing) {
+  TempDir dir;
+  ASSERT_TRUE(make_repository(dir.str(), small_models()).ok());
+  test::write_sparse_safetensors(dir.path() / "mlp-0" / "model.safetensors", uint64_t{1} << 19,
+                                 uint64_t{1} << 19);
+  Result<std::shared_ptr<const Model>> m = make_error("not loaded");
+  EXPECT_NO_THROW(m = load_model(config_of(dir, "mlp-0")));
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(m.error().message,
+              StartsWith("mlp-0: weights file model.safetensors: file is 109951162"));
+  EXPECT_THAT(m.error().message, HasSubstr("bytes a model may take"));
+  EXPECT_TRUE(load_model(config_of(dir, "mlp-1")).ok());
+}
+
+// `truncate -s 64G model.safetensors`: zeros, so its header length is 0.
+TEST(ModelLoader, Sparse64GiBFileOfZerosFailsOnItsHeaderWithoutThrowing) {
+  TempDir dir;
+  ASSERT_TRUE(make_repository(dir.str(), small_models()).ok());
+  const fs::path weights = dir.path() / "mlp-0" / "model.safetensors";
+  fs::resize_file(weights, 0);
+  fs::resize_file(weights, uint64_t{64} << 30);
+  Result<std::shared_ptr<const Model>> m = make_error("not loaded");
+  // A limit above the file's size: the header check alone refuses it.
+  EXPECT_NO_THROW(m = load_model(config_of(dir, "mlp-0"), {}, uint64_t{1} << 40));
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(m.error().message, HasSubstr("header is not a JSON object"));
+}
+
+TEST(ModelLoader, FileTruncatedWhileReadingFailsCleanly) {
+  TempDir dir;
+  ASSERT_TRUE(make_repository(dir.str(), small_models()).ok());
+  const fs::path weights = dir.path() / "mlp-0" / "model.safetensors";
+  const uint64_t size = fs::file_size(weights);
+  bool cut = false;
+  const std::string error = load_error(dir, "mlp-0", [&]() -> std::optional<std::string> {
+    if (!cut) fs::resize_file(weights, size / 2);  // after the header was validated
+    cut = true;
+    return std::nullopt;
+  });
+  EXPECT_THAT(error, HasSubstr("shrank while reading"));
+}
+
 }  // namespace
 }  // namespace servelab::models

@@ -11,14 +11,19 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include "model_test_util.h"
 #include "models/repository_maker.h"
 #include "support/temp_dir.h"
 #include "support/wait_until.h"
@@ -702,6 +707,156 @@ TEST(ModelManager, LoadRetriesAFailedModelAndAnswersWhenReady) {
   EXPECT_EQ(idx[0].name, "mlp-0");
   EXPECT_EQ(idx[0].kind, "mlp");
   EXPECT_EQ(idx[0].state, ModelState::ready);
+}
+
+// Runs `fn` on its own thread and waits for it (bounded). A call that never
+// returns cannot be joined: the test binary aborts with `what` instead of
+// hanging.
+template <class Fn>
+void returns_in_time(const char* what, Fn fn, std::chrono::milliseconds deadline = 10s) {
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::thread t([fn = std::move(fn), done]() mutable {
+    fn();
+    done->store(true);
+  });
+  if (!wait_until([&] { return done->load(); }, deadline)) {
+    std::fprintf(stderr, "FATAL: %s did not return in time\n", what);
+    std::abort();
+  }
+  t.join();
+}
+
+Status load_now(ModelManager& m, const std::string& name) {
+  std::optional<Status> loaded;
+  std::mutex mu;
+  returns_in_time("load()", [&] {
+    m.load(name, [&](Status s) {
+      std::lock_guard lk(mu);
+      loaded = std::move(s);
+    });
+  });
+  const bool answered = wait_until([&] {
+    std::lock_guard lk(mu);
+    return loaded.has_value();
+  });
+  if (!answered) return make_error("load() never answered");
+  return *loaded;
+}
+
+TEST(ModelManager, LoadThatThrowsFailsOnlyThatModelAndTheLoaderThreadGoesOn) {
+  TempDir repo;
+  make(repo, 2);
+  ManagerOptions o;
+  o.max_concurrent_loads = 1;  // the one loader thread must survive the throw
+  o.on_load_start = [](const std::string& name, const std::atomic<bool>&) {
+    if (name == "mlp-0") throw std::bad_alloc();
+  };
+  std::mutex mu;
+  std::vector<std::string> logged;
+  o.on_load_failed = [&](const std::string& name, const std::string& reason) {
+    std::lock_guard lk(mu);
+    logged.push_back(name + ": " + reason);
+  };
+  auto m = open_manager(repo, o);
+  ASSERT_TRUE(m);
+  m->start();
+  ASSERT_TRUE(wait_until([&] { return m->eager_settled(); }));
+  EXPECT_EQ(m->status("mlp-0").state, ModelState::failed);
+  EXPECT_THAT(m->status("mlp-0").reason, HasSubstr("out of memory"));
+  Acquired bad = acquire_now(*m, "mlp-0");
+  EXPECT_EQ(bad.error, AcquireError::failed);
+  EXPECT_THAT(bad.message, HasSubstr("mlp-0"));
+  EXPECT_TRUE(acquire_now(*m, "mlp-1").ok());
+  Status retry = load_now(*m, "mlp-0");
+  ASSERT_FALSE(retry.ok());
+  EXPECT_THAT(retry.error().message, HasSubstr("out of memory"));
+  {
+    std::lock_guard lk(mu);
+    ASSERT_FALSE(logged.empty());
+    EXPECT_THAT(logged[0],
+                HasSubstr("mlp-0: mlp-0: weights file model.safetensors: out of memory"));
+  }
+  returns_in_time("shutdown()", [&] { m->shutdown(); });
+}
+
+TEST(ModelManager, SyncModeLoadThatThrowsFailsWakesEveryWaiterAndShutdownReturns) {
+  TempDir repo;
+  make(repo, 2);
+  Gate gate({"mlp-0"});
+  ManagerOptions o;
+  o.async = false;
+  o.on_load_start = [&gate](const std::string& name, const std::atomic<bool>& abandon) {
+    gate.pass(name, abandon);
+    if (name == "mlp-0") throw std::bad_alloc();
+  };
+  auto m = open_manager(repo, o);
+  ASSERT_TRUE(m);
+  Answer first, second;
+  std::atomic<bool> threw{false};
+  std::thread loader([&] {
+    try {
+      m->acquire("mlp-0", Clock::now() + 8s, first.done());
+    } catch (...) {
+      threw = true;
+    }
+  });
+  ASSERT_TRUE(wait_until([&] { return gate.count("mlp-0") == 1; }));
+  // Waits on the first caller's inline load.
+  std::thread waiter([&] { m->acquire("mlp-0", Clock::now() + 8s, second.done()); });
+  gate.open();
+  loader.join();
+  EXPECT_FALSE(threw.load());
+  const Acquired a = first.get();
+  EXPECT_EQ(a.error, AcquireError::failed);
+  EXPECT_THAT(a.message, HasSubstr("mlp-0: weights file model.safetensors: out of memory"));
+  const Acquired b = second.get();
+  EXPECT_EQ(b.error, AcquireError::failed) << b.message;
+  EXPECT_THAT(b.message, HasSubstr("out of memory"));
+  waiter.join();
+  EXPECT_EQ(m->status("mlp-0").state, ModelState::failed);
+  EXPECT_THAT(m->status("mlp-0").reason, HasSubstr("out of memory"));
+
+  Status retry = load_now(*m, "mlp-0");  // retried inline, fails again, answers
+  ASSERT_FALSE(retry.ok());
+  EXPECT_THAT(retry.error().message, HasSubstr("out of memory"));
+  EXPECT_TRUE(acquire_now(*m, "mlp-1").ok());
+  returns_in_time("shutdown()", [&] { m->shutdown(); });
+}
+
+// The weights file is swapped after the scan (which sized it) and before the
+// load: first for a sparse 1 TiB file with a valid header, then for garbage.
+// Each load fails cleanly, the other model serves, the fixed file loads.
+TEST(ModelManager, WeightsReplacedBetweenScanAndLoadFailThatLoadUntilFixed) {
+  for (const bool async : {true, false}) {
+    SCOPED_TRACE(async ? "async" : "sync");
+    TempDir repo;
+    make(repo, 2);
+    const fs::path weights = repo.path() / "mlp-0" / "model.safetensors";
+    const fs::path saved = repo.path() / "saved.safetensors";
+    fs::copy_file(weights, saved);
+    ManagerOptions o;
+    o.async = async;
+    auto m = open_manager(repo, o);
+    ASSERT_TRUE(m);
+
+    test::write_sparse_safetensors(weights, uint64_t{1} << 19, uint64_t{1} << 19);
+    Acquired huge = acquire_now(*m, "mlp-0");
+    EXPECT_EQ(huge.error, AcquireError::failed);
+    EXPECT_THAT(huge.message, HasSubstr("bytes a model may take"));
+    EXPECT_TRUE(acquire_now(*m, "mlp-1").ok());
+
+    test::write_file(weights, std::string(4096, '\x5a'));
+    Status garbage = load_now(*m, "mlp-0");
+    ASSERT_FALSE(garbage.ok());
+    EXPECT_THAT(garbage.error().message, HasSubstr("header length"));
+    EXPECT_EQ(m->status("mlp-0").state, ModelState::failed);
+
+    fs::copy_file(saved, weights, fs::copy_options::overwrite_existing);
+    Status fixed = load_now(*m, "mlp-0");
+    EXPECT_TRUE(fixed.ok()) << fixed.error().message;
+    EXPECT_TRUE(acquire_now(*m, "mlp-0").ok());
+    returns_in_time("shutdown()", [&] { m->shutdown(); });
+  }
 }
 
 }  // namespace

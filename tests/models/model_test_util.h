@@ -24,6 +24,24 @@ inline void write_file(const std::filesystem::path& p, std::string_view text) {
   std::ofstream(p, std::ios::binary) << text;
 }
 
+// A sparse safetensors file at `p` whose valid header declares one F32
+// tensor "layers.0.weight" of shape [rows, cols], its data section a hole:
+// a huge, self-consistent weights file that costs no disk.
+inline void write_sparse_safetensors(const std::filesystem::path& p, uint64_t rows, uint64_t cols) {
+  const uint64_t bytes = rows * cols * 4;
+  std::string header = R"({"layers.0.weight":{"dtype":"F32","shape":[)" + std::to_string(rows) +
+                       "," + std::to_string(cols) + R"(],"data_offsets":[0,)" +
+                       std::to_string(bytes) + "]}}";
+  header.append((8 - header.size() % 8) % 8, ' ');
+  const uint64_t n = header.size();
+  {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(&n), 8);
+    out << header;
+  }
+  std::filesystem::resize_file(p, 8 + n + bytes);
+}
+
 // A model folder `name` under `root` with this model.toml text (no weights).
 inline std::filesystem::path model_folder(const servelab::testing::TempDir& root,
                                           const std::string& name, std::string_view toml) {

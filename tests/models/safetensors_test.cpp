@@ -4,6 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "model_test_util.h"
+#include "support/temp_dir.h"
 
 namespace servelab::models {
 namespace {
@@ -167,7 +172,47 @@ TEST(Safetensors, RejectsNonStringMetadata) {
 TEST(Safetensors, ReadFileReportsMissingFile) {
   auto st = Safetensors::read_file("/nonexistent/servelab/model.safetensors");
   ASSERT_FALSE(st.ok());
-  EXPECT_THAT(st.error().message, HasSubstr("cannot open /nonexistent/servelab/model.safetensors"));
+  EXPECT_THAT(st.error().message, HasSubstr("/nonexistent/servelab/model.safetensors"));
+  EXPECT_THAT(st.error().message, HasSubstr("cannot open"));
+}
+
+// A 64 GiB sparse file of zeros (`truncate -s 64G`): its length prefix is 0,
+// so the header is refused before memory is allocated for the file.
+TEST(Safetensors, ReadFileChecksTheHeaderOfASparse64GiBFileBeforeAllocating) {
+  servelab::testing::TempDir dir;
+  const auto path = dir.path() / "model.safetensors";
+  std::ofstream(path, std::ios::binary).put('\0');
+  std::filesystem::resize_file(path, uint64_t{64} << 30);
+  Result<Safetensors> st = make_error("not read");
+  EXPECT_NO_THROW(st = Safetensors::read_file(path.string()));
+  ASSERT_FALSE(st.ok());
+  EXPECT_THAT(st.error().message, HasSubstr("header is not a JSON object"));
+}
+
+TEST(Safetensors, ReadFileRefusesAFileOverTheLimitFromItsSizeAlone) {
+  servelab::testing::TempDir dir;
+  const auto path = dir.path() / "model.safetensors";
+  // A valid header for 1 GiB of F32 data (a hole on disk).
+  test::write_sparse_safetensors(path, 1 << 14, 1 << 14);
+  auto st = Safetensors::read_file(path.string(), uint64_t{1} << 20);
+  ASSERT_FALSE(st.ok());
+  EXPECT_THAT(st.error().message, HasSubstr("more than the 1048576 bytes a model may take"));
+}
+
+TEST(Safetensors, HeaderIsValidatedAgainstTheFileSizeWithoutTheData) {
+  const std::string h = R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})";
+  auto ok = parse_safetensors_header(h, 8 + h.size() + 16);
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  ASSERT_EQ(ok->tensors.size(), 1u);
+  EXPECT_EQ(ok->data_start, 8 + h.size());
+  auto short_file = parse_safetensors_header(h, 8 + h.size() + 8);
+  ASSERT_FALSE(short_file.ok());
+  EXPECT_THAT(short_file.error().message, HasSubstr("run past the data section"));
+  std::string prefix(8, '\0');
+  prefix[7] = 1;  // 2^56 bytes of header
+  auto len = parse_safetensors_header_length(prefix, uint64_t{1} << 40);
+  ASSERT_FALSE(len.ok());
+  EXPECT_THAT(len.error().message, HasSubstr("byte limit"));
 }
 
 }  // namespace
