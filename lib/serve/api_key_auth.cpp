@@ -23,7 +23,8 @@ constexpr std::string_view kInvalidChallenge =
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return s;
 }
@@ -106,7 +107,8 @@ std::optional<http::Response> ApiKeyAuth::refuse(const http::Request& request) c
   if (count == 1) {
     const std::string_view value = fields.first->value();
     constexpr std::string_view kScheme = "bearer";
-    if (value.size() > kScheme.size() && boost::beast::iequals(value.substr(0, kScheme.size()), kScheme) &&
+    if (value.size() > kScheme.size() &&
+        boost::beast::iequals(value.substr(0, kScheme.size()), kScheme) &&
         (value[kScheme.size()] == ' ' || value[kScheme.size()] == '\t')) {
       present = true;
       ok = matches(trim(value.substr(kScheme.size())));

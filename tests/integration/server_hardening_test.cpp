@@ -82,7 +82,8 @@ std::vector<RawResponse> read_all(const std::vector<int>& fds, Clock::time_point
   size_t open = fds.size();
   char buf[16384];
   while (open > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
       ADD_FAILURE() << open << " responses not complete before the deadline";
       break;
@@ -103,7 +104,8 @@ std::vector<RawResponse> read_all(const std::vector<int>& fds, Clock::time_point
   for (auto& p : polls)
     if (p.fd >= 0) ::close(p.fd);
   for (auto& r : out) {
-    if (r.text.rfind("HTTP/1.", 0) == 0 && r.text.size() > 12) r.status = std::stoi(r.text.substr(9, 3));
+    if (r.text.rfind("HTTP/1.", 0) == 0 && r.text.size() > 12)
+      r.status = std::stoi(r.text.substr(9, 3));
   }
   return out;
 }
@@ -119,13 +121,14 @@ RawResponse raw_roundtrip(uint16_t port, const std::string& raw) {
 std::string post(const std::string& target, const std::string& body,
                  const std::string& extra_headers = "") {
   return "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
-         extra_headers + "Content-Type: application/json\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\n\r\n" + body;
+         extra_headers +
+         "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
 }
 
 std::string get(const std::string& target, const std::string& extra_headers = "") {
-  return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
-         extra_headers + "\r\n";
+  return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + extra_headers +
+         "\r\n";
 }
 
 // An infer body for mlp-0 (make_models: 64 inputs) with `data` spelled as given.
@@ -184,13 +187,15 @@ TEST(ServerHardening, HostHeaderMustBeThereOnceInHttp11) {
   TempDir dir("hardening-host");
   auto server = start_server(make_models(dir));
   const uint16_t port = port_of(server.base_url());
-  const RawResponse none = raw_roundtrip(port, "GET /v2/health/live HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const RawResponse none =
+      raw_roundtrip(port, "GET /v2/health/live HTTP/1.1\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(none.status, 400) << none.text;
   EXPECT_NE(none.body().find("\"error\""), std::string::npos) << none.text;
-  EXPECT_EQ(raw_roundtrip(port,
-                     "GET /v2/health/live HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n")
-                .status,
-            400);
+  EXPECT_EQ(
+      raw_roundtrip(
+          port, "GET /v2/health/live HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n")
+          .status,
+      400);
   EXPECT_EQ(raw_roundtrip(port, get("/v2/health/live")).status, 200);
   EXPECT_EQ(raw_roundtrip(port, "GET /v2/health/live HTTP/1.0\r\n\r\n").status, 200);
 }
@@ -221,8 +226,8 @@ TEST(ServerHardening, RaggedAndNonFiniteInferDataGet400NamingTheInput) {
   const uint16_t port = port_of(server.base_url());
   const std::string url = "/v2/models/mlp-0/infer";
   // 65 + 63 = 128 = 2 x 64 numbers, but not two rows of 64.
-  const RawResponse ragged =
-      raw_roundtrip(port, post(url, infer_body("[[" + numbers(65) + "],[" + numbers(63) + "]]", 2)));
+  const RawResponse ragged = raw_roundtrip(
+      port, post(url, infer_body("[[" + numbers(65) + "],[" + numbers(63) + "]]", 2)));
   EXPECT_EQ(ragged.status, 400) << ragged.text;
   EXPECT_NE(ragged.body().find("input 'input'"), std::string::npos) << ragged.text;
   for (const std::string bad : {"1e999", "-1e999", "1e39", "\"NaN\"", "\"Infinity\""}) {
@@ -231,9 +236,10 @@ TEST(ServerHardening, RaggedAndNonFiniteInferDataGet400NamingTheInput) {
     EXPECT_NE(r.body().find("input 'input'"), std::string::npos) << r.text;
     EXPECT_EQ(r.body().find("null"), std::string::npos) << r.text;
   }
-  EXPECT_EQ(raw_roundtrip(port, post(url, infer_body("[[" + numbers(64) + "],[" + numbers(64) + "]]", 2)))
-                .status,
-            200);
+  EXPECT_EQ(
+      raw_roundtrip(port, post(url, infer_body("[[" + numbers(64) + "],[" + numbers(64) + "]]", 2)))
+          .status,
+      200);
 }
 
 constexpr const char* kKey = "integration-Key-7f3a";
@@ -274,10 +280,10 @@ TEST(ServerHardening, ApiKeyProtectsEveryRouteButHealth) {
 
 TEST(ServerHardening, ProtectASubsetLeavesTheOtherRoutesOpen) {
   TempDir dir("hardening-protect");
-  auto server = start_server(make_models(dir), {"--api-key", kKey, "--protect", "repository,metrics"});
+  auto server =
+      start_server(make_models(dir), {"--api-key", kKey, "--protect", "repository,metrics"});
   const uint16_t port = port_of(server.base_url());
-  EXPECT_EQ(raw_roundtrip(port, post("/v2/models/mlp-0/infer", infer_body(flat(64)))).status,
-            200);
+  EXPECT_EQ(raw_roundtrip(port, post("/v2/models/mlp-0/infer", infer_body(flat(64)))).status, 200);
   EXPECT_EQ(raw_roundtrip(port, post("/v2/repository/index", "")).status, 401);
   EXPECT_EQ(raw_roundtrip(port, get("/metrics")).status, 401);
   const std::string right = std::string("Authorization: Bearer ") + kKey + "\r\n";
@@ -294,8 +300,8 @@ std::string listen_and_stop(const std::vector<std::string>& args, const std::str
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
   std::vector<std::string> argv_s{bin_dir() + "/servelab-server"};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -331,7 +337,8 @@ TEST(ServerHardening, BindingBeyondLoopbackWithoutAKeyPrintsAWarning) {
   TempDir dir("hardening-warning");
   const std::string models = make_models(dir);
   const std::string log = (dir.path() / "server.log").string();
-  const std::string line = listen_and_stop({"--models", models, "--host", "0.0.0.0", "--port", "0"}, log);
+  const std::string line =
+      listen_and_stop({"--models", models, "--host", "0.0.0.0", "--port", "0"}, log);
   EXPECT_EQ(line.rfind("listening http://0.0.0.0:", 0), 0u) << line;
   const std::string err = read_file(log);
   EXPECT_NE(err.find("warning: listening on 0.0.0.0 beyond loopback without --api-key"),
@@ -352,9 +359,9 @@ TEST(ServerHardening, PastMaxQueueInferIsShedAtOnceWith503AndCounted) {
   TempDir dir("hardening-shed");
   // One compute thread stalled 300 ms at a time (the stall aid) holds the
   // admitted requests, so that a burst of 48 overflows --max-queue 4.
-  auto server = start_server(make_models(dir),
-                             {"--max-queue", "4", "--compute-threads", "1", "--threads", "2",
-                              "--stall-every", "10ms", "--stall-for", "300ms"});
+  auto server =
+      start_server(make_models(dir), {"--max-queue", "4", "--compute-threads", "1", "--threads",
+                                      "2", "--stall-every", "10ms", "--stall-for", "300ms"});
   const uint16_t port = port_of(server.base_url());
   const std::string request = post("/v2/models/mlp-0/infer", infer_body(flat(64)));
   constexpr int kBurst = 48;

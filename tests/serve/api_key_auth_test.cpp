@@ -161,9 +161,9 @@ TEST_F(AuthRouterTest, ProtectedRoutesNeedTheBearerKey) {
   expect_401(handle(bhttp::verb::post, "/v2/models/m/infer", std::string("Basic ") + kKey));
   expect_401(handle(bhttp::verb::post, "/v2/models/m/infer", "Bearer"));
   EXPECT_EQ(handle(bhttp::verb::post, "/v2/models/m/infer", right).result_int(), 200u);
-  EXPECT_EQ(handle(bhttp::verb::post, "/v2/models/m/infer", std::string("bearer  ") + kKey)
-                .result_int(),
-            200u);  // the scheme is case-insensitive
+  EXPECT_EQ(
+      handle(bhttp::verb::post, "/v2/models/m/infer", std::string("bearer  ") + kKey).result_int(),
+      200u);  // the scheme is case-insensitive
   // 404 and 405 are not told without the key.
   expect_401(handle(bhttp::verb::get, "/nowhere"));
   expect_401(handle(bhttp::verb::get, "/v2/models/m/infer"));
