@@ -14,6 +14,10 @@
 #include <boost/beast/http/write.hpp>
 #include <chrono>
 #include <exception>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "http/http_stream.h"
@@ -36,6 +40,98 @@ constexpr std::chrono::milliseconds kLingerTimeout{2000};
 
 bool is_parse_error(const beast::error_code& ec) {
   return ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category();
+}
+
+// A request header refused before its body is read.
+struct Refusal {
+  bhttp::status status;
+  std::string body;  // {"error": ...}
+};
+
+std::string error_json(std::string_view message) {
+  std::string out = R"({"error":")";
+  for (char c : message) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) out += c;  // messages are ours: no control bytes
+  }
+  out += "\"}";
+  return out;
+}
+
+// RFC 3986 uri-host [ ":" port ]: unreserved, pct-encoded, sub-delims, ':'
+// and the brackets of an IP literal. Whitespace, '/', '@' and control bytes
+// make a Host value invalid.
+bool valid_host_value(std::string_view v) {
+  for (char c : v) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    std::string_view("-._~%!$&'()*+,;=:[]").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Host (RFC 9112 section 3.2): exactly one in an HTTP/1.1 request, at most
+// one in an HTTP/1.0 one, with a valid value; else 400.
+//
+// Transfer-Encoding (RFC 9112 sections 6.1 and 6.3): the server decodes
+// `chunked` only. Beast frames a request by chunked when it is the last
+// coding and otherwise reads no body at all, which would parse the body as
+// the next request, so the framing is settled here before the body is read:
+//   - chunked not last, applied twice, an empty list, or any
+//     Transfer-Encoding in an HTTP/1.0 request: the length cannot be
+//     determined, 400 (section 6.3: "MUST respond with 400");
+//   - chunked last after other codings (gzip, chunked): a coding the server
+//     does not implement, 501 (section 6.1: "SHOULD respond with 501").
+std::optional<Refusal> check_header(const bhttp::request_header<>& h) {
+  const auto hosts = h.equal_range(bhttp::field::host);
+  const auto host_count = std::distance(hosts.first, hosts.second);
+  if (host_count > 1)
+    return Refusal{bhttp::status::bad_request, error_json("more than one Host header")};
+  if (host_count == 0 && h.version() >= 11)
+    return Refusal{bhttp::status::bad_request,
+                   error_json("HTTP/1.1 request without a Host header")};
+  if (host_count == 1 && !valid_host_value(hosts.first->value()))
+    return Refusal{bhttp::status::bad_request, error_json("invalid Host header value")};
+
+  const auto codings = h.equal_range(bhttp::field::transfer_encoding);
+  if (codings.first == codings.second) return std::nullopt;
+  if (h.version() < 11) {
+    return Refusal{bhttp::status::bad_request,
+                   error_json("Transfer-Encoding in an HTTP/1.0 request")};
+  }
+  size_t chunked = 0;
+  bool chunked_last = false;
+  std::string_view unsupported;  // the first coding other than chunked
+  for (auto it = codings.first; it != codings.second; ++it) {
+    std::string_view list = it->value();
+    while (!list.empty()) {
+      const size_t comma = list.find(',');
+      std::string_view item = list.substr(0, comma);
+      list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+      item = item.substr(0, item.find(';'));  // transfer parameters
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (item.empty()) continue;  // "#" lists allow empty elements
+      chunked_last = beast::iequals(item, "chunked");
+      if (chunked_last) {
+        ++chunked;
+      } else if (unsupported.empty()) {
+        unsupported = item;
+      }
+    }
+  }
+  if (!chunked_last || chunked > 1) {
+    return Refusal{bhttp::status::bad_request,
+                   error_json(chunked > 1 ? "Transfer-Encoding applies chunked more than once"
+                                          : "Transfer-Encoding must end with chunked")};
+  }
+  if (!unsupported.empty()) {
+    return Refusal{bhttp::status::not_implemented,
+                   error_json("transfer coding '" + std::string(unsupported.substr(0, 64)) +
+                              "' is not supported; send the body with Transfer-Encoding: "
+                              "chunked alone")};
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -116,6 +212,12 @@ void HttpSession::read_request() {
 }
 
 void HttpSession::on_read_header(beast::error_code ec, std::size_t bytes) {
+  if (!ec) {
+    if (auto refused = check_header(parser_->get())) {
+      send_error(refused->status, std::move(refused->body));
+      return;
+    }
+  }
   if (ec || parser_->is_done()) {
     on_read(ec, bytes);
     return;
@@ -232,12 +334,12 @@ void HttpSession::on_response(Response&& response) {
   write_response(keep_alive);
 }
 
-void HttpSession::send_error(bhttp::status status, const char* json_body) {
+void HttpSession::send_error(bhttp::status status, std::string json_body) {
   context_.stats.rejected.fetch_add(1, std::memory_order_relaxed);
   linger_ = true;
   response_ = Response(status, 11);
   response_.set(bhttp::field::content_type, "application/json");
-  response_.body() = json_body;
+  response_.body() = std::move(json_body);
   write_response(false);
 }
 

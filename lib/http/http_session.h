@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "http/http_server.h"
 
@@ -70,7 +71,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void handle_request();
   void on_response(Response&& response);
-  void send_error(boost::beast::http::status status, const char* json_body);
+  void send_error(boost::beast::http::status status, std::string json_body);
   void write_response(bool keep_alive);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
   void on_stop();

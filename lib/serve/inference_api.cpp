@@ -40,6 +40,8 @@ InferenceApi::InferenceApi(models::ModelManager& manager, ApiOptions options,
       router_(metrics_) {
   metrics_.set_model_manager(&manager_, options.async_loading);
   metrics_.add_render_source([this](std::string& out) { completions_.render_metrics(out); });
+  metrics_.add_render_source([this](std::string& out) { v2_.render_metrics(out); });
+  router_.set_auth(&auth_);
   add_routes();
 }
 

@@ -13,11 +13,13 @@
 
 #include <atomic>
 #include <functional>
+#include <utility>
 
 #include "batch/batch_config.h"
 #include "batch/compute_pool.h"
 #include "http/http_server.h"
 #include "models/model_manager.h"
+#include "serve/api_key_auth.h"
 #include "serve/completions_api.h"
 #include "serve/metrics_route.h"
 #include "serve/repository_api.h"
@@ -64,6 +66,10 @@ class InferenceApi {
   // While draining, /v2/health/ready answers 503 (serve/v2_api.h).
   void set_draining(bool draining) noexcept { v2_.set_draining(draining); }
 
+  // Bearer-token authentication of the routes `auth` protects (401 without
+  // the key). REQUIRES: before the first request.
+  void set_auth(ApiKeyAuth auth) { auth_ = std::move(auth); }
+
   ServerMetrics& metrics() noexcept { return metrics_; }
   const ServerMetrics& metrics() const noexcept { return metrics_; }
   CompletionsApi& completions() noexcept { return completions_; }
@@ -78,6 +84,7 @@ class InferenceApi {
   RepositoryApi repository_;
   MetricsRoute metrics_route_;
   CompletionsApi completions_;
+  ApiKeyAuth auth_;  // disabled until set_auth()
   Router router_;
   std::atomic<bool> shut_down_{false};
 };

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "common/byte_size.h"
@@ -17,6 +18,8 @@
 namespace servelab::serve {
 
 Result<std::unique_ptr<ReferenceServer>> ReferenceServer::open(ServerConfig config) {
+  auto auth = ApiKeyAuth::make(config.auth);
+  if (!auth) return std::move(auth).error();
   if (!config.manager.on_load_failed) {
     // A load that fails later (a corrupt or oversized file) is logged like
     // the failures found at start; the model stays UNAVAILABLE with the reason.
@@ -26,8 +29,17 @@ Result<std::unique_ptr<ReferenceServer>> ReferenceServer::open(ServerConfig conf
   }
   auto manager = models::ModelManager::open(config.models_dir, config.manager);
   if (!manager) return std::move(manager).error();
-  return std::unique_ptr<ReferenceServer>(
+  auto server = std::unique_ptr<ReferenceServer>(
       new ReferenceServer(std::move(config), std::move(manager).value()));
+  server->authenticated_ = auth->enabled();
+  server->api_->set_auth(std::move(auth).value());
+  return server;
+}
+
+std::string listen_url(std::string_view host, uint16_t port) {
+  // An IPv6 literal in a URL goes in brackets (RFC 3986 section 3.2.2).
+  const bool ipv6 = host.find(':') != std::string_view::npos && host.front() != '[';
+  return ipv6 ? fmt::format("http://[{}]:{}", host, port) : fmt::format("http://{}:{}", host, port);
 }
 
 ReferenceServer::ReferenceServer(ServerConfig config, std::unique_ptr<models::ModelManager> manager)
@@ -122,8 +134,14 @@ int run_server(const ServerConfig& config) {
         batch.max_batch_size, batch.max_queue_delay.count(),
         config.api.compute_threads > 0 ? config.api.compute_threads : batch::available_cpus());
   }
+  if (!is_loopback_host(config.http.host) && !(*server)->authenticated()) {
+    fmt::print(stderr,
+               "servelab-server: warning: listening on {} beyond loopback without --api-key: "
+               "anyone who can reach it can run inference and load or unload models\n",
+               config.http.host);
+  }
   // The one line launchers and tests parse; nothing else goes to stdout.
-  fmt::print(stdout, "listening http://{}:{}\n", config.http.host, (*server)->port());
+  fmt::print(stdout, "listening {}\n", listen_url(config.http.host, (*server)->port()));
   std::fflush(stdout);
 
   (*server)->run_until_stopped();

@@ -10,6 +10,8 @@
 #include <boost/asio/signal_set.hpp>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "common/result.h"
 #include "http/http_server.h"
@@ -35,6 +37,8 @@ class ReferenceServer {
   InferenceApi& api() { return *api_; }
   CompletionsApi& completions() { return api_->completions(); }
   const http::ConnectionStats& connection_stats() const { return server_->stats(); }
+  // Whether an API key protects some routes (serve/api_key_auth.h).
+  bool authenticated() const noexcept { return authenticated_; }
 
   // Starts the manager (async: eager models begin loading in the
   // background), binds and starts serving. Error if the address cannot be bound.
@@ -56,6 +60,7 @@ class ReferenceServer {
   std::unique_ptr<models::ModelManager> manager_;
   std::unique_ptr<InferenceApi> api_;
   std::unique_ptr<http::HttpServer> server_;
+  bool authenticated_ = false;
   boost::asio::io_context signal_ioc_;  // runs only inside run_until_stopped()
   // Installed by start(), before the server announces that it listens: a
   // launcher may send SIGTERM as soon as it has read the address, and that
@@ -70,6 +75,10 @@ class ReferenceServer {
 // status: 0 after a clean shutdown, kExitStartup when the repository cannot
 // be opened or the address cannot be bound.
 inline constexpr int kExitStartup = 1;
+// The URL of a server listening on `host` and `port`: "http://HOST:PORT",
+// "http://[::1]:PORT" for an IPv6 address. A host beyond loopback without a
+// key gets a warning on stderr (see is_loopback_host()).
+std::string listen_url(std::string_view host, uint16_t port);
 int run_server(const ServerConfig& config);
 
 // Raises the soft open-file limit to the hard one so that the server can hold

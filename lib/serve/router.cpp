@@ -102,13 +102,39 @@ void Router::dispatch(http::Request&& request, Sink&& sink) const {
     }
   }
 
+  Route label = Route::other;
+  if (found) {
+    label = found->label;
+  } else if (path_match) {
+    label = path_match->label;
+  } else {
+    for (const Family& f : families_) {
+      if (f.prefix.size() > path.size) continue;
+      bool match = true;
+      for (size_t i = 0; i < f.prefix.size() && match; ++i) match = f.prefix[i] == path.seg[i];
+      if (match) {
+        label = f.label;
+        break;
+      }
+    }
+  }
+  // Before 404 and 405 too, so that a client without the key learns nothing
+  // about the routes behind it.
+  if (auth_ != nullptr && auth_->protects(label)) {
+    if (auto refused = auth_->refuse(request)) {
+      const Reply reply(std::forward<Sink>(sink), metrics_, label, to);
+      reply(std::move(*refused));
+      return;
+    }
+  }
+
   if (found) {
     for (size_t i = 0; i < path.size; ++i) {
       if (!found->pattern[i].param || params.size_ == PathParams::kMax) continue;
       params.keys_[params.size_] = found->pattern[i].text;
       params.values_[params.size_++] = std::string(path.seg[i]);
     }
-    const Reply reply(std::forward<Sink>(sink), metrics_, found->label, to);
+    const Reply reply(std::forward<Sink>(sink), metrics_, label, to);
     try {
       found->handler(std::move(request), params, reply);
     } catch (const std::exception&) {  // e.g. bad_alloc on a huge body: answer, keep serving
@@ -117,19 +143,9 @@ void Router::dispatch(http::Request&& request, Sink&& sink) const {
     return;
   }
   if (path_match) {
-    const Reply reply(std::forward<Sink>(sink), metrics_, path_match->label, to);
+    const Reply reply(std::forward<Sink>(sink), metrics_, label, to);
     reply(method_not_allowed(to, request.method_string(), allow));
     return;
-  }
-  Route label = Route::other;
-  for (const Family& f : families_) {
-    if (f.prefix.size() > path.size) continue;
-    bool match = true;
-    for (size_t i = 0; i < f.prefix.size() && match; ++i) match = f.prefix[i] == path.seg[i];
-    if (match) {
-      label = f.label;
-      break;
-    }
   }
   const Reply reply(std::forward<Sink>(sink), metrics_, label, to);
   reply(error_response(to, bhttp::status::not_found, "no such route"));

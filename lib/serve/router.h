@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "http/http_server.h"
+#include "serve/api_key_auth.h"
 #include "serve/reply.h"
 #include "serve/server_metrics.h"
 
@@ -59,6 +60,11 @@ class Router {
   // Route::other. REQUIRES: before the first request.
   void label_unmatched(std::string_view prefix, Route label);
 
+  // Requests to the routes `auth` protects need its key (401 otherwise),
+  // checked before anything else, 404 and 405 included. Null: none.
+  // REQUIRES: before the first request; `auth` outlives the router.
+  void set_auth(const ApiKeyAuth* auth) noexcept { auth_ = auth; }
+
   // Dispatches one request. Thread-safe: network threads call it at once.
   // The first streams its answer if the handler wants to; the second takes
   // answers without a connection (tests, tools), so it cannot stream.
@@ -85,6 +91,7 @@ class Router {
   void dispatch(http::Request&& request, Sink&& sink) const;
 
   ServerMetrics& metrics_;
+  const ApiKeyAuth* auth_ = nullptr;
   std::vector<Entry> routes_;
   std::vector<Family> families_;
 };

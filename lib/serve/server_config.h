@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <thread>
@@ -46,6 +47,24 @@ struct ApiOptions {
   // (servelab_model_async_loading). REQUIRES: what the manager was opened
   // with (ReferenceServer::open() copies ManagerOptions::async).
   bool async_loading = true;
+  // Admission control: infer requests admitted at once (waiting for their
+  // model, queued in a batcher or computing). Past it an infer request is
+  // answered at once with 503 + Retry-After and counted in
+  // servelab_requests_shed_total, instead of waiting behind the others.
+  // 0: unbounded. 512 is above the connections of every shipped scenario but
+  // stress (1,000), and at ~10,000 req/s it bounds queueing to ~50 ms.
+  size_t max_queue = 512;
+};
+
+// Bearer-token authentication (serve/api_key_auth.h). No key: every route is
+// open.
+struct AuthOptions {
+  std::string api_key;       // the token clients send as "Authorization: Bearer KEY"
+  std::string api_key_file;  // or read it from this file (its first line); not both
+  // Comma-separated route groups that need the key (all, infer, models,
+  // repository, metrics, completions, server); "all": every route but the
+  // health probes, which stay open.
+  std::string protect = "all";
 };
 
 // POST /v1/completions (serve/completions_api.h).
@@ -74,6 +93,7 @@ struct ServerConfig {
   // prediction. open() copies async and wait_timeout into `api`.
   models::ManagerOptions manager;
   CompletionsOptions completions;  // streaming toggle, gzip, stream buffer
+  AuthOptions auth;                // optional bearer token, the routes it protects
 };
 
 }  // namespace servelab::serve

@@ -60,8 +60,21 @@ void each_flag(V& v, C& c) {
   v.number("--max-requests-per-connection", c.http.max_requests_per_connection,
            "Close a keep-alive connection after this many responses (Connection: close); 0: never");
 
+  // Authentication (serve/api_key_auth.h).
+  v.secret("--api-key", c.auth.api_key,
+           "Bearer token protected routes require (Authorization: Bearer KEY); visible to ps, "
+           "prefer --api-key-file");
+  v.text("--api-key-file", c.auth.api_key_file,
+         "Read the bearer token from this file's first line");
+  v.text("--protect", c.auth.protect,
+         "Comma-separated route groups that need the key: all (every route but /v2/health), "
+         "infer, models, repository, metrics, completions, server");
+
   // The v2 API and the compute pool.
   v.number("--max-rows", c.api.max_rows, "Rows accepted in one infer request");
+  v.number("--max-queue", c.api.max_queue,
+           "Infer requests in progress at most; more get 503 + Retry-After at once; 0: unbounded",
+           Range<size_t>{0, size_t{1} << 24});
   v.duration(
       "--stall-every", c.api.stall_every,
       "Test aid: every DURATION, the next infer request stalls its thread (needs --stall-for)",
@@ -152,6 +165,10 @@ class Reader {
   }
   void required_text(std::string_view name, std::string& value, std::string_view help) {
     app_.add_option(std::string(name), value, std::string(help))->required();
+  }
+  // Like text, but --help never shows its value.
+  void secret(std::string_view name, std::string& value, std::string_view help) {
+    app_.add_option(std::string(name), value, std::string(help));
   }
   template <class T>
   void number(std::string_view name, T& value, std::string_view help) {
@@ -267,6 +284,12 @@ class Writer {
   void required_text(std::string_view name, const std::string& value, std::string_view) {
     put(name, value).always = true;
   }
+  // Never written: a command line is visible to every user (ps) and is
+  // recorded in results. A server started from a config gets its key
+  // through --api-key-file.
+  void secret(std::string_view name, const std::string&, std::string_view) {
+    flags.push_back({name, {}, false, {}});
+  }
   template <class T, class... Checks>
   void number(std::string_view name, const T& value, std::string_view, Checks&&...) {
     put(name, fmt::format("{}", value));
@@ -317,6 +340,8 @@ struct ToggleSetter {
   void text(A&&...) {}
   template <class... A>
   void required_text(A&&...) {}
+  template <class... A>
+  void secret(A&&...) {}
   template <class... A>
   void number(A&&...) {}
   template <class... A>

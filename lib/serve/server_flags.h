@@ -46,7 +46,9 @@ void add_server_flags(CLI::App& app, ServerConfig& config);
 // The flags that turn ServerConfig{} into `config` (without the program
 // name): --models and the server-side toggle flags always, so that a command
 // line says what it measures; every other flag only where `config` differs
-// from ServerConfig{}. Fields without a flag (http.backlog, the gzip
+// from ServerConfig{}. --api-key is never written (a command line is no place
+// for a secret): give the server a key through auth.api_key_file. Fields
+// without a flag (http.backlog, the gzip
 // thresholds, the manager's history and test hook) are not carried.
 std::vector<std::string> server_args(const ServerConfig& config);
 

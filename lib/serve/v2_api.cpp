@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -60,28 +61,93 @@ json::array tensor_specs(const std::vector<models::TensorSpec>& specs) {
 
 std::string kind_name(json::kind k) { return std::string(json::to_string(k)); }
 
-// Appends the numbers of a flat or nested JSON array, row-major. Stops and
-// returns false at the first element that is not a number (error set).
-bool flatten(const json::array& data, std::vector<float>& out, std::string& error) {
-  for (const json::value& v : data) {
-    switch (v.kind()) {
-      case json::kind::double_:
-        out.push_back(static_cast<float>(v.get_double()));
-        break;
-      case json::kind::int64:
-        out.push_back(static_cast<float>(v.get_int64()));
-        break;
-      case json::kind::uint64:
-        out.push_back(static_cast<float>(v.get_uint64()));
-        break;
-      case json::kind::array:
-        if (!flatten(v.get_array(), out, error)) return false;
-        break;
-      default:
-        error = "input 'data' element " + std::to_string(out.size()) + " is " +
-                kind_name(v.kind()) + ", expected a number";
-        return false;
+// Doubles below this magnitude round to a finite FP32 value (at most
+// FLT_MAX); this one (FLT_MAX plus half an ulp) and above round to infinity.
+constexpr double kFp32Limit = 0x1.ffffffp127;
+
+// The FP32 value of JSON number `v`, or nothing when `v` is not a number or
+// has no finite FP32 value (1e999, which Boost.JSON reads as infinity, or
+// 1e39, beyond FLT_MAX).
+std::optional<float> fp32_value(const json::value& v) {
+  double d = 0;
+  switch (v.kind()) {
+    case json::kind::double_:
+      d = v.get_double();
+      break;
+    case json::kind::int64:
+      d = static_cast<double>(v.get_int64());
+      break;
+    case json::kind::uint64:
+      d = static_cast<double>(v.get_uint64());
+      break;
+    default:
+      return std::nullopt;
+  }
+  if (!(std::fabs(d) < kFp32Limit)) return std::nullopt;  // NaN fails this too
+  return static_cast<float>(d);
+}
+
+// Appends `count` numbers of `data` to `out`; false (error set) at the first
+// element that is not a number with a finite FP32 value. `input`: the
+// input's name, for the message; `row`: the row (nested data) or -1 (flat).
+bool append_numbers(const json::array& data, std::string_view input, int64_t row,
+                    std::vector<float>& out, std::string& error) {
+  for (size_t i = 0; i < data.size(); ++i) {
+    const json::value& v = data[i];
+    if (const std::optional<float> f = fp32_value(v)) {
+      out.push_back(*f);
+      continue;
     }
+    const std::string where =
+        row < 0 ? "element " + std::to_string(i)
+                : "element [" + std::to_string(row) + "][" + std::to_string(i) + "]";
+    const bool number = v.is_double() || v.is_int64() || v.is_uint64();
+    error = "input '" + std::string(input) + "' 'data' " + where + " is " +
+            (number ? json::serialize(v) + ", which has no finite FP32 value"
+                    : kind_name(v.kind()) + ", expected a finite number");
+    return false;
+  }
+  return true;
+}
+
+// Reads the `data` of input `input` of shape [rows, width], row-major, in
+// one of the two layouts the protocol allows: flat (rows * width numbers) or
+// nested as the shape (rows arrays of width numbers each). A ragged nesting,
+// a deeper one or a mix of numbers and arrays is an error (set), even when
+// the total count is right.
+bool read_data(const json::array& data, std::string_view input, int64_t rows, int64_t width,
+               std::vector<float>& out, std::string& error) {
+  const std::string name = "input '" + std::string(input) + "' 'data'";
+  const auto expected = static_cast<size_t>(rows * width);
+  if (data.empty() || !data[0].is_array()) {  // flat
+    if (!append_numbers(data, input, -1, out, error)) return false;
+    if (out.size() != expected) {
+      error = name + " has " + std::to_string(out.size()) + " elements, expected " +
+              std::to_string(expected) + " for shape [" + std::to_string(rows) + ", " +
+              std::to_string(width) + "]";
+      return false;
+    }
+    return true;
+  }
+  if (data.size() != static_cast<size_t>(rows)) {
+    error = name + " is nested with " + std::to_string(data.size()) + " rows, expected " +
+            std::to_string(rows) + " for shape [" + std::to_string(rows) + ", " +
+            std::to_string(width) + "]";
+    return false;
+  }
+  for (size_t r = 0; r < data.size(); ++r) {
+    const json::array* row = data[r].if_array();
+    if (!row) {
+      error = name + " row " + std::to_string(r) + " is " + kind_name(data[r].kind()) +
+              ", expected an array of " + std::to_string(width) + " numbers (nested data)";
+      return false;
+    }
+    if (row->size() != static_cast<size_t>(width)) {
+      error = name + " row " + std::to_string(r) + " has " + std::to_string(row->size()) +
+              " elements, expected " + std::to_string(width) + " (ragged nested data)";
+      return false;
+    }
+    if (!append_numbers(*row, input, static_cast<int64_t>(r), out, error)) return false;
   }
   return true;
 }
@@ -89,6 +155,31 @@ bool flatten(const json::array& data, std::vector<float>& out, std::string& erro
 }  // namespace
 
 namespace detail {
+
+// One admitted infer request's place under --max-queue: taken by
+// V2Api::admit(), given back when the last holder is destroyed (the answer
+// has been sent by then).
+class Admission {
+ public:
+  Admission() = default;
+  explicit Admission(std::atomic<size_t>* count) : count_(count) {}
+  Admission(Admission&& other) noexcept : count_(std::exchange(other.count_, nullptr)) {}
+  Admission& operator=(Admission&& other) noexcept {
+    if (this != &other) {
+      release();
+      count_ = std::exchange(other.count_, nullptr);
+    }
+    return *this;
+  }
+  ~Admission() { release(); }
+
+ private:
+  void release() {
+    if (count_ != nullptr) count_->fetch_sub(1, std::memory_order_relaxed);
+    count_ = nullptr;
+  }
+  std::atomic<size_t>* count_ = nullptr;
+};
 
 // One valid infer request, parsed on the network thread, on its way to a
 // forward pass.
@@ -101,6 +192,7 @@ struct InferJob {
   std::string id;
   bool has_id = false;
   Reply reply;
+  Admission admission;  // released with the job, after its answer
 };
 
 }  // namespace detail
@@ -193,7 +285,8 @@ struct V2Api::Pending {
   Request request;
   std::string model;
   Reply reply;
-  bool infer = false;  // else model metadata
+  bool infer = false;           // else model metadata
+  detail::Admission admission;  // infer: handed on to its InferJob
 };
 
 V2Api::V2Api(models::ModelManager& manager, batch::ComputePool& pool, ServerMetrics& metrics,
@@ -325,8 +418,23 @@ void V2Api::lease(Request&& request, const PathParams& params, const Reply& repl
     reply(overloaded(request, "server is shutting down"));
     return;
   }
+  detail::Admission admission;
+  if (infer && options_.max_queue > 0) {
+    // One count for the whole server: a bound needs one (a relaxed RMW per
+    // infer request, next to the lease's own atomics). Overshoot by the
+    // other network threads is undone at once and never admitted.
+    const size_t before = admitted_.fetch_add(1, std::memory_order_relaxed);
+    admission = detail::Admission(&admitted_);
+    if (before >= options_.max_queue) {
+      shed_.fetch_add(1, std::memory_order_relaxed);
+      reply(overloaded(request, "server is over capacity: " + std::to_string(options_.max_queue) +
+                                    " infer requests are in progress (--max-queue); retry later"));
+      return;
+    }
+  }
   auto pending =
       std::make_shared<Pending>(std::move(request), std::string(params.get("name")), reply, infer);
+  pending->admission = std::move(admission);
   // A ready model calls back right here (and a sync-mode load finishes
   // here); otherwise a loader or timer thread calls back later.
   const std::thread::id caller = std::this_thread::get_id();
@@ -365,6 +473,7 @@ void V2Api::with_model(const std::shared_ptr<Pending>& pending, models::Acquired
     return;
   }
   auto job = std::make_shared<detail::InferJob>(pending->reply);
+  job->admission = std::move(pending->admission);
   const int slot = manager_.find(pending->model);
   job->slot = slot < 0 ? 0 : static_cast<size_t>(slot);  // found: acquire() succeeded
   std::optional<Response> refused;
@@ -465,15 +574,9 @@ std::optional<Response> V2Api::parse_infer(const Request& request, const models:
   const json::value* data_v = input->if_contains("data");
   if (!data_v || !data_v->is_array())
     return bad("missing input 'data' (expected an array of numbers)");
-  const size_t expected = static_cast<size_t>(rows * width);
-  job.input.reserve(expected);
+  job.input.reserve(static_cast<size_t>(rows * width));
   std::string error;
-  if (!flatten(data_v->get_array(), job.input, error)) return bad(error);
-  if (job.input.size() != expected) {
-    return bad("input 'data' has " + std::to_string(job.input.size()) + " elements, expected " +
-               std::to_string(expected) + " for shape [" + std::to_string(rows) + ", " +
-               std::to_string(width) + "]");
-  }
+  if (!read_data(data_v->get_array(), input_name, rows, width, job.input, error)) return bad(error);
 
   const std::string& output_name = model.outputs().front().name;
   if (const json::value* outputs_v = root->if_contains("outputs")) {
@@ -585,6 +688,24 @@ void V2Api::submit_batched(std::shared_ptr<detail::InferJob> job) {
                                     "since the batcher was made?)"));
       break;
   }
+}
+
+void V2Api::render_metrics(std::string& out) const {
+  out +=
+      "# HELP servelab_requests_shed_total Infer requests answered 503 at once because "
+      "--max-queue infer requests were in progress (admission control).\n"
+      "# TYPE servelab_requests_shed_total counter\nservelab_requests_shed_total ";
+  out += std::to_string(shed_.load(std::memory_order_relaxed));
+  out +=
+      "\n# HELP servelab_infer_admitted Infer requests in progress under --max-queue "
+      "(0 when unbounded: not counted).\n# TYPE servelab_infer_admitted gauge\n"
+      "servelab_infer_admitted ";
+  out += std::to_string(admitted_.load(std::memory_order_relaxed));
+  out +=
+      "\n# HELP servelab_infer_max_queue The --max-queue bound (0: unbounded).\n"
+      "# TYPE servelab_infer_max_queue gauge\nservelab_infer_max_queue ";
+  out += std::to_string(options_.max_queue);
+  out += "\n";
 }
 
 // With the stall aid on, a stall is stop-the-world like a GC pause: the

@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <shared_mutex>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -75,6 +76,11 @@ class V2Api {
   // null when batching is off.
   const batch::BatchConfig* batch_config(size_t model) const;
 
+  // Appends the admission-control series (servelab_requests_shed_total,
+  // servelab_infer_admitted, servelab_infer_max_queue) to a /metrics scrape.
+  void render_metrics(std::string& out) const;
+  uint64_t shed() const noexcept { return shed_.load(std::memory_order_relaxed); }
+
   // While draining (shutdown), /v2/health/ready answers 503 so that load
   // balancers stop sending; every other route keeps serving.
   void set_draining(bool draining) noexcept {
@@ -113,6 +119,8 @@ class V2Api {
   std::shared_mutex stall_mu_;                           // stall aid only: see compute_pass()
   std::vector<std::unique_ptr<ModelBatcher>> batchers_;  // per manager config; null: unbatched
   std::atomic<bool> shut_down_{false};
+  std::atomic<size_t> admitted_{0};  // infer requests admitted, not yet answered (max_queue > 0)
+  std::atomic<uint64_t> shed_{0};    // infer requests answered 503 by admission control
 };
 
 }  // namespace servelab::serve

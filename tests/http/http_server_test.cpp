@@ -328,5 +328,102 @@ TEST(HttpServer, JoinWaitsForAPendingAsyncAnswer) {
   server.join();
 }
 
+// ---- RFC 9112 strictness: Host (section 3.2) and Transfer-Encoding (6.1, 6.3).
+
+// Sends `raw` on a new connection and reads one response.
+Response raw_exchange(const HttpServer& server, const std::string& raw) {
+  TestClient client;
+  EXPECT_FALSE(client.connect(server.port()));
+  EXPECT_FALSE(client.send_raw(raw));
+  Response res;
+  const beast::error_code ec = client.read(res);
+  EXPECT_FALSE(ec) << "read: " << ec.message();
+  return res;
+}
+
+TEST(HttpServer, Http11RequestWithoutHostGets400) {
+  HttpServer server(small_config(), echo);
+  ASSERT_TRUE(server.start().ok());
+  const Response res = raw_exchange(server, "GET /nohost HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(res.result_int(), 400u);
+  EXPECT_EQ(res[bhttp::field::content_type], "application/json");
+  EXPECT_NE(res.body().find("Host"), std::string::npos) << res.body();
+  EXPECT_EQ(server.stats().requests.load(), 0u);  // never reached the handler
+}
+
+TEST(HttpServer, RequestWithTwoHostHeadersGets400) {
+  HttpServer server(small_config(), echo);
+  ASSERT_TRUE(server.start().ok());
+  EXPECT_EQ(raw_exchange(server, "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").result_int(),
+            400u);
+  EXPECT_EQ(raw_exchange(server, "GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n").result_int(),
+            400u);
+}
+
+TEST(HttpServer, HostWithAnInvalidValueGets400) {
+  HttpServer server(small_config(), echo);
+  ASSERT_TRUE(server.start().ok());
+  EXPECT_EQ(raw_exchange(server, "GET / HTTP/1.1\r\nHost: a b\r\n\r\n").result_int(), 400u);
+  EXPECT_EQ(raw_exchange(server, "GET / HTTP/1.1\r\nHost: u@h\r\n\r\n").result_int(), 400u);
+}
+
+TEST(HttpServer, OneHostOrAnHttp10RequestWithoutHostIsServed) {
+  HttpServer server(small_config(), echo);
+  ASSERT_TRUE(server.start().ok());
+  EXPECT_EQ(raw_exchange(server, "GET /a HTTP/1.1\r\nHost: [::1]:80\r\n\r\n").body(), "/a:");
+  EXPECT_EQ(raw_exchange(server, "GET /b HTTP/1.1\r\nHost:\r\n\r\n").body(),
+            "/b:");  // empty: allowed
+  EXPECT_EQ(raw_exchange(server, "GET /c HTTP/1.0\r\n\r\n").body(), "/c:");
+}
+
+TEST(HttpServer, ChunkedRequestBodyIsDecoded) {
+  HttpServer server(small_config(), echo);
+  ASSERT_TRUE(server.start().ok());
+  const Response res = raw_exchange(
+      server,
+      "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res.body(), "/c:abc");
+}
+
+TEST(HttpServer, TransferCodingOtherThanChunkedGets501) {
+  HttpServer server(small_config(), echo);
+  ASSERT_TRUE(server.start().ok());
+  for (const std::string te : {"Transfer-Encoding: gzip, chunked\r\n",
+                               "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"}) {
+    const Response res =
+        raw_exchange(server, "POST /z HTTP/1.1\r\nHost: x\r\n" + te + "\r\n3\r\nabc\r\n0\r\n\r\n");
+    EXPECT_EQ(res.result_int(), 501u) << te;
+    EXPECT_NE(res.body().find("gzip"), std::string::npos) << res.body();
+    EXPECT_FALSE(res.keep_alive());
+  }
+  EXPECT_EQ(server.stats().requests.load(), 0u);
+}
+
+TEST(HttpServer, TransferEncodingNotEndingInChunkedGets400) {
+  HttpServer server(small_config(), echo);
+  ASSERT_TRUE(server.start().ok());
+  // The length of these bodies cannot be determined: reading them as empty
+  // would parse the body as a second request.
+  for (const std::string te : {"chunked, gzip", "gzip", "chunked, chunked", "identity", ","}) {
+    const Response res =
+        raw_exchange(server, "POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + te +
+                                 "\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n");
+    EXPECT_EQ(res.result_int(), 400u) << te;
+    EXPECT_FALSE(res.keep_alive()) << te;
+  }
+  EXPECT_EQ(server.stats().requests.load(), 0u);
+}
+
+TEST(HttpServer, TransferEncodingInAnHttp10RequestGets400) {
+  HttpServer server(small_config(), echo);
+  ASSERT_TRUE(server.start().ok());
+  EXPECT_EQ(
+      raw_exchange(server,
+                   "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+          .result_int(),
+      400u);
+}
+
 }  // namespace
 }  // namespace servelab::http

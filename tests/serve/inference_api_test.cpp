@@ -281,6 +281,70 @@ TEST_F(InferenceApiTest, InferNamesExpectedAndActualShape) {
                "between 1 and 4096, got 4097");
 }
 
+TEST_F(InferenceApiTest, InferRejectsRaggedNestedDataEvenWithTheRightTotalCount) {
+  const std::string url = "/v2/models/mlp-0/infer";
+  json::array nine, seven;
+  for (int i = 0; i < 9; ++i) nine.emplace_back(0.5);
+  for (int i = 0; i < 7; ++i) seven.emplace_back(0.5);
+  // 9 + 7 = 16 = 2 x 8 numbers, but not two rows of 8.
+  expect_error(call(bhttp::verb::post, url, with_input("data", json::array{nine, seven})), 400,
+               "input 'input' 'data' row 0 has 9 elements, expected 8");
+  json::array eight;
+  for (int i = 0; i < 8; ++i) eight.emplace_back(0.5);
+  expect_error(call(bhttp::verb::post, url, with_input("data", json::array{eight, 1, 2})), 400,
+               "nested with 3 rows, expected 2");
+  expect_error(call(bhttp::verb::post, url, with_input("data", json::array{eight, 1.0})), 400,
+               "row 1 is double");
+  // Deeper than the shape: [[[8 numbers]], [8 numbers]].
+  expect_error(
+      call(bhttp::verb::post, url, with_input("data", json::array{json::array{eight}, eight})), 400,
+      "row 0 has 1 elements, expected 8");
+  // Flat data must not hide a nested row either.
+  json::array flat_then_row;
+  for (int i = 0; i < 8; ++i) flat_then_row.emplace_back(0.5);
+  flat_then_row.emplace_back(eight);
+  expect_error(call(bhttp::verb::post, url, with_input("data", flat_then_row)), 400,
+               "element 8 is array");
+  // The right nesting is still served.
+  EXPECT_EQ(
+      call(bhttp::verb::post, url, with_input("data", json::array{eight, eight})).result_int(),
+      200u);
+}
+
+TEST_F(InferenceApiTest, InferRejectsNonFiniteAndOutOfRangeValuesNamingTheInput) {
+  const std::string url = "/v2/models/mlp-0/infer";
+  // Written as text: 1e999 is a valid JSON number that reads as infinity.
+  auto body_with = [&](const std::string& value) {
+    std::string body = with_input("data", json::array{});
+    std::string data = "[" + value;
+    for (int i = 1; i < 16; ++i) data += ",0.5";
+    data += "]";
+    const size_t at = body.find("\"data\":[]");
+    EXPECT_NE(at, std::string::npos) << body;
+    body.replace(at, 9, "\"data\":" + data);
+    return body;
+  };
+  for (const std::string bad : {"1e999", "-1e999", "1e39", "-3.5e38", "3.4028236e38"}) {
+    expect_error(call(bhttp::verb::post, url, body_with(bad)), 400,
+                 "input 'input' 'data' element 0 is ");
+    expect_error(call(bhttp::verb::post, url, body_with(bad)), 400, "no finite FP32 value");
+  }
+  for (const std::string bad : {"\"NaN\"", "\"Infinity\"", "\"-inf\"", "null"}) {
+    expect_error(call(bhttp::verb::post, url, body_with(bad)), 400,
+                 "input 'input' 'data' element 0 is");
+  }
+  // Nested data names the row and column.
+  std::string nested = with_input("data", json::array{});
+  nested.replace(nested.find("\"data\":[]"), 9,
+                 "\"data\":[[0,0,0,0,0,0,0,0],[0,0,0,1e999,0,0,0,0]]");
+  expect_error(call(bhttp::verb::post, url, nested), 400, "element [1][3] is ");
+  // The largest finite FP32 values, tiny ones (they round to 0) and large
+  // integers are FP32 values.
+  for (const std::string ok : {"3.4028235e38", "-3.4028234e38", "1e-50", "18446744073709551615"}) {
+    EXPECT_EQ(call(bhttp::verb::post, url, body_with(ok)).result_int(), 200u) << ok;
+  }
+}
+
 TEST_F(InferenceApiTest, InferRejectsUnknownRequestedOutput) {
   json::value body = json::parse(infer_body(1, input_rows(1)));
   body.as_object()["outputs"] = json::array{json::object{{"name", "logits"}}};

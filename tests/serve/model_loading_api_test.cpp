@@ -14,6 +14,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/prometheus_text.h"
 #include "serve/inference_api.h"
@@ -248,6 +249,61 @@ TEST_F(ModelLoadingApiTest, InferWaitsForALoadingModelWhileReadyModelsServe) {
   EXPECT_EQ(m.at("servelab_model_waited_requests_total"), 2);  // mlp-0's first request waited too
   EXPECT_EQ(m.at(R"(servelab_inference_requests_total{model="mlp-1"})"), 1);
   EXPECT_EQ(m.at(R"(servelab_model_state{model="mlp-1",state="ready"})"), 1);
+}
+
+// Admission control (V2Api, --max-queue): a request waiting for its model
+// holds one place, so a held load makes the bound easy to fill.
+TEST_F(ModelLoadingApiTest, InferPastMaxQueueIsShedAtOnceWith503AndRetryAfter) {
+  LoadGate gate({"mlp-1"});
+  auto manager = open_manager(dir_->str(), async_options(&gate));
+  ApiOptions options = api_options(true);
+  options.max_queue = 2;
+  InferenceApi api(*manager, options);
+  auto first = infer_async(api, "mlp-1");
+  auto second = infer_async(api, "mlp-1");
+  ASSERT_TRUE(wait_until([&] { return gate.held() == 1; }));
+  // Both places are taken: the next infer requests are answered at once,
+  // whatever their model, while other routes still serve.
+  for (const char* model : {"mlp-1", "mlp-0", "mlp-0"}) {
+    const http::Response res = infer(api, model);
+    EXPECT_EQ(res.result_int(), 503u) << res.body();
+    EXPECT_EQ(res[bhttp::field::retry_after], "1");
+    EXPECT_NE(error_of(res).find("--max-queue"), std::string::npos) << res.body();
+  }
+  EXPECT_EQ(call(api, bhttp::verb::get, "/v2/health/live").result_int(), 200u);
+  auto m = scrape(api);
+  EXPECT_EQ(m.at("servelab_requests_shed_total"), 3);
+  EXPECT_EQ(m.at("servelab_infer_admitted"), 2);
+  EXPECT_EQ(m.at("servelab_infer_max_queue"), 2);
+  EXPECT_EQ(m.at(R"(servelab_http_requests_total{route="infer",code="503"})"), 3);
+
+  gate.open();
+  ASSERT_EQ(first.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(second.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(first.get().result_int(), 200u);
+  EXPECT_EQ(second.get().result_int(), 200u);
+  // The places are given back with the answers.
+  ASSERT_TRUE(wait_until([&] { return scrape(api).at("servelab_infer_admitted") == 0; }));
+  EXPECT_EQ(infer(api, "mlp-0").result_int(), 200u);
+  EXPECT_EQ(scrape(api).at("servelab_requests_shed_total"), 3);
+}
+
+TEST_F(ModelLoadingApiTest, MaxQueueZeroIsUnbounded) {
+  LoadGate gate({"mlp-1"});
+  auto manager = open_manager(dir_->str(), async_options(&gate));
+  ApiOptions options = api_options(true);
+  options.max_queue = 0;
+  InferenceApi api(*manager, options);
+  std::vector<std::future<http::Response>> waiting;
+  for (int i = 0; i < 20; ++i) waiting.push_back(infer_async(api, "mlp-1"));
+  ASSERT_TRUE(wait_until([&] { return gate.held() == 1; }));
+  EXPECT_EQ(infer(api, "mlp-0").result_int(), 200u);
+  gate.open();
+  for (auto& w : waiting) {
+    ASSERT_EQ(w.wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(w.get().result_int(), 200u);
+  }
+  EXPECT_EQ(scrape(api).at("servelab_requests_shed_total"), 0);
 }
 
 TEST_F(ModelLoadingApiTest, WaitDeadlinePassesWith503AndRetryAfter) {

@@ -64,5 +64,22 @@ TEST(ReferenceServer, MissingRepositoryIsAnError) {
   EXPECT_FALSE(server.ok());
 }
 
+TEST(ReferenceServer, ListenUrlPutsAnIpv6AddressInBrackets) {
+  EXPECT_EQ(listen_url("127.0.0.1", 8080), "http://127.0.0.1:8080");
+  EXPECT_EQ(listen_url("::1", 8080), "http://[::1]:8080");
+  EXPECT_EQ(listen_url("fe80::1%lo", 9), "http://[fe80::1%lo]:9");
+  EXPECT_EQ(listen_url("localhost", 1), "http://localhost:1");
+}
+
+TEST(ReferenceServer, AnUnreadableApiKeyFileIsAStartupError) {
+  ServerConfig config;
+  config.models_dir = "/nonexistent-servelab-models";
+  config.auth.api_key_file = "/nonexistent-servelab-key";
+  auto server = ReferenceServer::open(config);
+  ASSERT_FALSE(server.ok());
+  EXPECT_NE(server.error().message.find("--api-key-file"), std::string::npos)
+      << server.error().message;
+}
+
 }  // namespace
 }  // namespace servelab::serve

@@ -63,6 +63,9 @@ void expect_same_flagged_fields(const ServerConfig& a, const ServerConfig& b) {
   EXPECT_EQ(a.completions.stream.flush.max_bytes, b.completions.stream.flush.max_bytes);
   EXPECT_EQ(a.completions.stream.flush.max_delay, b.completions.stream.flush.max_delay);
   EXPECT_EQ(a.completions.max_tokens_limit, b.completions.max_tokens_limit);
+  EXPECT_EQ(a.api.max_queue, b.api.max_queue);
+  EXPECT_EQ(a.auth.api_key_file, b.auth.api_key_file);
+  EXPECT_EQ(a.auth.protect, b.auth.protect);
 }
 
 // A config with every flagged field away from its default.
@@ -102,6 +105,9 @@ ServerConfig everything_changed() {
   c.completions.stream.flush.max_bytes = 1000;
   c.completions.stream.flush.max_delay = 1ms;
   c.completions.max_tokens_limit = 77;
+  c.api.max_queue = 0;
+  c.auth.api_key_file = "/etc/servelab/key";
+  c.auth.protect = "repository,metrics";
   return c;
 }
 
@@ -130,6 +136,27 @@ TEST(ServerFlags, ParsingServerArgsGivesTheDefaultConfigBack) {
   // Defaults are left out, except --models and the toggles.
   EXPECT_EQ(args.size(), 2 + 2 * 3u) << ::testing::PrintToString(args);
   EXPECT_TRUE(has(args, "--models", "/m"));
+}
+
+TEST(ServerFlags, AdmissionAndAuthFlagsParse) {
+  const ServerConfig c = parse({"--models", "/m", "--max-queue", "8", "--api-key", "k3y",
+                                "--protect", "repository,metrics"});
+  EXPECT_EQ(c.api.max_queue, 8u);
+  EXPECT_EQ(c.auth.api_key, "k3y");
+  EXPECT_EQ(c.auth.protect, "repository,metrics");
+  const ServerConfig defaults;
+  EXPECT_EQ(defaults.api.max_queue, 512u);  // the documented default
+  EXPECT_EQ(defaults.auth.protect, "all");
+}
+
+TEST(ServerFlags, ServerArgsNeverWritesTheApiKey) {
+  ServerConfig c;
+  c.models_dir = "/m";
+  c.auth.api_key = "k3y-that-must-not-leak";
+  for (const std::string& word : server_args(c)) {
+    EXPECT_EQ(word.find("k3y"), std::string::npos) << word;
+    EXPECT_NE(word, "--api-key");
+  }
 }
 
 TEST(ServerFlags, EveryServerSideToggleIsAFlagFromTheToggleTable) {
