@@ -63,6 +63,8 @@ void expect_same_flagged_fields(const ServerConfig& a, const ServerConfig& b) {
   EXPECT_EQ(a.completions.stream.flush.max_bytes, b.completions.stream.flush.max_bytes);
   EXPECT_EQ(a.completions.stream.flush.max_delay, b.completions.stream.flush.max_delay);
   EXPECT_EQ(a.completions.max_tokens_limit, b.completions.max_tokens_limit);
+  EXPECT_EQ(a.completions.max_prompt_tokens, b.completions.max_prompt_tokens);
+  EXPECT_EQ(a.completions.max_completions, b.completions.max_completions);
 }
 
 // A config with every flagged field away from its default.
@@ -102,6 +104,8 @@ ServerConfig everything_changed() {
   c.completions.stream.flush.max_bytes = 1000;
   c.completions.stream.flush.max_delay = 1ms;
   c.completions.max_tokens_limit = 77;
+  c.completions.max_prompt_tokens = 5000;
+  c.completions.max_completions = 12;
   return c;
 }
 
