@@ -479,12 +479,13 @@ TEST(CompletionsLimits, PastTheCompletionsCapRequestsGet503WithRetryAfterAtOnce)
 TEST(CompletionsCancel, AWholeAnswerWhoseClientLeavesIsCancelled) {
   CompletionsOptions options;
   options.streaming = false;
-  options.max_tokens_limit = int64_t{1} << 22;
-  CompletionsServer server(options, /*hidden=*/64);
+  options.max_prompt_tokens = 4 << 20;
+  CompletionsServer server(options, /*hidden=*/256);
   for (const bool stream : {false, true}) {
     const uint64_t cancelled = server.metrics().cancelled.load();
     RawClient client(server.port());
-    client.send(completion_body("Once", int64_t{1} << 22, stream));  // seconds of generation
+    // Seconds of prefill (a long generation might stop early on its own).
+    client.send(completion_body(std::string(1 << 20, 'a'), 16384, stream));
     ASSERT_TRUE(wait_until([&] { return server.metrics().active.load() == 1; }));
     client.close();
     EXPECT_TRUE(
@@ -517,12 +518,12 @@ TEST(CompletionsCancel, ALongPrefillDoesNotHoldBackAShortCompletionAndStopsWhenI
 
 TEST(CompletionsCancel, ShutdownStopsTheGenerationsInFlight) {
   CompletionsOptions options;
-  options.max_tokens_limit = int64_t{1} << 22;
-  CompletionsServer server(options, /*hidden=*/64);
+  options.max_prompt_tokens = 4 << 20;
+  CompletionsServer server(options, /*hidden=*/256);
   std::vector<std::unique_ptr<RawClient>> clients;
   for (int i = 0; i < 4; ++i) {  // streamed and whole, each seconds of generation
     clients.push_back(std::make_unique<RawClient>(server.port()));
-    clients.back()->send(completion_body("Once", int64_t{1} << 22, i % 2 == 0));
+    clients.back()->send(completion_body(std::string(1 << 20, 'a'), 16384, i % 2 == 0));
   }
   ASSERT_TRUE(wait_until([&] { return server.metrics().active.load() == 4; }));
   server.api().shutdown();
