@@ -42,6 +42,19 @@ class Responder {
   // answered). A writer dropped before its last write aborts the response.
   // The server's threads keep running until the body is finished or aborted.
   std::shared_ptr<BodyWriter> stream(ResponseHeader header) const;
+  // Watches the connection until this request's answer is over (its
+  // response written, or its streamed body finished or aborted): when the
+  // client closes or resets it, client_gone() turns true and a streamed body
+  // is aborted. For long answers (generation) whose work should stop when
+  // nobody waits for them; opt-in, since it costs a wait on the socket (no
+  // syscall until the client acts). An end of stream counts as gone, as in
+  // nginx (499): a client that half-closes after its request is not served.
+  // A pipelined next request ends the watch (that client is still there).
+  // Any thread; call it before answering.
+  void watch_client() const;
+  // The client went away while watched (see watch_client()). Any thread;
+  // one atomic load, so a producer may poll it per step.
+  bool client_gone() const noexcept;
 
  private:
   std::shared_ptr<State> state_;

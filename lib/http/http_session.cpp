@@ -1,5 +1,7 @@
 #include "http/http_session.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
@@ -12,6 +14,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cerrno>
 #include <chrono>
 #include <exception>
 #include <iterator>
@@ -283,6 +286,7 @@ struct Responder::State {
   std::shared_ptr<HttpSession> session;
   asio::any_io_executor work;
   std::atomic<bool> answered{false};
+  std::atomic<bool> client_gone{false};  // set by the session's client watch
 };
 
 void Responder::operator()(Response&& response) const {
@@ -299,6 +303,77 @@ std::shared_ptr<BodyWriter> Responder::stream(ResponseHeader header) const {
   // Like operator(): the copies left behind hold neither session nor threads.
   return make_session_body_writer(std::move(state_->session), std::move(state_->work),
                                   std::move(header));
+}
+
+void Responder::watch_client() const {
+  // Before the answer (REQUIRES), so `session` is still set and no other
+  // thread resets it.
+  if (state_ && state_->session) state_->session->watch_client(state_);
+}
+
+bool Responder::client_gone() const noexcept {
+  return state_ && state_->client_gone.load(std::memory_order_acquire);
+}
+
+void HttpSession::watch_client(std::weak_ptr<Responder::State> request) {
+  asio::dispatch(stream_.get_executor(), [self = shared_from_this(), request = std::move(request)] {
+    // Only while the request is handled: an answer already sent (or a
+    // connection closing) has nothing left to stop.
+    if (self->state_ != State::handling || self->watching_) return;
+    self->watched_ = request;
+    self->start_watch();
+  });
+}
+
+void HttpSession::start_watch() {
+  watching_ = true;
+  stream_.socket().async_wait(
+      asio::ip::tcp::socket::wait_read,
+      beast::bind_front_handler(&HttpSession::on_client_readable, shared_from_this()));
+}
+
+void HttpSession::on_client_readable(beast::error_code ec) {
+  watching_ = false;
+  if (ec == asio::error::operation_aborted || watched_.expired()) return;  // stop_watch(), close
+  if (!ec) {
+    // Readable: bytes of a next (pipelined) request, or the end of the
+    // stream. Peek, so that bytes stay for the next read.
+    char byte = 0;
+    const ssize_t n = ::recv(stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) {  // the client is still there (pipelining): stop watching
+      watched_.reset();
+      return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      start_watch();  // woken without anything to read
+      return;
+    }
+  }
+  client_left();  // EOF, reset or another socket error
+}
+
+void HttpSession::client_left() {
+  if (auto request = watched_.lock()) request->client_gone.store(true, std::memory_order_release);
+  watched_.reset();
+  keep_alive_ = false;  // whatever is still sent ends the connection
+  if (stream_out_ && !stream_out_->failed) {
+    // A streamed body stops now, even one paused on a full buffer: the write
+    // in flight fails, and with it the producer's stream.
+    stream_out_->failed = true;
+    state_ = State::closing;
+    beast::error_code ignored;
+    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    stream_.cancel();
+  }
+}
+
+void HttpSession::stop_watch() {
+  watched_.reset();
+  if (!watching_) return;
+  // REQUIRES: no other operation on the socket is pending (the answer is
+  // over): cancel() ends them all.
+  beast::error_code ignored;
+  stream_.socket().cancel(ignored);
 }
 
 void HttpSession::handle_request() {
@@ -323,6 +398,7 @@ void HttpSession::respond(Response&& response) {
 }
 
 void HttpSession::on_response(Response&& response) {
+  stop_watch();
   response_ = std::move(response);
   response_.version(version_);
   bool keep_alive = keep_alive_ && !stopping_;
@@ -377,6 +453,7 @@ void HttpSession::on_stop() {
 }
 
 void HttpSession::close() {
+  stop_watch();  // every caller runs after its own operation completed
   state_ = State::closing;
   beast::error_code ec;
   stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);

@@ -57,6 +57,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void start_stream(ResponseHeader&& header);
   void stream_write(std::span<const char> data, bool last, BodyWriter::Done done);
   void stream_abort();
+  // Responder::watch_client(): watches the socket while `request` is being
+  // answered. Any thread.
+  void watch_client(std::weak_ptr<Responder::State> request);
 
  private:
   enum class State { idle, reading, handling, writing, closing };
@@ -82,6 +85,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void on_stream_header(boost::beast::error_code ec, std::size_t bytes);
   void do_stream_write(std::span<const char> data, bool last, BodyWriter::Done done);
   void on_stream_written(bool last, boost::beast::error_code ec, std::size_t bytes);
+  // The client watch (strand only): a wait for readability of the socket
+  // while an answer is produced; readable with no data is the client gone.
+  void start_watch();
+  void on_client_readable(boost::beast::error_code ec);
+  void client_left();
+  void stop_watch();
 
   boost::beast::tcp_stream stream_;
   SessionContext& context_;
@@ -96,7 +105,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool keep_alive_ = false;  // of the request being handled
   unsigned version_ = 11;    // of the request being handled
   uint64_t responses_ = 0;   // answered on this connection (max_requests_per_connection)
-  std::unique_ptr<StreamOut> stream_out_;  // while a streamed answer is being sent
+  std::unique_ptr<StreamOut> stream_out_;    // while a streamed answer is being sent
+  std::weak_ptr<Responder::State> watched_;  // the request whose client is watched
+  bool watching_ = false;                    // a wait on the socket is pending
 };
 
 }  // namespace servelab::http

@@ -138,8 +138,9 @@ void HttpSession::on_stream_written(bool last, beast::error_code ec, std::size_t
     return;
   }
   if (last) {
-    const bool keep_alive = stream_out_->keep_alive;
+    const bool keep_alive = stream_out_->keep_alive && keep_alive_;
     stream_out_.reset();
+    stop_watch();
     if (!keep_alive || stopping_) {
       close();
     } else {

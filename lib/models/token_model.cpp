@@ -7,6 +7,7 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <utility>
 
 #include "models/eigen_matrix.h"
 #include "models/random_weights.h"
@@ -206,17 +207,24 @@ std::vector<F32Tensor> make_token_weights(int hidden, uint64_t seed) {
 
 TokenGenerator::TokenGenerator(std::shared_ptr<const TokenModel> model, std::string_view prompt,
                                float temperature, uint64_t seed)
-    : model_(std::move(model)), state_(model_->start(seed)), temperature_(temperature) {
-  if (prompt.empty()) {
-    model_->step(state_, TokenModel::kEndToken);
-    prompt_tokens_ = 1;
-    return;
-  }
-  for (const char ch : prompt) model_->step(state_, static_cast<uint8_t>(ch));
-  prompt_tokens_ = static_cast<int64_t>(prompt.size());
+    : TokenGenerator(std::move(model), temperature, seed) {
+  feed(prompt);
+}
+
+TokenGenerator::TokenGenerator(std::shared_ptr<const TokenModel> model, float temperature,
+                               uint64_t seed)
+    : model_(std::move(model)), state_(model_->start(seed)), temperature_(temperature) {}
+
+void TokenGenerator::feed(std::string_view piece) {
+  for (const char ch : piece) model_->step(state_, static_cast<uint8_t>(ch));
+  prompt_tokens_ += static_cast<int64_t>(piece.size());
 }
 
 uint8_t TokenGenerator::next() {
+  if (prompt_tokens_ == 0) {  // the empty prompt: one start-of-text token
+    model_->step(state_, TokenModel::kEndToken);
+    prompt_tokens_ = 1;
+  }
   // The previous token is fed in now, not when it was produced: the last
   // token of a completion costs no step.
   if (has_last_) model_->step(state_, last_);

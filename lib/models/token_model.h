@@ -86,11 +86,21 @@ std::vector<F32Tensor> make_token_weights(int hidden, uint64_t seed);
 
 // A completion in progress: prefill over the prompt, then one token per
 // next() call. Owns its State; holds the model by shared_ptr.
+//
+// The prompt may be fed whole (the first constructor) or in pieces with
+// feed() (chunked prefill): prefill costs one step per prompt byte (tens of
+// µs each at hidden 512), so a server feeds a long prompt a chunk at a time
+// and can yield its thread or stop between chunks. Both give the same state.
 class TokenGenerator {
  public:
   // An empty prompt is fed as one kEndToken (a start-of-text token).
   TokenGenerator(std::shared_ptr<const TokenModel> model, std::string_view prompt,
                  float temperature, uint64_t seed);
+  // A generation whose prompt comes through feed().
+  TokenGenerator(std::shared_ptr<const TokenModel> model, float temperature, uint64_t seed);
+  // Prefills `piece`, the next bytes of the prompt (one step per byte).
+  // REQUIRES: before the first next(). Nothing fed at all: the empty prompt.
+  void feed(std::string_view piece);
   // The next token (a text byte), or kEndToken when the model chose to stop.
   // After kEndToken, REQUIRES: not called again.
   uint8_t next();

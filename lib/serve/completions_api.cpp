@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/json.hpp>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "models/token_model.h"
 #include "serve/responses.h"
@@ -31,6 +33,14 @@ constexpr double kMaxTemperature = 2.0;    // OpenAI's range [0, 2]
 // Bytes of one token's SSE event beyond the model name (for the gzip
 // decision, made before the first token exists).
 constexpr size_t kEventOverhead = 140;
+// Prompt tokens prefilled per compute task. A long prompt is fed a chunk at
+// a time and re-posted behind the other tasks, so it shares the compute
+// threads with shorter completions and stops within one chunk when its
+// client leaves: 128 steps are about 3 ms at hidden 512 (23 µs a step).
+constexpr size_t kPrefillChunk = 128;
+// nginx's "client closed request": the status a completion whose client
+// left is counted under (nobody receives it).
+constexpr unsigned kClientClosedRequest = 499;
 
 // JSON string escaping of one text token: printable ASCII and '\n' only
 // (TokenModel never produces anything else).
@@ -56,6 +66,9 @@ void append_token_json(std::string& out, char c) {
 // held by its pool task or by its Streamer's resume callback.
 struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   CompletionJob(CompletionsApi* a, const Reply& r) : api(a), reply(r) {}
+  ~CompletionJob() { release_admission(); }
+  CompletionJob(const CompletionJob&) = delete;
+  CompletionJob& operator=(const CompletionJob&) = delete;
   CompletionsApi* api;
   Reply reply;               // counts the answer; streamed answers go through `streamer`
   models::ModelLease lease;  // pins the model until the job is destroyed
@@ -73,6 +86,8 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
 
   std::shared_ptr<stream::Streamer> streamer;       // streamed answers (streaming on)
   std::optional<models::TokenGenerator> generator;  // made by the first step (prefill)
+  size_t prefilled = 0;                             // prompt bytes fed so far (chunked prefill)
+  bool admitted = false;                            // holds one of --max-completions' places
   int64_t completion_tokens = 0;
   std::string text;    // the completion's text (stream false)
   std::string body;    // streamed with streaming off: every event, sent at the end
@@ -84,13 +99,40 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
     api->pool_.post([self = shared_from_this()] { self->step(); });
   }
 
-  // One token (and the prefill before the first). On a compute thread.
+  void release_admission() {
+    if (!admitted) return;
+    admitted = false;
+    api->admitted_.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  enum class Stop { none, client_gone, shutdown };
+  // Checked before every task: a generation nobody waits for stops here.
+  Stop stop_reason() const {
+    if (reply.client_gone() || (streamer && streamer->failed())) return Stop::client_gone;
+    if (api->shut_down_.load(std::memory_order_relaxed)) return Stop::shutdown;
+    return Stop::none;
+  }
+
+  // One token, or one chunk of the prompt's prefill (the last chunk with the
+  // first token). On a compute thread.
   void step() {
-    if (streamer && streamer->failed()) {  // the client went away
-      end(Outcome::cancelled);
+    if (ended.load(std::memory_order_acquire)) return;
+    if (const Stop why = stop_reason(); why != Stop::none) {
+      cancel(why);
       return;
     }
-    if (!generator) generator.emplace(model, prompt, temperature, seed);
+    if (!generator) generator.emplace(model, temperature, seed);
+    if (prefilled < prompt.size()) {
+      const size_t n = std::min(kPrefillChunk, prompt.size() - prefilled);
+      generator->feed(std::string_view(prompt).substr(prefilled, n));
+      prefilled += n;
+      if (prefilled < prompt.size()) {
+        post();  // behind the tasks queued meanwhile: other completions go on
+        return;
+      }
+      std::string().swap(prompt);  // a long prompt's bytes are not needed any more
+      prefilled = 0;
+    }
     const uint8_t token = generator->next();
     const bool stop = token == models::TokenModel::kEndToken;
     if (!stop) {
@@ -115,6 +157,27 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
     }
     if (!stream || emit(event)) post();
     // else: paused; the Streamer's resume callback posts the next step.
+  }
+
+  // Stops the generation early. A stream is cut (the client sees no last
+  // chunk); a whole answer gets 503 at shutdown, or 499 when its client left
+  // (sent to nobody, but counted).
+  void cancel(Stop why) {
+    if (streamer) {
+      streamer->on_resume(nullptr);  // the abort's failed write must not post another step
+      streamer->abort();
+      end(Outcome::cancelled);
+      return;
+    }
+    end(Outcome::cancelled);
+    if (why == Stop::shutdown) {
+      reply(overloaded(reply.to(), "server is shutting down"));
+    } else {
+      Response res = error_response(reply.to(), bhttp::status::bad_request,
+                                    "the client closed the connection");
+      res.result(kClientClosedRequest);
+      reply(std::move(res));
+    }
   }
 
   // Hands one event to the stream (or the whole body); false: paused.
@@ -189,7 +252,12 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
     m.tokens_generated.fetch_add(static_cast<uint64_t>(completion_tokens),
                                  std::memory_order_relaxed);
     m.active.fetch_sub(1, std::memory_order_relaxed);
-    if (streamer) m.streams_active.fetch_sub(1, std::memory_order_relaxed);
+    if (streamer) {
+      m.streams_active.fetch_sub(1, std::memory_order_relaxed);
+      std::lock_guard lock(api->streams_mu_);
+      api->streams_.erase(this);
+    }
+    release_admission();
     // Last, so that whoever sees the outcome counted also sees the gauges down.
     (outcome == Outcome::completed ? m.completions : m.cancelled)
         .fetch_add(1, std::memory_order_release);
@@ -223,14 +291,22 @@ void CompletionsApi::complete(Request&& request, const PathParams&, const Reply&
   job->model_name = model_v->get_string();
 
   if (const json::value* p = root->if_contains("prompt")) {
+    const json::string* text = nullptr;
     if (p->is_string()) {
-      job->prompt = p->get_string();
+      text = &p->get_string();
     } else if (p->is_array() && p->get_array().size() == 1 && p->get_array()[0].is_string()) {
-      job->prompt = p->get_array()[0].get_string();
+      text = &p->get_array()[0].get_string();
     } else {
       return reject(bhttp::status::bad_request,
                     "'prompt' must be a string (or an array of one string)");
     }
+    // Checked before anything is computed: prefill costs one step per token.
+    if (static_cast<int64_t>(text->size()) > options_.max_prompt_tokens) {
+      return reject(bhttp::status::bad_request,
+                    fmt::format("'prompt' is {} tokens; the limit is {} (--max-prompt-tokens)",
+                                text->size(), options_.max_prompt_tokens));
+    }
+    job->prompt = *text;
   } else {
     return reject(bhttp::status::bad_request, "missing 'prompt': expected a string");
   }
@@ -238,7 +314,7 @@ void CompletionsApi::complete(Request&& request, const PathParams&, const Reply&
     const auto n = v->to_number<int64_t>(ec);
     if (ec || n < 1 || n > options_.max_tokens_limit)
       return reject(bhttp::status::bad_request,
-                    fmt::format("'max_tokens' must be an integer between 1 and {}",
+                    fmt::format("'max_tokens' must be an integer between 1 and {} (--max-tokens)",
                                 options_.max_tokens_limit));
     job->max_tokens = n;
   }
@@ -267,6 +343,20 @@ void CompletionsApi::complete(Request&& request, const PathParams&, const Reply&
   }
   job->accept_encoding = request[bhttp::field::accept_encoding];
 
+  // Admission: past the cap, 503 at once (nothing is queued), so that a
+  // burst cannot pile up generations and their buffered answers.
+  if (options_.max_completions > 0) {
+    if (admitted_.fetch_add(1, std::memory_order_relaxed) >= options_.max_completions) {
+      admitted_.fetch_sub(1, std::memory_order_relaxed);
+      return reply(overloaded(request, fmt::format("{} completions are in progress, the limit "
+                                                   "(--max-completions); retry later",
+                                                   options_.max_completions)));
+    }
+    job->admitted = true;
+  }
+  // From here a client that leaves stops its completion (CompletionJob::step()).
+  reply.watch_client();
+
   // The model, exactly as infer leases it: a ready model (or a sync-mode
   // inline load) calls back right here; otherwise a loader or timer thread
   // calls back later.
@@ -292,6 +382,13 @@ void CompletionsApi::start(const std::shared_ptr<CompletionJob>& job, models::Ac
   if (shut_down_.load(std::memory_order_relaxed)) {
     return reply(
         error_response(reply.to(), bhttp::status::service_unavailable, "server is shutting down"));
+  }
+  if (reply.client_gone()) {  // left while its model loaded
+    Response res =
+        error_response(reply.to(), bhttp::status::bad_request, "the client closed the connection");
+    res.result(kClientClosedRequest);
+    metrics_.cancelled.fetch_add(1, std::memory_order_relaxed);
+    return reply(std::move(res));
   }
   job->lease = std::move(acquired.lease);
 
@@ -326,12 +423,31 @@ void CompletionsApi::start(const std::shared_ptr<CompletionJob>& job, models::Ac
       // job holds the streamer until end(), which breaks the cycle).
       job->streamer->on_resume([job] { job->post(); });
       metrics_.streams_active.fetch_add(1, std::memory_order_relaxed);
+      std::lock_guard lock(streams_mu_);
+      streams_.emplace(job.get(), job->streamer);
     }
   }
   if (job->stream && !job->streamer) {
-    job->body.reserve(static_cast<size_t>(job->max_tokens) * (job->prefix.size() + 64));
+    // Grows as tokens come past this (a completion may stop early or be
+    // cancelled): never reserve max_tokens' worth up front.
+    constexpr int64_t kReserveTokens = 1024;
+    job->body.reserve(static_cast<size_t>(std::min(job->max_tokens, kReserveTokens)) *
+                      (job->prefix.size() + 64));
   }
   job->post();
+}
+
+void CompletionsApi::shutdown() {
+  shut_down_.store(true, std::memory_order_relaxed);
+  std::vector<std::shared_ptr<stream::Streamer>> streams;
+  {
+    std::lock_guard lock(streams_mu_);
+    for (auto& [job, weak] : streams_)
+      if (auto s = weak.lock()) streams.push_back(std::move(s));
+  }
+  // A cut stream fails its write in flight; its job learns of it through
+  // the resume callback and ends as cancelled. Jobs on the pool see the flag.
+  for (auto& s : streams) s->abort();
 }
 
 void CompletionsApi::render_metrics(std::string& out) const {
@@ -346,7 +462,8 @@ void CompletionsApi::render_metrics(std::string& out) const {
   series("servelab_completions_rejected_total", "counter",
          "Completion requests answered with an error status.", rejected());
   series("servelab_completions_cancelled_total", "counter",
-         "Completions stopped early because the client went away.", rd(metrics_.cancelled));
+         "Completions stopped early because the client went away or the server shut down.",
+         rd(metrics_.cancelled));
   series("servelab_completions_active", "gauge", "Completions generating now.",
          rd(metrics_.active));
   series("servelab_completion_prompt_tokens_total", "counter", "Prompt tokens prefilled.",

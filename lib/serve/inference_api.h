@@ -55,8 +55,9 @@ class InferenceApi {
 
   // Shuts the model manager down (queued loads cancelled: their requests get
   // 503; running loads finish and their requests are computed), computes
-  // what is queued and every generation in flight, answers them, then stops
-  // the compute threads; later infer and completion requests get 503. Call
+  // what is queued and answers it, stops every generation in flight (see
+  // CompletionsApi::shutdown()), then stops the compute threads; later
+  // infer and completion requests get 503. Call
   // after the HTTP server has stopped. Idempotent.
   void shutdown();
 

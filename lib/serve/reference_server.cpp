@@ -57,8 +57,9 @@ ReferenceServer::ReferenceServer(ServerConfig config, std::unique_ptr<models::Mo
 
 ReferenceServer::~ReferenceServer() {
   server_->stop();
-  manager_->shutdown();  // answers requests waiting for a model
-  server_->join();       // waits for answers still being computed
+  api_->completions().shutdown();  // generations stop: join() need not wait for them
+  manager_->shutdown();            // answers requests waiting for a model
+  server_->join();                 // waits for answers still being computed
   api_->shutdown();
 }
 
@@ -77,6 +78,10 @@ void ReferenceServer::run_until_stopped() {
   }
   api_->set_draining(true);
   server_->stop();
+  // Generations in flight stop before their next token (streams are cut,
+  // whole answers get 503): a thousand long completions must not hold the
+  // exit for the seconds or minutes they would take to finish.
+  api_->completions().shutdown();
   // Queued loads are cancelled (their requests get 503) and running ones
   // finish (their requests are computed), so that join() does not wait for
   // load deadlines.

@@ -46,9 +46,10 @@ class ReferenceServer {
   uint16_t port() const { return server_->port(); }  // REQUIRES: start() succeeded
 
   // Blocks until SIGINT, SIGTERM or request_stop(); then reports not-ready,
-  // stops accepting, shuts the manager down (queued loads cancelled, their
-  // requests answered 503; running loads finish), lets in-flight requests
-  // finish and joins the threads.
+  // stops accepting, stops the completions being generated (streams cut,
+  // whole answers 503), shuts the manager down (queued loads cancelled, their
+  // requests answered 503; running loads finish), lets the other in-flight
+  // requests finish and joins the threads.
   void run_until_stopped();
   // Ends run_until_stopped() (also when called before it). Any thread.
   void request_stop();

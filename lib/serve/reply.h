@@ -31,6 +31,13 @@ class Reply {
   // connection); the caller then answers with operator().
   std::shared_ptr<http::BodyWriter> stream(http::ResponseHeader header) const;
 
+  // http::Responder::watch_client() / client_gone(); without a connection
+  // nothing is watched and the client is never gone.
+  void watch_client() const {
+    if (responder_) responder_->watch_client();
+  }
+  bool client_gone() const noexcept { return responder_ && responder_->client_gone(); }
+
   Route route() const noexcept { return route_; }
   ReplyTo to() const noexcept { return to_; }
 

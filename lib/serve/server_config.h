@@ -73,6 +73,14 @@ struct CompletionsOptions {
   bool gzip = true;                  // honour Accept-Encoding: gzip
   stream::StreamConfig stream;       // buffer bound (bytes), flush policy, gzip thresholds
   int64_t max_tokens_limit = 16384;  // tokens; a larger max_tokens: 400
+  // Prompt tokens (bytes) accepted; a longer prompt: 400. Prefill costs one
+  // step per token (about 23 µs at hidden 512: 32,768 tokens ≈ 0.75 s).
+  int64_t max_prompt_tokens = 32768;
+  // Completions admitted at once (waiting for their model or generating);
+  // more get 503 + Retry-After at once. 0: unlimited. With streaming off
+  // each buffers its whole answer, so this and max_tokens_limit bound that
+  // memory (about 180 bytes per token of a streamed-whole answer).
+  int64_t max_completions = 1024;
 };
 
 // Network threads when no --threads is given: one per hardware thread.

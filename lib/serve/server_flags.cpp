@@ -146,6 +146,12 @@ void each_flag(V& v, C& c) {
              "coalesce: flush once the oldest waiting byte is this old");
   v.number("--max-tokens", s.max_tokens_limit, "Largest max_tokens a completion may ask for",
            Range<int64_t>{1, int64_t{1} << 24});
+  v.number("--max-prompt-tokens", s.max_prompt_tokens,
+           "Longest prompt a completion may send, in tokens (bytes); longer: 400",
+           Range<int64_t>{1, int64_t{1} << 30});
+  v.number("--max-completions", s.max_completions,
+           "Completions admitted at once; more get 503 + Retry-After; 0: unlimited",
+           Range<int64_t>{0, int64_t{1} << 24});
 }
 
 std::string duration_text(std::chrono::microseconds d) { return format_duration(d); }

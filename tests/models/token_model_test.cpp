@@ -106,6 +106,26 @@ TEST(TokenModel, ALikelyEndTokenStopsTheCompletion) {
   EXPECT_EQ(g.prompt_tokens(), 1);
 }
 
+TEST(TokenModel, APromptFedInChunksGivesTheSameTokensAsWhole) {
+  auto m = make(32, 4);
+  const std::string prompt = "Once upon a time, in a land far away";
+  const std::string whole = generate(m, prompt, 1.0f, 7, 40);
+  TokenGenerator g(m, 1.0f, 7);
+  for (size_t at = 0; at < prompt.size(); at += 5) g.feed(std::string_view(prompt).substr(at, 5));
+  EXPECT_EQ(g.prompt_tokens(), static_cast<int64_t>(prompt.size()));
+  std::string chunked;
+  for (int i = 0; i < 40; ++i) {
+    const uint8_t t = g.next();
+    if (t == TokenModel::kEndToken) break;
+    chunked += static_cast<char>(t);
+  }
+  EXPECT_EQ(chunked, whole);
+  // Nothing fed is the empty prompt, as with the whole-prompt constructor.
+  TokenGenerator empty(m, 1.0f, 7);
+  EXPECT_EQ(empty.next(), static_cast<uint8_t>(generate(m, "", 1.0f, 7, 1).at(0)));
+  EXPECT_EQ(empty.prompt_tokens(), 1);
+}
+
 TEST(TokenModel, InferGivesTheLogitsOfOneStepFromTheZeroState) {
   auto m = make(32, 2);
   const std::vector<float> tokens = {65.0f, 10.0f, 200.0f};

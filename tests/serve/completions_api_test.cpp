@@ -28,11 +28,11 @@ namespace json = boost::json;
 
 class CompletionsServer {
  public:
-  explicit CompletionsServer(CompletionsOptions options = {}) {
+  explicit CompletionsServer(CompletionsOptions options = {}, int hidden = 32) {
     models::MakeOptions tokens;
     tokens.kind = "tokens";
     tokens.prefix = "tokens";
-    tokens.hidden = 32;
+    tokens.hidden = hidden;
     EXPECT_TRUE(models::make_repository(dir_.str(), tokens).ok());
     models::MakeOptions mlp;
     mlp.dims = {4, 4};
@@ -50,6 +50,7 @@ class CompletionsServer {
   uint16_t port() const { return server_->port(); }
   const CompletionMetrics& metrics() { return server_->completions().metrics(); }
   uint64_t rejected() { return server_->completions().rejected(); }
+  CompletionsApi& api() { return server_->completions(); }
 
   http::Response post(const std::string& body, const std::string& accept_encoding = "") {
     TestClient client;
@@ -123,6 +124,7 @@ class RawClient {
     beast::error_code ec;
     socket_.close(ec);
   }
+  const std::string& received() const { return received_; }
 
  private:
   asio::io_context ioc_;
@@ -427,6 +429,108 @@ TEST_F(CompletionsModelLookup, AStreamedRequestWithoutAConnectionIsSentWhole) {
   EXPECT_FALSE(res.chunked());
   EXPECT_EQ(res[bhttp::field::content_type], "text/event-stream");
   EXPECT_EQ(sse_data(res.body()).size(), 7u);  // 5 tokens, the final chunk, [DONE]
+}
+
+}  // namespace
+}  // namespace servelab::serve
+
+namespace servelab::serve {
+namespace {
+
+std::string completion_body(const std::string& prompt, int64_t max_tokens, bool stream) {
+  return R"({"model":"tokens-0","prompt":")" + prompt + R"(","max_tokens":)" +
+         std::to_string(max_tokens) + R"(,"seed":1,"stream":)" + (stream ? "true" : "false") + "}";
+}
+
+TEST(CompletionsLimits, APromptOverTheLimitIs400NamingTheLimit) {
+  CompletionsOptions options;
+  options.max_prompt_tokens = 100;
+  CompletionsServer server(options);
+  http::Response res = server.post(completion_body(std::string(101, 'a'), 4, false));
+  EXPECT_EQ(res.result_int(), 400u);
+  EXPECT_NE(json::parse(res.body()).at("error").as_string().find("--max-prompt-tokens"),
+            std::string::npos)
+      << res.body();
+  EXPECT_EQ(server.metrics().prompt_tokens.load(), 0u);  // nothing was prefilled
+  EXPECT_EQ(server.post(completion_body(std::string(100, 'a'), 4, false)).result_int(), 200u);
+  http::Response many = server.post(completion_body("x", 16385, false));
+  EXPECT_EQ(many.result_int(), 400u);
+  EXPECT_NE(many.body().find("--max-tokens"), std::string::npos) << many.body();
+}
+
+TEST(CompletionsLimits, PastTheCompletionsCapRequestsGet503WithRetryAfterAtOnce) {
+  CompletionsOptions options;
+  options.max_completions = 1;
+  CompletionsServer server(options);
+  RawClient first(server.port());
+  first.send(request(16384, true));
+  ASSERT_TRUE(first.read_until("data: "));  // holds the one place
+  http::Response res = server.post(request(2, false));
+  EXPECT_EQ(res.result_int(), 503u);
+  EXPECT_EQ(res[bhttp::field::retry_after], "1");
+  EXPECT_NE(json::parse(res.body()).at("error").as_string().find("--max-completions"),
+            std::string::npos)
+      << res.body();
+  first.close();
+  ASSERT_TRUE(wait_until([&] { return server.metrics().active.load() == 0; }));
+  EXPECT_TRUE(wait_until([&] { return server.post(request(2, false)).result_int() == 200u; }));
+}
+
+TEST(CompletionsCancel, AWholeAnswerWhoseClientLeavesIsCancelled) {
+  CompletionsOptions options;
+  options.streaming = false;
+  options.max_prompt_tokens = 4 << 20;
+  CompletionsServer server(options, /*hidden=*/256);
+  for (const bool stream : {false, true}) {
+    const uint64_t cancelled = server.metrics().cancelled.load();
+    RawClient client(server.port());
+    // Seconds of prefill (a long generation might stop early on its own).
+    client.send(completion_body(std::string(1 << 20, 'a'), 16384, stream));
+    ASSERT_TRUE(wait_until([&] { return server.metrics().active.load() == 1; }));
+    client.close();
+    EXPECT_TRUE(
+        wait_until([&] { return server.metrics().cancelled.load() == cancelled + 1; }, 3000ms))
+        << "stream " << stream;
+    EXPECT_TRUE(wait_until([&] { return server.metrics().active.load() == 0; }));
+  }
+  EXPECT_EQ(server.metrics().completions.load(), 0u);
+  EXPECT_EQ(server.rejected(), 0u);  // 499s are cancellations, not rejections
+}
+
+TEST(CompletionsCancel, ALongPrefillDoesNotHoldBackAShortCompletionAndStopsWhenItsClientLeaves) {
+  CompletionsOptions options;
+  options.max_prompt_tokens = 4 << 20;
+  CompletionsServer server(options, /*hidden=*/256);  // one compute thread
+  RawClient big(server.port());
+  big.send(completion_body(std::string(2 << 20, 'a'), 2, false));  // tens of seconds of prefill
+  ASSERT_TRUE(wait_until([&] { return server.metrics().active.load() == 1; }));
+  RawClient small(server.port());  // reads give up after 5 s
+  const auto sent = std::chrono::steady_clock::now();
+  small.send(completion_body("Hi", 2, false));
+  ASSERT_TRUE(small.read_until("\"finish_reason\"")) << small.received();
+  EXPECT_LT(std::chrono::steady_clock::now() - sent, 2s);
+  EXPECT_EQ(server.metrics().completions.load(), 1u);  // the small one; the big one still prefills
+  EXPECT_EQ(server.metrics().active.load(), 1);
+  big.close();
+  EXPECT_TRUE(wait_until([&] { return server.metrics().cancelled.load() == 1; }, 2000ms));
+  EXPECT_EQ(server.metrics().active.load(), 0);
+}
+
+TEST(CompletionsCancel, ShutdownStopsTheGenerationsInFlight) {
+  CompletionsOptions options;
+  options.max_prompt_tokens = 4 << 20;
+  CompletionsServer server(options, /*hidden=*/256);
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 4; ++i) {  // streamed and whole, each seconds of generation
+    clients.push_back(std::make_unique<RawClient>(server.port()));
+    clients.back()->send(completion_body(std::string(1 << 20, 'a'), 16384, i % 2 == 0));
+  }
+  ASSERT_TRUE(wait_until([&] { return server.metrics().active.load() == 4; }));
+  server.api().shutdown();
+  EXPECT_TRUE(wait_until([&] { return server.metrics().active.load() == 0; }, 2000ms));
+  EXPECT_EQ(server.metrics().cancelled.load(), 4u);
+  ASSERT_TRUE(clients[1]->read_until("\r\n\r\n"));  // a whole answer: 503
+  EXPECT_EQ(clients[1]->received().rfind("HTTP/1.1 503", 0), 0u) << clients[1]->received();
 }
 
 }  // namespace

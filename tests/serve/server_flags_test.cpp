@@ -66,6 +66,8 @@ void expect_same_flagged_fields(const ServerConfig& a, const ServerConfig& b) {
   EXPECT_EQ(a.api.max_queue, b.api.max_queue);
   EXPECT_EQ(a.auth.api_key_file, b.auth.api_key_file);
   EXPECT_EQ(a.auth.protect, b.auth.protect);
+  EXPECT_EQ(a.completions.max_prompt_tokens, b.completions.max_prompt_tokens);
+  EXPECT_EQ(a.completions.max_completions, b.completions.max_completions);
 }
 
 // A config with every flagged field away from its default.
@@ -108,6 +110,8 @@ ServerConfig everything_changed() {
   c.api.max_queue = 0;
   c.auth.api_key_file = "/etc/servelab/key";
   c.auth.protect = "repository,metrics";
+  c.completions.max_prompt_tokens = 5000;
+  c.completions.max_completions = 12;
   return c;
 }
 
