@@ -27,9 +27,16 @@ class FuzzServer {
  public:
   // mlp-0: 4 -> 8 -> 2; tok-0: a token model with a 16-wide state.
   FuzzServer() {
-    char pattern[] = "/tmp/servelab-fuzz-XXXXXX";
-    if (::mkdtemp(pattern) == nullptr) std::abort();
-    dir_ = pattern;
+    // SERVELAB_FUZZ_REPOSITORY=DIR writes the repository there and keeps it
+    // (how the seeds of safetensors_fuzz and model_config_fuzz were made).
+    if (const char* keep = std::getenv("SERVELAB_FUZZ_REPOSITORY"); keep != nullptr && *keep) {
+      dir_ = keep;
+      keep_ = true;
+    } else {
+      char pattern[] = "/tmp/servelab-fuzz-XXXXXX";
+      if (::mkdtemp(pattern) == nullptr) std::abort();
+      dir_ = pattern;
+    }
     models::MakeOptions mlp;
     mlp.dims = {4, 8, 2};
     models::MakeOptions tokens;
@@ -63,7 +70,7 @@ class FuzzServer {
     api_.reset();
     manager_.reset();
     std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    if (!keep_) std::filesystem::remove_all(dir_, ec);
   }
 
   serve::InferenceApi& api() { return *api_; }
@@ -95,6 +102,7 @@ class FuzzServer {
 
  private:
   std::string dir_;
+  bool keep_ = false;
   std::unique_ptr<models::ModelManager> manager_;
   std::unique_ptr<serve::InferenceApi> api_;
   std::unique_ptr<http::HttpServer> http_;
