@@ -14,11 +14,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -41,15 +43,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) std::abort();
-  // Close with RST, so that thousands of connections a second leave no
-  // TIME_WAIT sockets behind to exhaust the ephemeral ports.
-  const linger hard{1, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+  // Each connection from its own loopback source address (127.1.0.0 and
+  // up, the whole of 127/8 is loopback): the client's half-close is the
+  // first FIN, so its side of every connection waits in TIME_WAIT for 60 s,
+  // and from one source address a few hundred connections a second would
+  // exhaust the 28K ephemeral ports within a minute.
+  static uint32_t connections = 0;
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  source.sin_addr.s_addr = htonl(0x7F010000U + connections++ % 0x00FE0000U);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&source), sizeof source) != 0) {
+    std::fprintf(stderr, "http_request_fuzz: bind: %s\n", std::strerror(errno));
+    std::abort();
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) std::abort();
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    std::fprintf(stderr, "http_request_fuzz: connect: %s\n", std::strerror(errno));
+    std::abort();
+  }
 
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(kCloseDeadlineMs);
