@@ -9,7 +9,9 @@
 // silenced only for what this include pulls in.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#ifndef __clang__  // clang has no -Wmaybe-uninitialized (and no GCC bug 105593)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <Eigen/Core>
 #pragma GCC diagnostic pop
 

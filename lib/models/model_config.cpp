@@ -12,7 +12,9 @@
 #include <array>
 #include <cctype>
 #include <filesystem>
+#include <fstream>
 #include <optional>
+#include <sstream>
 #include <string_view>
 
 #include "common/toml_reader.h"
@@ -157,20 +159,29 @@ Result<ModelConfig> read_model_config(const std::string& model_dir) {
   const fs::path dir = fs::weakly_canonical(fs::absolute(model_dir, ec), ec);
   if (ec) return make_error(fmt::format("{}: {}", model_dir, ec.message()));
   const std::string path = (dir / "model.toml").string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(fmt::format("{}: cannot open model.toml", path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return make_error(fmt::format("{}: cannot read model.toml", path));
+  return parse_model_config(text.str(), path, dir.string());
+}
 
+Result<ModelConfig> parse_model_config(std::string_view text, const std::string& source_name,
+                                       const std::string& model_dir) {
   toml::table table;
   try {
-    table = toml::parse_file(path);
+    table = toml::parse(text, source_name);
   } catch (const toml::parse_error& e) {
-    return make_error(
-        fmt::format("{}: TOML syntax error: {}", position(e.source(), path), e.description()));
+    return make_error(fmt::format("{}: TOML syntax error: {}", position(e.source(), source_name),
+                                  e.description()));
   }
 
   ModelConfig config;
-  config.dir = dir.string();
-  Diagnostics diagnostics(path);
+  config.dir = model_dir;
+  Diagnostics diagnostics(source_name);
   TableReader reader(table, "", {kKeys.begin(), kKeys.end()}, diagnostics);
-  read_keys(reader, dir.filename().string(), config);
+  read_keys(reader, fs::path(model_dir).filename().string(), config);
   reader.report_unknown_keys();
   if (!diagnostics.empty()) return diagnostics.to_error();
   return config;

@@ -130,5 +130,28 @@ TEST(ModelConfig, RejectsMaxConcurrencyNamingWhatToDo) {
                 "request limit (remove the key)"));
 }
 
+// The text entry point (what the model.toml fuzz target calls) reads the
+// same keys and names the given source in its errors.
+TEST(ModelConfig, ParsesTextNamingTheGivenSource) {
+  auto c = parse_model_config("kind = \"tokens\"\npriority = 3\n", "/r/tok/model.toml", "/r/tok");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->name, "tok");
+  EXPECT_EQ(c->kind, "tokens");
+  EXPECT_EQ(c->priority, 3);
+  EXPECT_EQ(c->dir, "/r/tok");
+  auto bad = parse_model_config("kind = \"mlp\"\npriority = \"x\"\n", "/r/m/model.toml", "/r/m");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.error().message, HasSubstr("/r/m/model.toml:2:"));
+  auto syntax = parse_model_config("kind = = 1", "/r/m/model.toml", "/r/m");
+  ASSERT_FALSE(syntax.ok());
+  EXPECT_THAT(syntax.error().message, HasSubstr("/r/m/model.toml:1:"));
+}
+
+TEST(ModelConfig, MissingFileNamesIt) {
+  TempDir dir;
+  fs::create_directories(dir.path() / "empty");
+  EXPECT_THAT(config_error(dir.path() / "empty"), HasSubstr("model.toml: cannot open"));
+}
+
 }  // namespace
 }  // namespace servelab::models

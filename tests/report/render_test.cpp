@@ -9,7 +9,9 @@
 // Boost.PropertyTree trips GCC 12's -Wmaybe-uninitialized under the sanitizers
 // inside its own headers; the warning is not about this code.
 #pragma GCC diagnostic push
+#ifndef __clang__  // clang has no -Wmaybe-uninitialized
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <boost/property_tree/ptree.hpp>
 #include <boost/property_tree/xml_parser.hpp>
 #pragma GCC diagnostic pop
