@@ -170,6 +170,7 @@ Result<RunOutcome> run_scenario(const scenario::Scenario& s, const RunOptions& o
     server_config.manager.prediction = s.server.prediction;
     server_config.manager.wait_timeout =
         std::chrono::duration_cast<std::chrono::milliseconds>(s.server.load_wait_timeout);
+    server_config.api.max_queue = static_cast<size_t>(s.server.max_queue);
     cfg.args = serve::server_args(server_config);
     cfg.log_path = (fs::path(outcome.out_dir) / "server.log").string();
     cfg.ready_timeout = options.server_ready_timeout;

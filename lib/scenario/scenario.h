@@ -129,6 +129,9 @@ struct EmbeddedServerConfig {
   int max_concurrent_loads = 2;      // --max-concurrent-loads
   bool prediction = true;            // --prediction on|off
   Micros load_wait_timeout = std::chrono::seconds(30);  // --load-wait-timeout
+  // --max-queue: infer requests in progress past which the server sheds with
+  // 503 + Retry-After; 0: unbounded (requests wait instead).
+  int max_queue = 512;
   // Any target, embedded or URL: the /metrics scrapes around the run.
   ScrapeMetrics scrape_metrics = ScrapeMetrics::auto_;
 };

@@ -285,7 +285,8 @@ bool scrape_metrics_set(const EmbeddedServerConfig& server) {
 }
 
 // Model manager knobs are passed to the embedded server's flags (--threads,
-// --model-memory-budget, --max-concurrent-loads, --prediction, --load-wait-timeout).
+// --model-memory-budget, --max-concurrent-loads, --prediction, --load-wait-timeout,
+// --max-queue).
 constexpr Key<EmbeddedServerConfig> kServerKeys[] = {
     integer<&EmbeddedServerConfig::threads, 1, kMaxThreads>("threads"),
     text<&EmbeddedServerConfig::model_repository>("model_repository")
@@ -297,6 +298,7 @@ constexpr Key<EmbeddedServerConfig> kServerKeys[] = {
     integer<&EmbeddedServerConfig::max_concurrent_loads, 1, kMaxLoads>("max_concurrent_loads"),
     flag<&EmbeddedServerConfig::prediction>("prediction"),
     duration<&EmbeddedServerConfig::load_wait_timeout, Zero::refused>("load_wait_timeout"),
+    integer<&EmbeddedServerConfig::max_queue, 0, (1 << 24)>("max_queue"),
     choice<&EmbeddedServerConfig::scrape_metrics, kScrapeMetrics>("scrape_metrics")
         .echo_if(scrape_metrics_set),
 };

@@ -135,5 +135,45 @@ TEST(EmbeddedServerToggles, StreamingOnAndOffReachTheServer) {
   EXPECT_EQ(off.delta("servelab_streams_total"), 0.0) << "streaming off, yet the server streamed";
 }
 
+// [server] max_queue reaches the embedded server's --max-queue: a bound of 1
+// under 16 connections sheds (503s the server counts), 0 never does.
+TEST(EmbeddedServerSettings, MaxQueueReachesTheServer) {
+  TempDir dir("max-queue");
+  const fs::path file = dir.path() / "queue.toml";
+  std::ofstream(file) << R"(name = "max-queue"
+[load]
+connections = 16
+duration = "1s"
+timeout = "5s"
+[server]
+dims = [256, 256, 256]
+[[requests]]
+kind = "infer"
+model = "mlp-0"
+)";
+  auto shed = [&](int bound) {
+    const std::string n = std::to_string(bound);
+    const fs::path out = dir.path() / ("q" + n);
+    std::string set = "server.max_queue=";
+    set += n;  // appended, not `"..." + n`: that trips GCC 12's false -Wrestrict
+    const auto p = run_cli({"run", file.string(), "--quiet", "--out", out.string(), "--results",
+                            (dir.path() / "results").string(), "--set", set});
+    // Shed requests are errors: the run itself still ends normally.
+    EXPECT_TRUE(p.exit_code == 0 || p.exit_code == 1) << p.err << p.out;
+    std::ifstream in(out / "result.json");
+    std::stringstream text;
+    text << in.rdbuf();
+    EmbeddedRun run;
+    boost::system::error_code ec;
+    json::value parsed = json::parse(text.str(), ec);
+    EXPECT_FALSE(ec) << "result.json: " << ec.message();
+    if (!ec && parsed.is_object()) run.result = std::move(parsed.as_object());
+    EXPECT_EQ(run.result.at("scenario").at("server").at("max_queue").to_number<int>(), bound);
+    return run.delta("servelab_requests_shed_total");
+  };
+  EXPECT_GT(shed(1), 0.0) << "max_queue = 1 under 16 connections, yet nothing was shed";
+  EXPECT_EQ(shed(0), 0.0) << "max_queue = 0 is unbounded, yet requests were shed";
+}
+
 }  // namespace
 }  // namespace servelab::testing

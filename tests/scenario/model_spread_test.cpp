@@ -84,12 +84,13 @@ TEST(ServerManagerKeys, AreReadWithTheirUnits) {
   auto r = parse(
       with_request("model = \"m\"\n") +
       "[server]\nmodel_memory_budget = \"512MiB\"\nmax_concurrent_loads = 3\nprediction = false\n"
-      "load_wait_timeout = \"2s\"\n");
+      "load_wait_timeout = \"2s\"\nmax_queue = 64\n");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->server.model_memory_budget, 512ull << 20);
   EXPECT_EQ(r->server.max_concurrent_loads, 3);
   EXPECT_FALSE(r->server.prediction);
   EXPECT_EQ(r->server.load_wait_timeout, 2s);
+  EXPECT_EQ(r->server.max_queue, 64);
   auto bytes = parse(with_request("model = \"m\"\n") + "[server]\nmodel_memory_budget = 1000\n");
   ASSERT_TRUE(bytes.ok()) << bytes.error().message;
   EXPECT_EQ(bytes->server.model_memory_budget, 1000u);
@@ -98,6 +99,10 @@ TEST(ServerManagerKeys, AreReadWithTheirUnits) {
   EXPECT_NE(e.find("test.toml:6:23: server.model_memory_budget: expected a byte size"),
             std::string::npos)
       << e;
+  EXPECT_EQ(bytes->server.max_queue, 512) << "the server's own default";
+  EXPECT_NE(error_of(with_request("model = \"m\"\n") + "[server]\nmax_queue = -1\n")
+                .find("server.max_queue"),
+            std::string::npos);
   EXPECT_NE(error_of(with_request("model = \"m\"\n") + "[server]\nmax_concurrent_loads = 0\n")
                 .find("max_concurrent_loads"),
             std::string::npos);
