@@ -72,6 +72,19 @@ struct EmbeddedRun {
   }
 };
 
+// The result.json a run wrote into `out`.
+EmbeddedRun read_run(const fs::path& out) {
+  std::ifstream in(out / "result.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  EmbeddedRun run;
+  boost::system::error_code ec;
+  json::value parsed = json::parse(text.str(), ec);
+  EXPECT_FALSE(ec) << "result.json: " << ec.message();
+  if (!ec && parsed.is_object()) run.result = std::move(parsed.as_object());
+  return run;
+}
+
 // `servelab run <scenario> --set toggles.<toggle>=<on>` against the embedded server.
 EmbeddedRun run_embedded(const TempDir& dir, std::string_view scenario, const std::string& toggle,
                          bool on) {
@@ -81,15 +94,8 @@ EmbeddedRun run_embedded(const TempDir& dir, std::string_view scenario, const st
   const auto p = run_cli({"run", file.string(), "--quiet", "--out", out.string(), "--results",
                           (dir.path() / "results").string(), "--set",
                           "toggles." + toggle + "=" + (on ? "true" : "false")});
-  EmbeddedRun run;
   EXPECT_EQ(p.exit_code, 0) << p.err << p.out;
-  std::ifstream in(out / "result.json");
-  std::stringstream text;
-  text << in.rdbuf();
-  boost::system::error_code ec;
-  json::value parsed = json::parse(text.str(), ec);
-  EXPECT_FALSE(ec) << "result.json: " << ec.message();
-  if (!ec && parsed.is_object()) run.result = std::move(parsed.as_object());
+  EmbeddedRun run = read_run(out);
   EXPECT_EQ(run.result.at("scenario").at("toggles").at(toggle).as_bool(), on);
   EXPECT_TRUE(run.result.at("server").at("embedded").as_bool());
   EXPECT_TRUE(run.result.at("inert_toggles").as_array().empty())
@@ -160,14 +166,7 @@ model = "mlp-0"
                             (dir.path() / "results").string(), "--set", set});
     // Shed requests are errors: the run itself still ends normally.
     EXPECT_TRUE(p.exit_code == 0 || p.exit_code == 1) << p.err << p.out;
-    std::ifstream in(out / "result.json");
-    std::stringstream text;
-    text << in.rdbuf();
-    EmbeddedRun run;
-    boost::system::error_code ec;
-    json::value parsed = json::parse(text.str(), ec);
-    EXPECT_FALSE(ec) << "result.json: " << ec.message();
-    if (!ec && parsed.is_object()) run.result = std::move(parsed.as_object());
+    const EmbeddedRun run = read_run(out);
     EXPECT_EQ(run.result.at("scenario").at("server").at("max_queue").to_number<int>(), bound);
     return run.delta("servelab_requests_shed_total");
   };

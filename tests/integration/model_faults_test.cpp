@@ -14,6 +14,7 @@
 
 #include "fixture.h"
 #include "load/curl_global.h"
+#include "models/model_test_util.h"
 #include "models/repository_maker.h"
 #include "runner/server_process.h"
 
@@ -84,23 +85,6 @@ std::string slurp(const fs::path& p) {
 void make_sparse_zeros(const fs::path& p, uint64_t bytes) {
   fs::resize_file(p, 0);
   fs::resize_file(p, bytes);
-}
-
-// A self-consistent safetensors file of `bytes` bytes of F32 data: a valid
-// header, then a hole. Only its size gives it away.
-void make_sparse_valid(const fs::path& p, uint64_t rows, uint64_t cols) {
-  const uint64_t bytes = rows * cols * 4;
-  std::string header = R"({"layers.0.weight":{"dtype":"F32","shape":[)" + std::to_string(rows) +
-                       "," + std::to_string(cols) + R"(],"data_offsets":[0,)" +
-                       std::to_string(bytes) + "]}}";
-  header.append((8 - header.size() % 8) % 8, ' ');
-  const uint64_t n = header.size();
-  {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(&n), 8);
-    out << header;
-  }
-  fs::resize_file(p, 8 + n + bytes);
 }
 
 // The reason a 64 GiB file of zeros is refused: its size on a machine with
@@ -187,7 +171,7 @@ TEST_P(ModelFaults, WeightsTruncatedOrReplacedAfterStartFailTheLoadUntilFixed) {
   EXPECT_EQ(load.status, 503) << load.body;
   EXPECT_NE(load.body.find("mlp-1"), std::string::npos) << load.body;
 
-  make_sparse_valid(weights, uint64_t{1} << 19, uint64_t{1} << 19);  // 1 TiB
+  models::test::write_sparse_safetensors(weights, uint64_t{1} << 19, uint64_t{1} << 19);  // 1 TiB
   load = post(load_url, "{}");
   EXPECT_EQ(load.status, 503) << load.body;
   EXPECT_NE(load.body.find("bytes a model may take"), std::string::npos) << load.body;
