@@ -132,7 +132,10 @@ const toml::table* TableReader::read_table(std::string_view key) {
   const toml::node* node = find(key);
   if (node == nullptr) return nullptr;
   if (const auto* table = node->as_table()) return table;
-  error(*node, key, fmt::format("expected a table ([{}]), got {}", key_path(key), describe(*node)));
+  // A string where a table belongs is often a header line with its
+  // credential ("Authorization: Bearer ..."): named by its type, not quoted.
+  const std::string got = node->is_string() ? std::string(type_name(*node)) : describe(*node);
+  error(*node, key, fmt::format("expected a table ([{}]), got {}", key_path(key), got));
   return nullptr;
 }
 

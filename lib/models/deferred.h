@@ -21,7 +21,15 @@ struct Deferred {
   void run() {
     auto cbs = std::move(callbacks);
     callbacks.clear();
-    for (auto& [done, answer] : cbs) done(std::move(answer));
+    for (auto& [done, answer] : cbs) {
+      // Runs on a loader thread, where an exception would end the process.
+      // A callback that throws (a log write to a full disk, an allocation)
+      // loses only its own answer; the others still run.
+      try {
+        done(std::move(answer));
+      } catch (...) {
+      }
+    }
     dead.clear();
   }
   bool empty() const { return callbacks.empty() && dead.empty(); }

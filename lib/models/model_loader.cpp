@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <string>
 #include <string_view>
 #include <system_error>
 
@@ -34,13 +37,40 @@ Result<fs::path> weights_path(const ModelConfig& c) {
   return file;
 }
 
-// Bytes of physical memory: the bound on a weights file when the server has
-// no memory budget (a bigger file cannot be held, so it is never read).
-uint64_t physical_memory_bytes() {
-  const long pages = ::sysconf(_SC_PHYS_PAGES);
-  const long page_size = ::sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page_size <= 0) return 0;  // unknown: no bound
-  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size);
+// The first number in `path` (a /proc or cgroup file), 0 when absent or "max".
+uint64_t read_number(const char* path, std::string_view field = {}) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!field.empty() && !std::string_view(line).starts_with(field)) continue;
+    const size_t digit = line.find_first_of("0123456789");
+    if (digit == std::string::npos) return 0;
+    return std::strtoull(line.c_str() + digit, nullptr, 10);
+  }
+  return 0;
+}
+
+// The bound on a weights file when the server has no memory budget: half of
+// the memory this process can still take (MemAvailable, and the cgroup's
+// memory.max less memory.current when a limit is set), since the file's
+// bytes and the parsed model coexist while it loads. A bigger file is never
+// read, so it fails its load instead of bringing in the OOM killer, which a
+// bad_alloc handler cannot see (Linux overcommits). 0: unknown, no bound.
+uint64_t available_memory_bytes() {
+  uint64_t avail = read_number("/proc/meminfo", "MemAvailable:") * 1024;  // kB
+  const uint64_t limit = read_number("/sys/fs/cgroup/memory.max");
+  const uint64_t used = read_number("/sys/fs/cgroup/memory.current");
+  if (limit > 0) {
+    const uint64_t room = limit > used ? limit - used : 1;
+    avail = avail == 0 ? room : std::min(avail, room);
+  }
+  if (avail == 0) {
+    const long pages = ::sysconf(_SC_PHYS_PAGES);
+    const long page_size = ::sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page_size <= 0) return 0;
+    avail = static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size);
+  }
+  return std::max<uint64_t>(avail / 2, 1);
 }
 
 Error weights_error(const ModelConfig& config, std::string_view why) {
@@ -62,7 +92,7 @@ Result<std::shared_ptr<const Model>> load_model(const ModelConfig& config, const
   const auto stop = [&]() -> std::optional<std::string> { return check ? check() : std::nullopt; };
   auto path = weights_path(config);
   if (!path) return weights_error(config, path.error().message);
-  if (max_weights_bytes == 0) max_weights_bytes = physical_memory_bytes();
+  if (max_weights_bytes == 0) max_weights_bytes = available_memory_bytes();
   // Header first: the file's size and its safetensors header are checked
   // before memory is allocated for the weights.
   auto bytes = read_safetensors_bytes(path->string(), max_weights_bytes, check);

@@ -23,8 +23,9 @@ using LoadCheck = std::function<std::optional<std::string>()>;
 // Builds the model of `config.kind` from its weights file. Errors start with
 // "<name>: weights file <weights>: "; with `check`, an abandoned load's error
 // ends with the reason `check` gave. The file is validated before its weights
-// are read: a file larger than `max_weights_bytes` (0: the machine's physical
-// memory) is refused from its size alone, and its safetensors header (length
+// are read: a file larger than `max_weights_bytes` (0: half the memory the
+// process can still take, MemAvailable and its cgroup's limit) is refused
+// from its size alone, and its safetensors header (length
 // prefix, JSON, every tensor's dtype, shape and offsets) must be consistent
 // with its size before memory is allocated for the data.
 Result<std::shared_ptr<const Model>> load_model(const ModelConfig& config,

@@ -83,6 +83,9 @@ std::string redact_override(std::string_view assignment) {
   } catch (const toml::parse_error&) {
     // Not TOML: a plain string (overrides.cpp takes it so too).
   }
+  // headers=<not a table>: most likely a curl-style "Name: value" line, whose
+  // value may be a credential. The run refuses it; the echo must not show it.
+  if (last == "headers") return prefix + std::string(kRedactedHeader);
   return prefix + redact_text(value);
 }
 

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "common/headers.h"
+#include "scenario/redaction.h"
 #include "scenario/scenario_keys.h"
 
 namespace servelab::scenario {
@@ -94,7 +95,7 @@ bool read_headers(TableReader& r, std::string_view key, RequestSpec& request) {
 void write_headers(const RequestSpec& request, std::string_view key, json::object& out) {
   json::object headers;
   for (const Header& h : request.headers)
-    headers[h.name] = is_secret_header(h.name) ? "<redacted>" : h.value;
+    headers[h.name] = is_secret_header(h.name) ? std::string(kRedactedHeader) : h.value;
   out[key] = std::move(headers);
 }
 

@@ -62,6 +62,10 @@ Result<ApiKeyAuth> ApiKeyAuth::make(const AuthOptions& options) {
     if (auth.key_.empty() && !options.api_key.empty())
       return make_error("--api-key: the key is blank");
   }
+  // A narrowed --protect without a key would protect nothing, silently.
+  if (auth.key_.empty() && options.protect != AuthOptions{}.protect)
+    return make_error("--protect " + options.protect +
+                      ": protects nothing without --api-key or --api-key-file");
   std::string_view list = options.protect;
   bool any = false;
   while (!list.empty()) {

@@ -380,8 +380,7 @@ void CompletionsApi::start(const std::shared_ptr<CompletionJob>& job, models::Ac
                     job->model_name, acquired.lease->config().kind)));
   }
   if (shut_down_.load(std::memory_order_relaxed)) {
-    return reply(
-        error_response(reply.to(), bhttp::status::service_unavailable, "server is shutting down"));
+    return reply(overloaded(reply.to(), "server is shutting down"));  // with Retry-After
   }
   if (reply.client_gone()) {  // left while its model loaded
     Response res =

@@ -117,12 +117,13 @@ bool append_numbers(const json::array& data, std::string_view input, int64_t row
 // the total count is right.
 bool read_data(const json::array& data, std::string_view input, int64_t rows, int64_t width,
                std::vector<float>& out, std::string& error) {
-  const std::string name = "input '" + std::string(input) + "' 'data'";
+  // Built only for an error message: no allocation on the accepted path.
+  const auto name = [input] { return "input '" + std::string(input) + "' 'data'"; };
   const auto expected = static_cast<size_t>(rows * width);
   if (data.empty() || !data[0].is_array()) {  // flat
     if (!append_numbers(data, input, -1, out, error)) return false;
     if (out.size() != expected) {
-      error = name + " has " + std::to_string(out.size()) + " elements, expected " +
+      error = name() + " has " + std::to_string(out.size()) + " elements, expected " +
               std::to_string(expected) + " for shape [" + std::to_string(rows) + ", " +
               std::to_string(width) + "]";
       return false;
@@ -130,7 +131,7 @@ bool read_data(const json::array& data, std::string_view input, int64_t rows, in
     return true;
   }
   if (data.size() != static_cast<size_t>(rows)) {
-    error = name + " is nested with " + std::to_string(data.size()) + " rows, expected " +
+    error = name() + " is nested with " + std::to_string(data.size()) + " rows, expected " +
             std::to_string(rows) + " for shape [" + std::to_string(rows) + ", " +
             std::to_string(width) + "]";
     return false;
@@ -138,12 +139,12 @@ bool read_data(const json::array& data, std::string_view input, int64_t rows, in
   for (size_t r = 0; r < data.size(); ++r) {
     const json::array* row = data[r].if_array();
     if (!row) {
-      error = name + " row " + std::to_string(r) + " is " + kind_name(data[r].kind()) +
+      error = name() + " row " + std::to_string(r) + " is " + kind_name(data[r].kind()) +
               ", expected an array of " + std::to_string(width) + " numbers (nested data)";
       return false;
     }
     if (row->size() != static_cast<size_t>(width)) {
-      error = name + " row " + std::to_string(r) + " has " + std::to_string(row->size()) +
+      error = name() + " row " + std::to_string(r) + " has " + std::to_string(row->size()) +
               " elements, expected " + std::to_string(width) + " (ragged nested data)";
       return false;
     }

@@ -157,13 +157,20 @@ void Streamer::finish(std::function<void(bool)> done) {
 }
 
 void Streamer::abort() {
+  std::function<void()> resume;
   {
     std::lock_guard lock(mu_);
     if (done_) return;
     done_ = true;
     failed_ = true;
+    // A paused producer waits for a resume that would otherwise never come:
+    // the write in flight may still complete ok, and a done stream takes no
+    // more. It learns here that the stream is over (it then sees failed()).
+    if (paused_) resume = resume_;
+    paused_ = false;
   }
   writer_->abort();
+  if (resume) resume();
 }
 
 void Streamer::on_written(bool ok) {

@@ -67,6 +67,13 @@ TEST(Redaction, ErrorsAboutAnOverrideDoNotQuoteItsSecret) {
                                  {"target=ftp://u:S8@h"});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().message.find("S8"), std::string::npos) << bad.error().message;
+  // A curl-style header line where a table belongs: refused, and not quoted.
+  EXPECT_EQ(redact_override("requests.0.headers=Authorization: Bearer S9"),
+            "requests.0.headers=<redacted>");
+  auto curl_style = parse_scenario_text("name = \"r\"\n[[requests]]\nkind = \"http\"\n", "<test>",
+                                        {"requests.0.headers=Authorization: Bearer S9"});
+  ASSERT_FALSE(curl_style.ok());
+  EXPECT_EQ(curl_style.error().message.find("S9"), std::string::npos) << curl_style.error().message;
 }
 
 }  // namespace

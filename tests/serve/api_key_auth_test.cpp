@@ -95,6 +95,12 @@ TEST(ApiKeyAuth, BadOptionsAreErrorsThatNeverShowTheKey) {
   blank.api_key_file = empty;
   EXPECT_FALSE(ApiKeyAuth::make(blank).ok());
 
+  AuthOptions keyless;
+  keyless.protect = "repository";
+  auto k = ApiKeyAuth::make(keyless);
+  ASSERT_FALSE(k.ok());
+  EXPECT_NE(k.error().message.find("protects nothing"), std::string::npos) << k.error().message;
+
   AuthOptions unknown;
   unknown.api_key = kKey;
   unknown.protect = "repository,everything";

@@ -237,6 +237,28 @@ TEST(Streamer, AbortTruncatesTheBody) {
   w->close();
 }
 
+// Shutdown aborts paused streams from another thread: the producer must hear
+// of it even when the write in flight then completes ok.
+TEST(Streamer, AbortResumesAPausedProducerEvenIfTheWriteInFlightSucceeds) {
+  auto w = std::make_shared<FakeWriter>();
+  StreamConfig cfg;
+  cfg.buffer_limit = 256;
+  auto s = Streamer::create(w, cfg);
+  int resumed = 0;
+  s->on_resume([&] { ++resumed; });
+  const std::string event(100, 'x');
+  for (int i = 0; i < 100 && s->write(event); ++i) {
+  }
+  ASSERT_EQ(s->backpressure_events(), 1u);  // paused
+  s->abort();
+  EXPECT_EQ(resumed, 1);
+  EXPECT_TRUE(s->failed());
+  w->complete(true);  // the write in flight still went out
+  EXPECT_EQ(resumed, 1);
+  EXPECT_FALSE(s->write(event));
+  w->close();
+}
+
 TEST(Streamer, GzipStreamRoundTripsAndCountsItsRatio) {
   auto w = std::make_shared<FakeWriter>();
   StreamConfig cfg;
