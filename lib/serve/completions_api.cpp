@@ -87,6 +87,7 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   std::shared_ptr<stream::Streamer> streamer;       // streamed answers (streaming on)
   std::optional<models::TokenGenerator> generator;  // made by the first step (prefill)
   size_t prefilled = 0;                             // prompt bytes fed so far (chunked prefill)
+  int64_t counted_prompt = 0;  // prompt tokens already added to the metric (per chunk)
   bool admitted = false;                            // holds one of --max-completions' places
   int64_t completion_tokens = 0;
   std::string text;    // the completion's text (stream false)
@@ -126,6 +127,9 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
       const size_t n = std::min(kPrefillChunk, prompt.size() - prefilled);
       generator->feed(std::string_view(prompt).substr(prefilled, n));
       prefilled += n;
+      // Counted as fed, so that a cancelled prefill shows what it cost.
+      api->metrics_.prompt_tokens.fetch_add(n, std::memory_order_relaxed);
+      counted_prompt += static_cast<int64_t>(n);
       if (prefilled < prompt.size()) {
         post();  // behind the tasks queued meanwhile: other completions go on
         return;
@@ -195,7 +199,8 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
 
   void finish(std::string_view reason) {
     auto& m = api->metrics_;
-    m.prompt_tokens.fetch_add(static_cast<uint64_t>(generator->prompt_tokens()),
+    // What the chunks did not count: the empty prompt's start-of-text token.
+    m.prompt_tokens.fetch_add(static_cast<uint64_t>(generator->prompt_tokens() - counted_prompt),
                               std::memory_order_relaxed);
     if (stream) {
       event.assign(prefix);

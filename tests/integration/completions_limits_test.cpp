@@ -126,8 +126,11 @@ TEST(CompletionsLimits, ABigPromptWhoseClientLeftDoesNotDelayALaterSmallCompleti
                       << " ms";
   EXPECT_TRUE(wait_until([&] { return scrape(server, "servelab_completions_active") == 0; }, 3s));
   // Neither big prompt was prefilled to its end (a client gone before its
-  // body was read is never handled at all; one gone later is cancelled).
-  EXPECT_EQ(scrape(server, "servelab_completion_prompt_tokens_total"), 2.0);  // "Hi"
+  // body was read is never handled at all; one gone later is cancelled
+  // between chunks). Prompt tokens are counted as they are fed.
+  const double prefilled = scrape(server, "servelab_completion_prompt_tokens_total");
+  EXPECT_GE(prefilled, 2.0);  // "Hi"
+  EXPECT_LT(prefilled, 1'500'000.0) << "a big prompt was prefilled to its end";
 }
 
 TEST(CompletionsLimits, AbandonedCompletionsAreCancelledAndTheActiveGaugeReturnsToZero) {
