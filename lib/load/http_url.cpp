@@ -3,11 +3,12 @@
 #include <algorithm>
 
 #include "common/headers.h"
+#include "common/url_host.h"
 
 namespace servelab::load {
 
 std::string HttpUrl::authority() const {
-  std::string out = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  std::string out = url_host(host);
   if (port != "80") out += ":" + port;
   return out;
 }

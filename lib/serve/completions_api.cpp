@@ -88,7 +88,7 @@ struct CompletionJob : std::enable_shared_from_this<CompletionJob> {
   std::optional<models::TokenGenerator> generator;  // made by the first step (prefill)
   size_t prefilled = 0;                             // prompt bytes fed so far (chunked prefill)
   int64_t counted_prompt = 0;  // prompt tokens already added to the metric (per chunk)
-  bool admitted = false;                            // holds one of --max-completions' places
+  bool admitted = false;       // holds one of --max-completions' places
   int64_t completion_tokens = 0;
   std::string text;    // the completion's text (stream false)
   std::string body;    // streamed with streaming off: every event, sent at the end

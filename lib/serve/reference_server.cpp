@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "common/byte_size.h"
+#include "common/url_host.h"
 
 namespace servelab::serve {
 
@@ -37,9 +38,7 @@ Result<std::unique_ptr<ReferenceServer>> ReferenceServer::open(ServerConfig conf
 }
 
 std::string listen_url(std::string_view host, uint16_t port) {
-  // An IPv6 literal in a URL goes in brackets (RFC 3986 section 3.2.2).
-  const bool ipv6 = host.find(':') != std::string_view::npos && host.front() != '[';
-  return ipv6 ? fmt::format("http://[{}]:{}", host, port) : fmt::format("http://{}:{}", host, port);
+  return fmt::format("http://{}:{}", url_host(host), port);
 }
 
 ReferenceServer::ReferenceServer(ServerConfig config, std::unique_ptr<models::ModelManager> manager)
