@@ -70,10 +70,12 @@ TEST(EventClockGenerate, InterTokenGapsAreNotMostlyZero) {
   scenario::Scenario s;
   s.name = "event-clock-generate";
   s.target = server.base_url();
-  s.load.connections = 32;
+  // Small enough that a round of answers ends well inside the run even under
+  // ThreadSanitizer (about 10x slower per token): 8 x 16 tokens a round.
+  s.load.connections = 8;
   s.load.threads = 1;
-  s.load.duration = 2s;
-  s.load.timeout = 5s;
+  s.load.duration = 3s;
+  s.load.timeout = 10s;
   s.load.engine = scenario::EngineKind::curl;
   scenario::RequestSpec r;
   r.kind = scenario::RequestKind::generate;
@@ -81,12 +83,12 @@ TEST(EventClockGenerate, InterTokenGapsAreNotMostlyZero) {
   r.model = "tokens-0";
   r.url = "/v1/completions";
   r.prompts = {"Hello"};
-  r.max_tokens = 32;
+  r.max_tokens = 16;
   r.stream = true;
   s.requests.push_back(r);
   const load::RunStats st = run_plan(s, server.base_url());
   const auto& itl = st.generate.itl;
-  ASSERT_GT(itl.count(), 500u);
+  ASSERT_GT(itl.count(), 100u);
   EXPECT_GT(itl.value_at_percentile(50), 0) << "most inter-token gaps are 0 µs";
   EXPECT_GT(st.generate.ttft.min(), 0);
 }
