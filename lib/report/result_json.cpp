@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <boost/json.hpp>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -334,11 +335,31 @@ std::string to_json_text(const RunRecord& record) {
   return os.str();
 }
 
+namespace {
+
+// Boost.JSON reads a number beyond the double range (1e999) as infinity,
+// which a result file can never hold (its writer would write it back as
+// null): refused, so that what is read is what a writer could have written.
+bool all_finite(const json::value& v) {
+  if (v.is_double()) return std::isfinite(v.get_double());
+  if (const auto* a = v.if_array()) {
+    for (const auto& e : *a)
+      if (!all_finite(e)) return false;
+  } else if (const auto* o = v.if_object()) {
+    for (const auto& kv : *o)
+      if (!all_finite(kv.value())) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<RunRecord> parse_result_json(const std::string& text) {
   boost::system::error_code ec;
   json::value doc = json::parse(text, ec);
   if (ec) return make_error("result: not JSON: " + ec.message());
   if (!doc.is_object()) return make_error("result: top level is not an object");
+  if (!all_finite(doc)) return make_error("result: a number is out of range (not finite)");
   RunRecord r;
   if (auto st = JsonReader::read_value(doc, r, ""); !st)
     return make_error("result: " + st.error().message);

@@ -296,3 +296,17 @@ TEST(ResultJson, StagesRoundTrip) {
 
 }  // namespace
 }  // namespace servelab::report
+
+namespace servelab::report {
+namespace {
+
+// Found by result_json_fuzz: 1e999 read as infinity, written back as null,
+// and then not readable. A reader refuses what no writer could have written.
+TEST(ResultJson, ANumberBeyondTheDoubleRangeIsRefused) {
+  auto r = parse_result_json(R"({"servelab_result": 1, "x": 1.516E551})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("out of range"), std::string::npos) << r.error().message;
+}
+
+}  // namespace
+}  // namespace servelab::report
