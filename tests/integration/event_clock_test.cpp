@@ -63,7 +63,7 @@ TEST(EventClockGenerate, InterTokenGapsAreNotMostlyZero) {
   models::MakeOptions o;
   o.kind = "tokens";
   o.prefix = "tokens";
-  o.hidden = 1024;  // ~0.1 ms a token step (4 x the 512 default): tokens leave one by one
+  o.hidden = 2048;  // ~0.35 ms a token step (16 x the 512 default): tokens leave one by one
   const std::string repo = (dir.path() / "models").string();
   ASSERT_TRUE(models::make_repository(repo, o).ok());
   auto server = start_server(repo, {"--streaming", "on"});
