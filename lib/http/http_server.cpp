@@ -1,5 +1,6 @@
 #include "http/http_server.h"
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -69,6 +70,10 @@ struct HttpServer::Impl {
     }
     boost::system::error_code opt_ec;
     socket.set_option(tcp::no_delay(true), opt_ec);  // responses are small: don't wait for Nagle
+    if (config.send_buffer_bytes > 0)
+      socket.set_option(asio::socket_base::send_buffer_size(static_cast<int>(
+                            std::min<uint64_t>(config.send_buffer_bytes, 1 << 30))),
+                        opt_ec);
     std::make_shared<HttpSession>(std::move(socket), context)->run();
     do_accept();
   }

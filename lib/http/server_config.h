@@ -22,6 +22,11 @@ struct ServerConfig {
   // keepalive_requests: clients must detect and replace closed connections.
   uint64_t max_requests_per_connection = 0;
   int backlog = 1024;  // listen(2) backlog
+  // SO_SNDBUF of each accepted connection, bytes (0: the kernel's
+  // autotuning, up to net.ipv4.tcp_wmem's maximum, 4 MiB by default). Like
+  // nginx's `listen ... sndbuf=`: a small buffer makes a slow reader push
+  // back on a stream after kilobytes rather than megabytes.
+  uint64_t send_buffer_bytes = 0;
 };
 
 }  // namespace servelab::http

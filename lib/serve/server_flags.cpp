@@ -59,6 +59,8 @@ void each_flag(V& v, C& c) {
              "Keep-alive connection closed after idling this long");
   v.number("--max-requests-per-connection", c.http.max_requests_per_connection,
            "Close a keep-alive connection after this many responses (Connection: close); 0: never");
+  v.byte_size("--send-buffer", c.http.send_buffer_bytes,
+              "SO_SNDBUF of each connection (e.g. 64KiB); 0: the kernel's autotuning");
 
   // Authentication (serve/api_key_auth.h).
   v.secret("--api-key", c.auth.api_key,

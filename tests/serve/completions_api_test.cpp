@@ -28,7 +28,9 @@ namespace json = boost::json;
 
 class CompletionsServer {
  public:
-  explicit CompletionsServer(CompletionsOptions options = {}, int hidden = 32) {
+  // send_buffer: the server's SO_SNDBUF, bytes (0: the kernel's autotuning).
+  explicit CompletionsServer(CompletionsOptions options = {}, int hidden = 32,
+                             uint64_t send_buffer = 0) {
     models::MakeOptions tokens;
     tokens.kind = "tokens";
     tokens.prefix = "tokens";
@@ -40,6 +42,7 @@ class CompletionsServer {
     ServerConfig config;
     config.models_dir = dir_.str();
     config.http.threads = 2;
+    config.http.send_buffer_bytes = send_buffer;
     config.api.compute_threads = 1;
     config.completions = options;
     auto s = ReferenceServer::open(config);
@@ -271,7 +274,9 @@ TEST(Completions, ADisconnectMidStreamCancelsTheGeneration) {
 TEST(Completions, ASlowReaderPausesGenerationWithinTheBufferBound) {
   CompletionsOptions options;
   options.stream.buffer_limit = 4096;
-  CompletionsServer server(options);
+  // Both socket buffers small and fixed: with the kernel's autotuning the
+  // server's could grow to 4 MiB and hold the whole stream.
+  CompletionsServer server(options, 32, /*send_buffer=*/8192);
   RawClient client(server.port(), /*rcvbuf=*/4096);
   client.send(request(16384, true));  // ~2.5 MB of events, far beyond the socket buffers
   ASSERT_TRUE(client.read_until("data: "));

@@ -38,6 +38,7 @@ void expect_same_flagged_fields(const ServerConfig& a, const ServerConfig& b) {
   EXPECT_EQ(a.http.request_timeout, b.http.request_timeout);
   EXPECT_EQ(a.http.idle_timeout, b.http.idle_timeout);
   EXPECT_EQ(a.http.max_requests_per_connection, b.http.max_requests_per_connection);
+  EXPECT_EQ(a.http.send_buffer_bytes, b.http.send_buffer_bytes);
   EXPECT_EQ(a.api.max_rows, b.api.max_rows);
   EXPECT_EQ(a.api.stall_every, b.api.stall_every);
   EXPECT_EQ(a.api.stall_for, b.api.stall_for);
@@ -82,6 +83,7 @@ ServerConfig everything_changed() {
   c.http.request_timeout = 1500ms;
   c.http.idle_timeout = 90s;
   c.http.max_requests_per_connection = 100;
+  c.http.send_buffer_bytes = 64 * 1024;
   c.api.max_rows = 64;
   c.api.stall_every = 2s;
   c.api.stall_for = 250us;
