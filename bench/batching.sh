@@ -90,7 +90,7 @@ model = "mlp-0"
 rows = 1
 TOML
   local result
-  result=$(taskset -c "$client_core" "$build/bin/servelab" run "$tmp/scenario.toml" --quiet --json \
+  result=$(taskset -c "$client_core" "$build/bin/servelab" run "$tmp/scenario.toml" --quiet --print-path \
              --results "$tmp/results" | tail -1)
   curl -s "$url/metrics" >"$tmp/metrics.txt"
   stop_server

@@ -110,7 +110,7 @@ kind = "http"
 url = "$url"
 TOML
       rm -rf "$tmp/sl"
-      "${timed[@]}" "$bin/servelab" run "$tmp/peer.toml" --json --out "$tmp/sl" >/dev/null || true
+      "${timed[@]}" "$bin/servelab" run "$tmp/peer.toml" --print-path --out "$tmp/sl" >/dev/null || true
       req=$(jq '.summary.requests' "$tmp/sl/result.json")
       rps=$(jq '.summary.rps' "$tmp/sl/result.json")
       err=$(jq '.summary.errors' "$tmp/sl/result.json")

@@ -9,6 +9,9 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
 #include <thread>
 
 #include "common/atomic_file.h"
@@ -32,12 +35,15 @@ namespace {
 
 // A scenario parsed and its threshold expressions checked: everything a
 // user must fix before anything runs (exit 2).
-Result<scenario::Scenario> load_scenario(const std::string& path,
-                                         const std::vector<std::string>& sets) {
-  auto s = scenario::parse_scenario_file(path, sets);
+Result<scenario::Scenario> checked(Result<scenario::Scenario> s) {
   if (!s) return s;
   if (auto t = runner::check_thresholds(*s); !t) return t.error();
   return s;
+}
+
+Result<scenario::Scenario> load_scenario(const std::string& path,
+                                         const std::vector<std::string>& sets) {
+  return checked(scenario::parse_scenario_file(path, sets));
 }
 
 std::string self_dir() {
@@ -183,16 +189,47 @@ std::vector<std::string> split_commas(const std::string& text) {
 
 void Commands::add_to(CLI::App& app) {
   auto* run = app.add_subcommand("run", "Run a scenario and write its result");
-  run->add_option("scenario", run_.scenario, "Scenario TOML file")
+  run->add_option("scenario", run_.scenario,
+                  "Scenario TOML file, - for standard input, or an http(s):// URL to load "
+                  "directly (wrk-style, with -c -d -R -t -H -m --body)")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(CLI::Validator(
+          [](std::string& arg) {
+            if (arg == "-" || scenario::is_url_argument(arg)) return std::string();
+            return CLI::ExistingFile(arg);
+          },
+          "FILE|-|URL"));
+  auto url_flag = [&](CLI::Option* o) { run_.url_flags.push_back(o); };
+  url_flag(run->add_option("-c,--connections", run_.url.connections,
+                           "URL run: concurrent connections (default 10)")
+               ->check(CLI::Range(1, 1'000'000)));
+  url_flag(run->add_option("-d,--duration", run_.url.duration,
+                           "URL run: measured duration (default 10s)"));
+  url_flag(run->add_option("-R,--rate", run_.url.rate,
+                           "URL run: open loop at this many requests/s (default: closed loop)")
+               ->check(CLI::PositiveNumber));
+  url_flag(run->add_option("-t,--threads", run_.url.threads, "URL run: event-loop threads")
+               ->check(CLI::Range(1, 1024)));
+  url_flag(run->add_option("-H,--header", run_.url.headers,
+                           "URL run: request header 'Name: value' (repeatable)"));
+  url_flag(run->add_option("-m,--method", run_.url.method, "URL run: HTTP method (default GET)"));
+  url_flag(run->add_option("--body", run_.body_arg, "URL run: request body, or @FILE to read it"));
+  url_flag(run->add_option("--timeout", run_.url.timeout, "URL run: per-request timeout"));
+  url_flag(run->add_flag("--print-scenario", run_.print_scenario,
+                         "URL run: print the scenario TOML it stands for, and run nothing"));
+  run->add_flag("--latency", run_.latency,
+                "Print the latency percentile spectrum after the summary (as wrk2 --latency)");
   run->add_option("--set", run_.sets, "Override a scenario key: --set load.connections=50")
       ->take_all();
   run->add_option("--out", run_.out_dir,
                   "Folder for this run's files (default results/<scenario>/<time>_<toggles>/)");
   run->add_option("--results", run_.results_root, "Results root folder")->capture_default_str();
   run->add_flag("--quiet,-q", run_.quiet, "No progress, only the summary");
-  run->add_flag("--json", run_.json, "Print the result JSON path only (for scripts)");
+  run->add_flag("--json", run_.json,
+                "Print the result itself (result.json's text) on standard output, nothing else");
+  run->add_flag("--print-path", run_.print_path,
+                "Print only the result.json path on standard output (for scripts)")
+      ->excludes("--json");
   run->callback([this] { exit_code_ = run_command(); });
 
   auto* matrix = app.add_subcommand(
@@ -337,8 +374,43 @@ int Commands::models_make_command() {
   return kExitOk;
 }
 
+// The scenario `run` was given: a file, standard input ("-"), or a URL and
+// the one-liner's flags, all through the same parser.
+Result<scenario::Scenario> Commands::run_scenario_argument(std::string* toml_out) {
+  const std::string& arg = run_.scenario;
+  if (!scenario::is_url_argument(arg)) {
+    for (const CLI::Option* o : run_.url_flags)
+      if (o->count() > 0)
+        return make_error(fmt::format(
+            "{} applies to a URL run (servelab run http://...); for a scenario file use --set "
+            "(for example --set load.connections=50)",
+            o->get_name()));
+    if (arg != "-") return load_scenario(arg, run_.sets);
+    std::string text{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+    return checked(scenario::parse_scenario_text(text, "<stdin>", run_.sets));
+  }
+  scenario::OneLiner o = run_.url;
+  o.url = arg;
+  if (run_.body_arg.starts_with("@")) {
+    std::ifstream in(run_.body_arg.substr(1), std::ios::binary);
+    if (!in) return make_error(fmt::format("--body {}: cannot read the file", run_.body_arg));
+    o.body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } else {
+    o.body = run_.body_arg;
+  }
+  auto text = scenario::one_liner_toml(o);
+  if (!text) return text.error();
+  if (toml_out != nullptr) *toml_out = *text;
+  return checked(scenario::parse_scenario_text(*text, "<command line>", run_.sets));
+}
+
 int Commands::run_command() {
-  auto parsed = load_scenario(run_.scenario, run_.sets);
+  std::string toml_text;
+  auto parsed = run_scenario_argument(&toml_text);
+  if (parsed && run_.print_scenario) {
+    std::fwrite(toml_text.data(), 1, toml_text.size(), stdout);
+    return kExitOk;
+  }
   if (!parsed) {
     std::fprintf(stderr, "%s\n", parsed.error().message.c_str());
     return kExitUsage;
@@ -347,7 +419,7 @@ int Commands::run_command() {
   const runner::RunOptions options = run_options(run_.results_root, run_.out_dir, run_.sets);
 
   SignalStop signals;
-  const bool quiet = run_.quiet || run_.json;
+  const bool quiet = run_.quiet || run_.json || run_.print_path;
   ProgressPrinter printer(s.load.duration, quiet);
   auto started = [&](const std::string& url) {
     if (!quiet)
@@ -361,9 +433,15 @@ int Commands::run_command() {
     return kExitRunFailed;
   }
   if (run_.json) {
+    // The text written to result.json, not a rendering of it: one source.
+    const std::string text = report::to_json_text(outcome->record);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    if (!text.empty() && text.back() != '\n') std::fputc('\n', stdout);
+  } else if (run_.print_path) {
     std::printf("%s\n", outcome->result_path.c_str());
   } else {
     std::printf("%s", report::summary_text(outcome->record).c_str());
+    if (run_.latency) std::printf("%s", report::latency_spectrum_text(outcome->record).c_str());
     std::printf("  result: %s\n", outcome->result_path.c_str());
   }
   if (outcome->record.stats.partial) return kExitInterrupted;
@@ -383,7 +461,9 @@ int Commands::run_command() {
                  outcome->record.server.exit.c_str());
     return kExitRunFailed;
   }
-  return print_checks(outcome->record.threshold_results, run_.json) ? kExitOk : kExitThresholds;
+  return print_checks(outcome->record.threshold_results, run_.json || run_.print_path)
+             ? kExitOk
+             : kExitThresholds;
 }
 
 int Commands::matrix_command() {

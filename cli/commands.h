@@ -6,9 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
+#include "scenario/one_liner.h"
+#include "scenario/scenario.h"
+
 namespace CLI {
 class App;
-}
+class Option;
+}  // namespace CLI
 
 namespace servelab::cli {
 
@@ -31,7 +36,15 @@ class Commands {
     std::string out_dir;
     std::string results_root = "results";
     bool quiet = false;
-    bool json = false;
+    bool json = false;        // print the result JSON on stdout
+    bool print_path = false;  // print the result.json path on stdout
+    bool latency = false;     // print the percentile spectrum (wrk2's --latency)
+    // The one-liner (`run URL`, scenario/one_liner.h): its flags, and
+    // whether any was given (they make no sense with a scenario file).
+    scenario::OneLiner url;
+    std::string body_arg;  // --body TEXT or @FILE
+    bool print_scenario = false;
+    std::vector<CLI::Option*> url_flags;
   } run_;
   struct MatrixArgs {
     std::string scenario;
@@ -80,6 +93,7 @@ class Commands {
   } make_;
   int exit_code_ = kExitOk;
 
+  Result<scenario::Scenario> run_scenario_argument(std::string* toml_out);
   int run_command();
   int validate_command();
   int models_make_command();

@@ -4,12 +4,13 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "common/build_info.h"
 
 int main(int argc, char** argv) {
   servelab::cli::Commands commands;
   CLI::App app{"servelab: measure what serving optimizations really buy"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", SERVELAB_VERSION);
+  app.set_version_flag("--version", servelab::version_line("servelab"));
   commands.add_to(app);
   try {
     app.parse(argc, argv);

@@ -11,12 +11,14 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "common/build_info.h"
 #include "serve/reference_server.h"
 #include "serve/server_flags.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"servelab-server: reference inference server (Open Inference Protocol v2 REST)"};
   servelab::serve::ServerConfig config;
+  app.set_version_flag("--version", servelab::version_line("servelab-server"));
   servelab::serve::add_server_flags(app, config);
   try {
     app.parse(argc, argv);

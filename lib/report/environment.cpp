@@ -6,9 +6,9 @@
 
 #include <array>
 #include <chrono>
-#include <cstdio>
 #include <fstream>
 
+#include "common/build_info.h"
 #include "report/run_record.h"
 
 namespace servelab::report {
@@ -23,25 +23,6 @@ std::string cpu_model_name() {
     }
   }
   return "unknown";
-}
-
-// The commit of the source tree this binary was built from, read at run time
-// so that a rebuild without reconfiguring still reports the right one.
-std::string git_commit() {
-  const std::string cmd =
-      fmt::format("git -C '{}' rev-parse --short=12 HEAD 2>/dev/null", SERVELAB_SOURCE_DIR);
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return "unknown";
-  std::array<char, 64> buf{};
-  std::string out;
-  while (std::fgets(buf.data(), static_cast<int>(buf.size()), pipe) != nullptr) out += buf.data();
-  const int rc = ::pclose(pipe);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  if (rc != 0 || out.empty()) return "unknown";
-  const std::string dirty_cmd =
-      fmt::format("git -C '{}' diff --quiet HEAD -- 2>/dev/null", SERVELAB_SOURCE_DIR);
-  if (std::system(dirty_cmd.c_str()) != 0) out += "-dirty";
-  return out;
 }
 
 }  // namespace
@@ -61,8 +42,12 @@ Environment capture_environment() {
 #elif defined(__GNUC__)
   env.compiler = fmt::format("g++ {}.{}.{}", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
 #endif
-  env.servelab_version = SERVELAB_VERSION;
-  env.git_commit = git_commit();
+  const BuildInfo& build = build_info();
+  env.servelab_version = build.version;
+  env.git_commit = build.git_commit;
+  env.build_type = build.cxx_flags.empty()
+                       ? std::string(build.build_type)
+                       : fmt::format("{} {}", build.build_type, build.cxx_flags);
   env.libcurl_version = curl_version_info(CURLVERSION_NOW)->version;
   env.started_at = fmt::format(
       "{:%Y-%m-%dT%H:%M:%SZ}",

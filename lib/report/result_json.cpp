@@ -113,6 +113,7 @@ struct Fields<Environment> {
     io("compiler", e.compiler);
     io("servelab_version", e.servelab_version);
     io("git_commit", e.git_commit);
+    io("build", e.build_type);
     io("libcurl", e.libcurl_version);
     io("started_at", e.started_at);
   }

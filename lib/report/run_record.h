@@ -21,8 +21,11 @@ struct Environment {
   std::string kernel;
   std::string compiler;
   std::string servelab_version;
-  std::string
-      git_commit;  // of the source tree the binary was built from; "unknown" if not a checkout
+  // Of the source tree the binary was built from, captured when it was built
+  // (common/build_info.h); "-dirty" with uncommitted changes, "unknown" if
+  // not built from a checkout.
+  std::string git_commit;
+  std::string build_type;  // CMAKE_BUILD_TYPE and the C++ flags ("Release -g")
   std::string libcurl_version;
   std::string started_at;  // ISO 8601 UTC
 };

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/duration.h"
 #include "common/toggles.h"
 #include "report/generate_report.h"
@@ -45,6 +47,24 @@ std::string conditions_line(const RunRecord& r) {
                      format_duration(l.duration), format_duration(l.warmup),
                      toggles_label(r.scenario.toggles), r.server.url, r.environment.cores,
                      r.environment.cpu_model);
+}
+
+std::string latency_spectrum_text(const RunRecord& r) {
+  const bool open = r.scenario.load.mode == scenario::LoadMode::open;
+  std::string out;
+  auto spectrum = [&](const char* title, const measure::Histogram& h) {
+    out += fmt::format("  Latency Distribution ({}, {} requests)\n", title, h.count());
+    for (double q : {50.0, 75.0, 90.0, 99.0, 99.9, 99.99, 99.999, 100.0})
+      out += fmt::format("  {:>8.3f}%  {:>10} ms\n", q,
+                         ms(std::min(h.max(), h.value_at_percentile(q))));
+  };
+  if (open) {
+    spectrum("from the intended send time, coordinated omission corrected", r.stats.latency);
+    spectrum("from the actual send time, uncorrected", r.stats.uncorrected);
+  } else {
+    spectrum("closed loop", r.stats.latency);
+  }
+  return out;
 }
 
 std::string summary_text(const RunRecord& r) {

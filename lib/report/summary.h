@@ -10,6 +10,9 @@
 namespace servelab::report {
 
 std::string summary_text(const RunRecord& record);
+// `run --latency`: the percentile spectrum as wrk2 prints it (50% to 100%,
+// each nine added), in ms, with the uncorrected one too in open loop.
+std::string latency_spectrum_text(const RunRecord& record);
 // One line: "mode=closed connections=100 threads=1 toggles=pooling ... on 2 cores (CPU)".
 std::string conditions_line(const RunRecord& record);
 // The toggles that are on, in kToggles order, joined by '+' ("pooling+batching"),

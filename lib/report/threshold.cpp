@@ -107,7 +107,31 @@ Result<Threshold> parse_threshold(std::string_view text) {
     return syntax(text, 1, fmt::format("empty expression; expected a statistic ({})", kStats));
   size_t col = (lx.skip_space(), lx.column());
   std::string_view w = lx.word();
-  if (w == "latency" || w == "uncorrected" || w == "ttft" || w == "itl" || w == "tpot") {
+  // k6's metric names, where they mean the same figure. k6 writes its
+  // duration limits in milliseconds without a unit: so may these.
+  bool unit_defaults_to_ms = false;
+  if (w == "http_req_duration" || w == "http_req_failed" || w == "http_reqs") {
+    const std::string_view metric = w;
+    if (!lx.eat("."))
+      return syntax(text, lx.column(),
+                    fmt::format("expected \".\" after \"{}\", as in {}", metric,
+                                metric == "http_req_duration" ? "http_req_duration.p(95)<200"
+                                : metric == "http_reqs"       ? "http_reqs.rate>100"
+                                                              : "http_req_failed.rate<0.01"));
+    col = (lx.skip_space(), lx.column());
+    w = lx.word();
+    if (metric == "http_req_duration") {
+      unit_defaults_to_ms = true;  // then read as a latency statistic below
+    } else if (metric == "http_req_failed" && w == "rate") {
+      w = "error_rate";
+    } else if (metric == "http_reqs" && (w == "rate" || w == "count")) {
+      w = w == "rate" ? "rps" : "requests";
+    } else {
+      return syntax(text, col,
+                    fmt::format("{} takes {}", metric,
+                                metric == "http_reqs" ? "rate or count" : "rate (a fraction)"));
+    }
+  } else if (w == "latency" || w == "uncorrected" || w == "ttft" || w == "itl" || w == "tpot") {
     if (!lx.eat("."))
       return syntax(text, lx.column(),
                     fmt::format("expected \".\" after \"{}\", as in {}.p(99)<10ms", w, w));
@@ -166,16 +190,24 @@ Result<Threshold> parse_threshold(std::string_view text) {
   if (!lx.number(&value) || value < 0) return syntax(text, vcol, "expected a number >= 0");
   const size_t ucol = (lx.skip_space(), lx.column());
   if (t.latency_stat()) {
+    // The units scenario durations accept ("ms" before "m", "m" after "min"
+    // cannot clash: a unit follows a number).
     if (lx.eat("us") || lx.eat("µs"))
       t.limit = value;
     else if (lx.eat("ms"))
       t.limit = value * 1e3;
     else if (lx.eat("s"))
       t.limit = value * 1e6;
+    else if (lx.eat("m"))
+      t.limit = value * 60e6;
+    else if (lx.eat("h"))
+      t.limit = value * 3600e6;
+    else if (unit_defaults_to_ms && lx.at_end())
+      t.limit = value * 1e3;
     else
-      return syntax(
-          text, ucol,
-          fmt::format("expected a time unit (us, ms or s) after {}, as in {}ms", value, value));
+      return syntax(text, ucol,
+                    fmt::format("expected a time unit (us, ms, s, m or h) after {}, as in {}ms",
+                                value, value));
   } else if (t.stat == "error_rate") {
     t.limit = lx.eat("%") ? value / 100.0 : value;
     if (t.limit > 1) return syntax(text, vcol, "error_rate is at most 100% (or 1 as a fraction)");

@@ -3,15 +3,21 @@
 // a result. Grammar (whitespace between tokens is allowed):
 //
 //   threshold := [series "."] stat op number unit?
+//              | k6_metric op number unit?
 //   series    := "latency" | "uncorrected" | "ttft" | "itl" | "tpot"  (default: latency)
 //   stat      := "p(" number ")" | "avg" | "mean" | "med" | "min" | "max"
 //              | "error_rate" | "rps" | "requests" | "errors" | "tokens_per_second"
+//   k6_metric := "http_req_duration." stat   latency; the unit may be left out: ms, as in k6
+//              | "http_req_failed.rate"      error_rate (a fraction, or %)
+//              | "http_reqs.rate"            rps
+//              | "http_reqs.count"           requests
 //   op        := "<" | "<=" | ">" | ">=" | "==" | "!="
-//   unit      := "us" | "µs" | "ms" | "s"   required for latency stats
+//   unit      := "us" | "µs" | "ms" | "s" | "m" | "h"   required for latency stats
 //              | "%"                       optional for error_rate (else a fraction)
 //
 // Examples: "p(99)<10ms", "p(99.9)<=50ms", "error_rate<0.1%", "rps>2500",
-// "ttft.p(95)<200ms", "uncorrected.max<1s".
+// "ttft.p(95)<200ms", "uncorrected.max<1s", "max<2m",
+// "http_req_duration.p(95)<200", "http_req_failed.rate<0.01".
 
 #include <string>
 #include <string_view>

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "batch/request_batcher.h"
+#include "common/build_info.h"
 #include "serve/responses.h"
 
 namespace servelab::serve {
@@ -293,7 +294,7 @@ struct V2Api::Pending {
 V2Api::V2Api(models::ModelManager& manager, batch::ComputePool& pool, ServerMetrics& metrics,
              ApiOptions options)
     : manager_(manager), pool_(pool), metrics_(metrics), options_(std::move(options)) {
-  if (options_.server_version.empty()) options_.server_version = SERVELAB_VERSION;
+  if (options_.server_version.empty()) options_.server_version = build_info().version;
   if (options_.stall_every.count() > 0) {
     const auto first = std::chrono::steady_clock::now() + options_.stall_every;
     next_stall_ns_.store(

@@ -9,11 +9,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
+#include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <regex>
 
 #include "fixture.h"
 #include "report/result_json.h"
 #include "runner/http_get.h"
+#include "runner/scenario_runner.h"
+#include "scenario/scenario_json.h"
 
 extern char** environ;
 
@@ -55,6 +61,112 @@ TEST(Cli, RunAgainstEmbeddedServerWritesAResult) {
   // No temp file is left behind by the atomic write.
   for (const auto& e : fs::directory_iterator(out))
     EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+}
+
+// Both programs say which build they are; a result records the same commit,
+// the one the binary was built from (captured by CMake at build time, not
+// read from the source tree when it runs).
+TEST(Cli, BothProgramsPrintTheirBuildAndResultsRecordTheSameCommit) {
+  const std::regex line(
+      R"(^(servelab|servelab-server) (\d+\.\d+\.\d+) \(commit ([0-9a-f]{12}(-dirty)?|unknown), ([A-Za-z]+) build(, flags '.*')?\)\n$)");
+  auto client = run_cli({"--version"});
+  ASSERT_EQ(client.exit_code, 0) << client.err;
+  std::smatch c;
+  ASSERT_TRUE(std::regex_match(client.out, c, line)) << client.out;
+  auto server = run_program("servelab-server", {"--version"});
+  ASSERT_EQ(server.exit_code, 0) << server.err;
+  std::smatch s;
+  ASSERT_TRUE(std::regex_match(server.out, s, line)) << server.out;
+  EXPECT_EQ(s[1], "servelab-server");
+  EXPECT_EQ(c[3], s[3]);  // one build, one commit
+  EXPECT_EQ(c[5], s[5]);
+  // Built from a git checkout (as CI's clone is), the commit is its HEAD.
+  std::string head;
+  if (FILE* git = ::popen(("git -C '" + std::string(SERVELAB_SOURCE_DIR) +
+                           "' rev-parse --short=12 HEAD 2>/dev/null")
+                              .c_str(),
+                          "r")) {
+    char buf[64] = {};
+    if (std::fgets(buf, sizeof buf, git) != nullptr) head = buf;
+    if (::pclose(git) != 0) head.clear();
+  }
+  if (!head.empty()) {
+    EXPECT_EQ(std::string(c[3]).substr(0, 12), head.substr(0, 12));
+  }
+
+  TempDir dir;
+  write(dir.path() / "tiny.toml", kTinyScenario);
+  const auto out = dir.path() / "run";
+  auto p =
+      run_cli({"run", (dir.path() / "tiny.toml").string(), "--quiet", "--out", out.string(),
+               "--results", (dir.path() / "results").string(), "--set", "load.duration=200ms"});
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  auto record = report::read_result_file((out / "result.json").string());
+  ASSERT_TRUE(record.ok()) << record.error().message;
+  EXPECT_EQ(record->environment.git_commit, c[3]);
+  EXPECT_EQ(record->environment.servelab_version, c[2]);
+  EXPECT_EQ(record->environment.build_type.substr(0, c[5].length()), c[5]);
+}
+
+// `servelab run URL` (wrk-style flags) measures the target through the same
+// path as a scenario file: the server counts the requests the result does,
+// --json prints result.json's own text, and the scenario --print-scenario
+// shows, fed back on standard input (`run -`), gives the same scenario echo.
+TEST(Cli, AUrlRunIsTheScenarioItPrints) {
+  TempDir dir;
+  auto server = start_server(make_models(dir));
+  const std::string url = server.base_url() + "/v2/health/ready";
+  const std::string series = R"(servelab_http_requests_total{route="health_ready",code="200"})";
+  const double before = metric(runner::scrape_metrics(server.base_url()), series);
+  const auto out = dir.path() / "url";
+  auto p = run_cli({"run", url, "-c", "4", "-d", "300ms", "-H", "X-Probe: 1", "--json", "--out",
+                    out.string(), "--results", (dir.path() / "results").string()});
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  std::ifstream in(out / "result.json");
+  const std::string file{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  EXPECT_EQ(p.out, file.back() == '\n' ? file : file + "\n");  // --json: the result, nothing else
+  auto record = report::read_result_file((out / "result.json").string());
+  ASSERT_TRUE(record.ok()) << record.error().message;
+  const auto& c = record->stats.counters;
+  EXPECT_GT(c.ok, 10u);
+  EXPECT_EQ(c.error_total(), 0u);
+  EXPECT_EQ(record->scenario.target, server.base_url());
+  EXPECT_EQ(record->scenario.load.connections, 4);
+  const double served = metric(runner::scrape_metrics(server.base_url()), series) - before;
+  // Every answer the client counted was served; the server may have answered
+  // at most one request per connection that the run's end left unread.
+  EXPECT_GE(served, static_cast<double>(c.ok));
+  EXPECT_LE(served, static_cast<double>(c.ok + c.unfinished + 4));
+
+  auto printed =
+      run_cli({"run", url, "-c", "4", "-d", "300ms", "-H", "X-Probe: 1", "--print-scenario"});
+  ASSERT_EQ(printed.exit_code, 0) << printed.err;
+  EXPECT_EQ(metric(runner::scrape_metrics(server.base_url()), series) - before, served)
+      << "--print-scenario sent requests";
+  const auto again = dir.path() / "stdin";
+  auto piped = run_program("servelab",
+                           {"run", "-", "--quiet", "--latency", "--out", again.string(),
+                            "--results", (dir.path() / "results").string()},
+                           printed.out);
+  ASSERT_EQ(piped.exit_code, 0) << piped.err << printed.out;
+  EXPECT_NE(piped.out.find("99.999%"), std::string::npos) << piped.out;  // --latency
+  auto from_stdin = report::read_result_file((again / "result.json").string());
+  ASSERT_TRUE(from_stdin.ok()) << from_stdin.error().message;
+  EXPECT_EQ(from_stdin->scenario.source, "<stdin>");
+  from_stdin->scenario.source = record->scenario.source;  // "<command line>": all else the same
+  EXPECT_EQ(boost::json::serialize(scenario::scenario_to_json(from_stdin->scenario)),
+            boost::json::serialize(scenario::scenario_to_json(record->scenario)));
+}
+
+TEST(Cli, UrlFlagsWithAScenarioFileAreAUsageError) {
+  TempDir dir;
+  write(dir.path() / "tiny.toml", kTinyScenario);
+  auto p = run_cli({"run", (dir.path() / "tiny.toml").string(), "-c", "5"});
+  EXPECT_EQ(p.exit_code, 2) << p.err;
+  EXPECT_NE(p.err.find("applies to a URL run"), std::string::npos) << p.err;
+  EXPECT_NE(p.err.find("--set"), std::string::npos) << p.err;
+  auto both = run_cli({"run", (dir.path() / "tiny.toml").string(), "--json", "--print-path"});
+  EXPECT_EQ(both.exit_code, 2) << both.err;
 }
 
 TEST(Cli, SetOverridesAScenarioKey) {

@@ -139,6 +139,36 @@ void expect_unchanged(const std::map<std::string, std::string>& previous,
   for (const auto& [name, text] : now) EXPECT_TRUE(previous.count(name)) << "new file: " << name;
 }
 
+// The files of a result folder by name, with their bytes.
+std::map<std::string, std::string> read_folder(const fs::path& folder) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::directory_iterator(folder))
+    files[e.path().filename().string()] = read_all(e.path());
+  return files;
+}
+
+// A run of `duration` against a server of its own, writing its result to
+// `out` (dir/run); the first run of a result-writing test, whose files the
+// failed second run must leave alone.
+struct ResultRun {
+  ResultRun(const TempDir& dir, const std::string& duration)
+      : server(start_server(make_models(dir))), out(dir.path() / "run") {
+    write(dir.path() / "fault.toml", scenario_text(server.base_url(), "native"));
+    args = {"run",
+            (dir.path() / "fault.toml").string(),
+            "--quiet",
+            "--out",
+            out.string(),
+            "--results",
+            (dir.path() / "results").string(),
+            "--set",
+            "load.duration=" + duration};
+  }
+  runner::ServerProcess server;
+  fs::path out;
+  std::vector<std::string> args;
+};
+
 double server_infers(const runner::ServerProcess& server) {
   const auto m = runner::scrape_metrics(server.base_url());
   return metric(m, "servelab_inference_requests_total{model=\"mlp-0\"}");
@@ -207,25 +237,14 @@ INSTANTIATE_TEST_SUITE_P(Signals, InterruptedRun,
 // none of its files is replaced by a file of the failed run.
 TEST(ResultWriting, DiskFullFailsClearlyAndKeepsThePreviousResult) {
   TempDir dir;
-  auto server = start_server(make_models(dir));
-  write(dir.path() / "fault.toml", scenario_text(server.base_url(), "native"));
-  const fs::path out = dir.path() / "run";
-  const std::vector<std::string> args{"run",
-                                      (dir.path() / "fault.toml").string(),
-                                      "--quiet",
-                                      "--out",
-                                      out.string(),
-                                      "--results",
-                                      (dir.path() / "results").string(),
-                                      "--set",
-                                      "load.duration=300ms"};
+  ResultRun run(dir, "300ms");
+  const fs::path& out = run.out;
+  const std::vector<std::string>& args = run.args;
   {
     Cli first(args);
     ASSERT_EQ(first.wait_exit(30s), 0) << first.err();
   }
-  std::map<std::string, std::string> previous;
-  for (const auto& e : fs::directory_iterator(out))
-    previous[e.path().filename().string()] = read_all(e.path());
+  std::map<std::string, std::string> previous = read_folder(out);
   ASSERT_TRUE(previous.count("result.json"));
   ASSERT_TRUE(previous.count("report.html"));
 
@@ -239,9 +258,7 @@ TEST(ResultWriting, DiskFullFailsClearlyAndKeepsThePreviousResult) {
   EXPECT_NE(second.err().find((out / "").string()), std::string::npos) << second.err();
   EXPECT_NE(second.err().find("File too large"), std::string::npos) << second.err();
 
-  std::map<std::string, std::string> now;
-  for (const auto& e : fs::directory_iterator(out))
-    now[e.path().filename().string()] = read_all(e.path());
+  const std::map<std::string, std::string> now = read_folder(out);
   for (const auto& [name, text] : now) {
     EXPECT_EQ(name.find(".tmp."), std::string::npos) << "left behind: " << name;
   }
@@ -256,25 +273,14 @@ TEST(ResultWriting, DiskFullFailsClearlyAndKeepsThePreviousResult) {
 // result is replaced, not even those written before the failure.
 TEST(ResultWriting, AFileThatCannotBeWrittenLeavesThePreviousResultWhole) {
   TempDir dir;
-  auto server = start_server(make_models(dir));
-  write(dir.path() / "fault.toml", scenario_text(server.base_url(), "native"));
-  const fs::path out = dir.path() / "run";
-  const std::vector<std::string> args{"run",
-                                      (dir.path() / "fault.toml").string(),
-                                      "--quiet",
-                                      "--out",
-                                      out.string(),
-                                      "--results",
-                                      (dir.path() / "results").string(),
-                                      "--set",
-                                      "load.duration=500ms"};
+  ResultRun run(dir, "500ms");
+  const fs::path& out = run.out;
+  const std::vector<std::string>& args = run.args;
   {
     Cli first(args);
     ASSERT_EQ(first.wait_exit(30s), 0) << first.err();
   }
-  std::map<std::string, std::string> previous;
-  for (const auto& e : fs::directory_iterator(out))
-    previous[e.path().filename().string()] = read_all(e.path());
+  const std::map<std::string, std::string> previous = read_folder(out);
 
   Cli second(args);
   ASSERT_GT(second.pid(), 0);

@@ -66,14 +66,25 @@ scenario::Scenario infer_scenario(const std::string& url, std::chrono::milliseco
 }
 
 ProcessOutput run_cli(const std::vector<std::string>& args, std::chrono::milliseconds deadline) {
-  int out_pipe[2], err_pipe[2];
+  return run_program("servelab", args, "", deadline);
+}
+
+ProcessOutput run_program(const std::string& program, const std::vector<std::string>& args,
+                          const std::string& input, std::chrono::milliseconds deadline) {
+  int in_pipe[2], out_pipe[2], err_pipe[2];
+  EXPECT_EQ(::pipe2(in_pipe, O_CLOEXEC), 0);
   EXPECT_EQ(::pipe2(out_pipe, O_CLOEXEC), 0);
   EXPECT_EQ(::pipe2(err_pipe, O_CLOEXEC), 0);
+  // The input fits the pipe (64 KiB): written whole before the child reads.
+  EXPECT_LT(input.size(), 60000u);
+  EXPECT_EQ(::write(in_pipe[1], input.data(), input.size()), static_cast<ssize_t>(input.size()));
+  ::close(in_pipe[1]);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in_pipe[0], STDIN_FILENO);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
-  std::vector<std::string> argv_s{bin_dir() + "/servelab"};
+  std::vector<std::string> argv_s{bin_dir() + "/" + program};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
@@ -81,11 +92,12 @@ ProcessOutput run_cli(const std::vector<std::string>& args, std::chrono::millise
   pid_t pid = -1;
   const int rc = ::posix_spawn(&pid, argv_s[0].c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
+  ::close(in_pipe[0]);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
   ProcessOutput result;
   if (rc != 0) {
-    ADD_FAILURE() << "spawn servelab failed: " << rc;
+    ADD_FAILURE() << "spawn " << program << " failed: " << rc;
     return result;
   }
   const auto end = std::chrono::steady_clock::now() + deadline;
@@ -97,7 +109,7 @@ ProcessOutput run_cli(const std::vector<std::string>& args, std::chrono::millise
         end - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       ::kill(pid, SIGKILL);
-      ADD_FAILURE() << "servelab did not finish within the deadline";
+      ADD_FAILURE() << program << " did not finish within the deadline";
       break;
     }
     if (::poll(fds, 2, static_cast<int>(left.count())) <= 0) continue;

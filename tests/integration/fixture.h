@@ -55,5 +55,10 @@ struct ProcessOutput {
 // Runs `servelab args...` to completion with a deadline (killed after it).
 ProcessOutput run_cli(const std::vector<std::string>& args,
                       std::chrono::milliseconds deadline = std::chrono::seconds(60));
+// Runs `program` (servelab or servelab-server, from bin_dir()) with `input`
+// on its standard input (under 60 KB), to completion with a deadline.
+ProcessOutput run_program(const std::string& program, const std::vector<std::string>& args,
+                          const std::string& input = "",
+                          std::chrono::milliseconds deadline = std::chrono::seconds(60));
 
 }  // namespace servelab::testing

@@ -42,6 +42,61 @@ TEST(Threshold, ParsesTheK6LikeForms) {
   EXPECT_TRUE(parse_threshold("med>=2us").ok());
 }
 
+TEST(Threshold, TakesEveryDurationUnitScenariosAccept) {
+  const std::pair<const char*, double> cases[] = {
+      {"max<250us", 250},      {"max<250µs", 250},
+      {"max<2ms", 2e3},        {"max<1.5s", 1.5e6},
+      {"max<2m", 120e6},       {"p(99)<1h", 3600e6},
+      {"mean <= 0.5 m", 30e6}, {"uncorrected.p(50)<3s", 3e6}};
+  for (const auto& [text, micros] : cases) {
+    auto t = parse_threshold(text);
+    ASSERT_TRUE(t.ok()) << text << ": " << t.error().message;
+    EXPECT_DOUBLE_EQ(t->limit, micros) << text;
+  }
+  auto days = parse_threshold("max<1d");
+  ASSERT_FALSE(days.ok());
+  EXPECT_NE(days.error().message.find("(us, ms, s, m or h)"), std::string::npos)
+      << days.error().message;
+}
+
+TEST(Threshold, ReadsK6MetricNamesAsTheSameFigures) {
+  auto d = parse_threshold("http_req_duration.p(95)<200");  // k6: ms without a unit
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->series, Series::latency);
+  EXPECT_EQ(d->stat, "p");
+  EXPECT_DOUBLE_EQ(d->percentile, 95);
+  EXPECT_DOUBLE_EQ(d->limit, 200e3);
+  auto ds = parse_threshold("http_req_duration.avg<1s");
+  ASSERT_TRUE(ds.ok());
+  EXPECT_EQ(ds->stat, "mean");
+  EXPECT_DOUBLE_EQ(ds->limit, 1e6);
+
+  auto failed = parse_threshold("http_req_failed.rate<0.01");
+  ASSERT_TRUE(failed.ok()) << failed.error().message;
+  EXPECT_EQ(failed->stat, "error_rate");
+  EXPECT_DOUBLE_EQ(failed->limit, 0.01);
+  auto rate = parse_threshold("http_reqs.rate>100");
+  ASSERT_TRUE(rate.ok());
+  EXPECT_EQ(rate->stat, "rps");
+  auto count = parse_threshold("http_reqs.count>=1000");
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(count->stat, "requests");
+
+  // The same figure as the native name, measured on one result.
+  const RunRecord r = golden_record();
+  EXPECT_DOUBLE_EQ(evaluate_threshold(*d, r).value,
+                   evaluate_threshold(*parse_threshold("p(95)<200ms"), r).value);
+  EXPECT_DOUBLE_EQ(evaluate_threshold(*failed, r).value,
+                   evaluate_threshold(*parse_threshold("error_rate<0.01"), r).value);
+
+  auto bad = parse_threshold("http_req_failed.p(99)<1");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("http_req_failed takes rate"), std::string::npos)
+      << bad.error().message;
+  auto no_unit_native = parse_threshold("p(95)<200");  // only k6's names default to ms
+  EXPECT_FALSE(no_unit_native.ok());
+}
+
 TEST(Threshold, GrammarErrorsNameTheColumnAndWhatWasExpected) {
   auto missing_unit = parse_threshold("p(99)<10");
   ASSERT_FALSE(missing_unit.ok());
