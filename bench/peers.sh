@@ -29,7 +29,7 @@ targets=${PEERS_TARGETS:-"nginx servelab-server"}
 tools=${PEERS_TOOLS:-"servelab-curl servelab-native servelab-native-t2 wrk h2load hey ab"}
 
 for tool in nginx wrk h2load hey ab jq curl /usr/bin/time taskset; do
-  command -v "$tool" >/dev/null || { echo "peers.sh: $tool missing (run scripts/setup)" >&2; exit 2; }
+  command -v "$tool" >/dev/null || { echo "peers.sh: $tool missing (run scripts/setup --peers)" >&2; exit 2; }
 done
 [ -x "$bin/servelab" ] || { echo "peers.sh: $bin/servelab missing (cmake --build --preset release)" >&2; exit 2; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"

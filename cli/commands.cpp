@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -158,6 +159,20 @@ bool print_checks(const std::vector<report::CheckResult>& checks, bool quiet) {
       std::printf("  pass %s\n", c.message.c_str());
   }
   return ok;
+}
+
+// GitHub Actions' job summary: when $GITHUB_STEP_SUMMARY names a file, the
+// Markdown is appended to it (that file's protocol is appending; other jobs'
+// steps write to it too). A failure to append is said, never fatal.
+void append_step_summary(const std::string& markdown) {
+  const char* path = std::getenv("GITHUB_STEP_SUMMARY");
+  if (path == nullptr || *path == '\0') return;
+  std::ofstream out(path, std::ios::app | std::ios::binary);
+  out << markdown;
+  out.flush();
+  if (!out)
+    std::fprintf(stderr, "warning: could not append the summary to $GITHUB_STEP_SUMMARY (%s)\n",
+                 path);
 }
 
 int write_output(const std::string& path, const std::string& text) {
@@ -444,6 +459,7 @@ int Commands::run_command() {
     if (run_.latency) std::printf("%s", report::latency_spectrum_text(outcome->record).c_str());
     std::printf("  result: %s\n", outcome->result_path.c_str());
   }
+  append_step_summary(report::markdown_report({outcome->record}));
   if (outcome->record.stats.partial) return kExitInterrupted;
   // A target that never answered measured nothing: the result is written
   // (with a warning saying so) but the run failed.
@@ -498,9 +514,11 @@ int Commands::matrix_command() {
   }
   std::vector<report::RunRecord> records;
   for (const auto& r : outcome->runs) records.push_back(r.record);
-  std::printf("%s",
-              report::ablation_markdown(report::make_ablation(records, outcome->failed)).c_str());
+  const std::string table =
+      report::ablation_markdown(report::make_ablation(records, outcome->failed));
+  std::printf("%s", table.c_str());
   std::printf("matrix: %s\n", outcome->matrix_path.c_str());
+  append_step_summary(fmt::format("### servelab matrix: {}\n\n{}\n", s.name, table));
   for (const auto& f : outcome->failed)
     std::fprintf(stderr, "run failed: %s: %s\n", f.label.c_str(), f.error.c_str());
   if (outcome->interrupted) return kExitInterrupted;
@@ -606,6 +624,7 @@ int Commands::gate_command() {
     return kExitUsage;
   }
   const bool ok = print_checks(*checks, false);
+  append_step_summary(report::gate_markdown(result->scenario.name, *checks));
   if (!gate_.junit.empty()) {
     if (auto w =
             write_file_atomically(gate_.junit, report::junit_xml(result->scenario.name, *checks));

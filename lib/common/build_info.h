@@ -10,8 +10,9 @@
 namespace servelab {
 
 struct BuildInfo {
-  std::string_view version;     // the project's version (CMakeLists.txt)
-  std::string_view git_commit;  // 12 hex digits, "-dirty" with uncommitted changes; "unknown" outside git
+  std::string_view version;  // the project's version (CMakeLists.txt)
+  std::string_view
+      git_commit;  // 12 hex digits, "-dirty" with uncommitted changes; "unknown" outside git
   std::string_view build_type;  // CMAKE_BUILD_TYPE: Release, RelWithDebInfo, Debug…
   std::string_view cxx_flags;   // CMAKE_CXX_FLAGS (the sanitizer presets' flags show here)
 };

@@ -148,4 +148,23 @@ std::string junit_xml(std::string_view suite, const std::vector<CheckResult>& ch
   return out;
 }
 
+std::string gate_markdown(std::string_view suite, const std::vector<CheckResult>& checks) {
+  size_t failed = 0;
+  for (const CheckResult& c : checks) failed += c.pass ? 0 : 1;
+  std::string out = fmt::format("### servelab gate: {}: {} ({} of {} checks failed)\n\n", suite,
+                                failed == 0 ? "PASS" : "FAIL", failed, checks.size());
+  out += "| verdict | check | measured and limit |\n|---|---|---|\n";
+  // A '|' inside a cell would end it.
+  auto cell = [](std::string text) {
+    for (size_t at = text.find('|'); at != std::string::npos; at = text.find('|', at + 2))
+      text.replace(at, 1, "\\|");
+    return text;
+  };
+  for (const CheckResult& c : checks)
+    out += fmt::format("| {} | `{}` | {} |\n",
+                       c.pass ? "pass" : (c.measured ? "**FAIL**" : "**FAIL** (not measured)"),
+                       cell(c.name), cell(c.message));
+  return out + "\n";
+}
+
 }  // namespace servelab::report

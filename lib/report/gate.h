@@ -39,6 +39,9 @@ Result<std::vector<CheckResult>> run_gate(const RunRecord& result, const GateOpt
 
 // <testsuites><testsuite name=...><testcase name=... classname=...>[<failure .../>]
 std::string junit_xml(std::string_view suite, const std::vector<CheckResult>& checks);
+// The checks as a Markdown table (verdict, check, what was measured), for a CI
+// job summary ($GITHUB_STEP_SUMMARY).
+std::string gate_markdown(std::string_view suite, const std::vector<CheckResult>& checks);
 
 // &, <, >, " and ' as entities (XML/HTML text and attribute values).
 std::string xml_escape(std::string_view text);

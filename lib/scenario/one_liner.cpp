@@ -1,10 +1,10 @@
 #include "scenario/one_liner.h"
 
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include <sstream>
 #include <string_view>
-#include <toml++/toml.h>
 
 namespace servelab::scenario {
 namespace {
@@ -34,7 +34,8 @@ Result<std::string> one_liner_toml(const OneLiner& o) {
   std::string path(1, '/');
   if (slash != std::string::npos) path.append(o.url, o.url[slash] == '/' ? slash + 1 : slash);
   if (origin.size() <= authority)
-    return make_error(fmt::format("'{}': expected a host after {}", o.url, o.url.substr(0, authority)));
+    return make_error(
+        fmt::format("'{}': expected a host after {}", o.url, o.url.substr(0, authority)));
 
   toml::table headers;
   for (const std::string& h : o.headers) {

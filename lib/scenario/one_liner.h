@@ -17,9 +17,9 @@ struct OneLiner {
   // Unset flags take these defaults (wrk's where wrk has one).
   int connections = 10;
   std::string duration = "10s";
-  std::optional<double> rate;      // -R: open loop at this many req/s; absent: closed loop
-  std::optional<int> threads;      // -t; absent: the scenario default (1)
-  std::string timeout;             // --timeout ("2s"); empty: the scenario default
+  std::optional<double> rate;        // -R: open loop at this many req/s; absent: closed loop
+  std::optional<int> threads;        // -t; absent: the scenario default (1)
+  std::string timeout;               // --timeout ("2s"); empty: the scenario default
   std::vector<std::string> headers;  // -H "Name: value", repeatable
   std::string method = "GET";
   std::string body;  // the request body itself (the CLI reads --body @file)

@@ -173,6 +173,35 @@ TEST_F(MatrixCli, GateExitCodesPassFailBadExpressionAndFailedRun) {
   EXPECT_NE(failed_run.err.find("partial"), std::string::npos) << failed_run.err;
 }
 
+// With $GITHUB_STEP_SUMMARY set (GitHub Actions), run, matrix and gate append
+// their Markdown to that file after what earlier steps wrote.
+TEST_F(MatrixCli, StepSummaryGetsTheRunAndTheGateAppended) {
+  ASSERT_EQ(matrix_->exit_code, 0) << matrix_->err;
+  const auto summary = dir_->path() / "step_summary.md";
+  std::ofstream(summary) << "earlier step\n";
+  ::setenv("GITHUB_STEP_SUMMARY", summary.c_str(), 1);
+  auto fail =
+      run_cli({"gate", result("pooling"), "--threshold", "p(99)<1us", "--threshold", "rps>0"});
+  auto run = run_cli({"run", (dir_->path() / "tiny.toml").string(), "--quiet", "--out",
+                      (dir_->path() / "summary-run").string(), "--results",
+                      (dir_->path() / "results").string()});
+  ::unsetenv("GITHUB_STEP_SUMMARY");
+  EXPECT_EQ(fail.exit_code, 1) << fail.err;
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  const std::string text = read(summary);
+  EXPECT_EQ(text.rfind("earlier step\n", 0), 0u) << text;  // appended, not replaced
+  EXPECT_NE(text.find("servelab gate: tiny: FAIL"), std::string::npos) << text;
+  EXPECT_NE(text.find("| **FAIL** | `p(99)<1us` |"), std::string::npos) << text;
+  EXPECT_NE(text.find("| pass | `rps>0` |"), std::string::npos) << text;
+  EXPECT_GT(text.find("tiny", text.find("rps>0")), text.find("rps>0"))
+      << text;  // the run's report after
+  // Without the variable nothing is written anywhere.
+  const std::string before = read(summary);
+  auto quiet = run_cli({"gate", result("pooling"), "--threshold", "rps>0"});
+  EXPECT_EQ(quiet.exit_code, 0);
+  EXPECT_EQ(read(summary), before);
+}
+
 // Streaming on with a streamed generate request: the embedded server streams
 // it, so no "no effect" note appears anywhere.
 TEST(RunCli, StreamingWithAStreamedGenerateRequestHasNoNoEffectNote) {
