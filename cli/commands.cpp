@@ -297,8 +297,14 @@ void Commands::add_to(CLI::App& app) {
 
   auto* gate = app.add_subcommand(
       "gate", "Pass/fail a result: thresholds and regressions (exit 0 pass, 1 fail)");
-  gate->add_option("result", gate_.result, "result.json")->required()->check(CLI::ExistingFile);
-  gate->add_option("--baseline", gate_.baseline, "Baseline result.json for --max-regression")
+  gate->add_option("results", gate_.results,
+                   "result.json of the run to gate, or of several repeats of it (compared by "
+                   "median and spread)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  gate->add_option("--baseline", gate_.baselines,
+                   "Baseline result.json files (repeats) or a matrix.json (its runs with the "
+                   "results' toggles) for --max-regression")
       ->check(CLI::ExistingFile);
   gate->add_option("--threshold", gate_.thresholds,
                    "Threshold expression, e.g. 'p(99)<10ms' (repeatable)")
@@ -592,19 +598,22 @@ int Commands::compare_command() {
 }
 
 int Commands::gate_command() {
-  auto result = report::read_result_file(gate_.result);
-  if (!result) {
-    std::fprintf(stderr, "%s\n", result.error().message.c_str());
+  auto results = report::read_results(gate_.results);
+  if (!results) {
+    std::fprintf(stderr, "%s\n", results.error().message.c_str());
     return kExitUsage;
   }
-  std::optional<report::RunRecord> baseline;
-  if (!gate_.baseline.empty()) {
-    auto b = report::read_result_file(gate_.baseline);
-    if (!b) {
-      std::fprintf(stderr, "%s\n", b.error().message.c_str());
-      return kExitUsage;
-    }
-    baseline = std::move(*b);
+  report::RunSet runs;
+  for (const report::RunRecord& r : *results) runs.push_back(&r);
+  auto baselines = report::read_results(gate_.baselines);
+  if (!baselines) {
+    std::fprintf(stderr, "%s\n", baselines.error().message.c_str());
+    return kExitUsage;
+  }
+  auto matching = report::matching_baselines(runs, *baselines);
+  if (!matching) {
+    std::fprintf(stderr, "%s\n", matching.error().message.c_str());
+    return kExitUsage;
   }
   report::GateOptions o;
   o.thresholds = gate_.thresholds;
@@ -617,28 +626,31 @@ int Commands::gate_command() {
     }
     o.regressions = std::move(*limits);
   }
-  o.baseline = baseline ? &*baseline : nullptr;
-  auto checks = report::run_gate(*result, o);
+  o.baselines = *matching;
+  auto checks = report::run_gate(runs, o);
   if (!checks) {
     std::fprintf(stderr, "%s\n", checks.error().message.c_str());
     return kExitUsage;
   }
   const bool ok = print_checks(*checks, false);
-  append_step_summary(report::gate_markdown(result->scenario.name, *checks));
+  const std::string& suite = runs.front()->scenario.name;
+  append_step_summary(report::gate_markdown(suite, *checks));
   if (!gate_.junit.empty()) {
-    if (auto w =
-            write_file_atomically(gate_.junit, report::junit_xml(result->scenario.name, *checks));
-        !w) {
+    if (auto w = write_file_atomically(gate_.junit, report::junit_xml(suite, *checks)); !w) {
       std::fprintf(stderr, "%s\n", w.error().message.c_str());
       return kExitRunFailed;
     }
   }
   // A result that does not stand for a complete run cannot pass a gate.
-  if (result->stats.partial || (result->server.embedded && !result->server.exit_clean)) {
-    std::fprintf(stderr, "gate: the run itself failed: %s\n",
-                 result->stats.partial ? "the result is partial (interrupted)"
-                                       : ("embedded server " + result->server.exit).c_str());
-    return kExitRunFailed;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const report::RunRecord& r = *runs[i];
+    if (r.stats.partial || (r.server.embedded && !r.server.exit_clean)) {
+      std::fprintf(stderr, "gate: the run itself failed (result %zu of %zu): %s\n", i + 1,
+                   runs.size(),
+                   r.stats.partial ? "the result is partial (interrupted)"
+                                   : ("embedded server " + r.server.exit).c_str());
+      return kExitRunFailed;
+    }
   }
   std::printf("gate: %s (%zu check%s)\n", ok ? "PASS" : "FAIL", checks->size(),
               checks->size() == 1 ? "" : "s");

@@ -66,8 +66,8 @@ class Commands {
     std::string out;
   } compare_;
   struct GateArgs {
-    std::string result;
-    std::string baseline;
+    std::vector<std::string> results;    // result.json files: one run, or repeats of one
+    std::vector<std::string> baselines;  // result.json or matrix.json files
     std::vector<std::string> thresholds;
     std::string max_regression;
     std::string junit;

@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
 #include "report/run_metrics.h"
+#include "report/summary.h"
 #include "report/threshold.h"
 
 namespace servelab::report {
@@ -86,43 +88,154 @@ Result<std::vector<RegressionLimit>> parse_max_regression(std::string_view text)
   return out;
 }
 
-CheckResult check_regression(const RegressionLimit& limit, const RunRecord& result,
-                             const RunRecord& baseline) {
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+std::vector<double> values_of(const RunSet& runs, std::string_view metric) {
+  std::vector<double> out;
+  for (const RunRecord* r : runs) {
+    double v = 0;
+    metric_value(metrics_of(*r), metric, &v);
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::string runs_text(size_t n) { return n == 1 ? "1 run" : fmt::format("{} runs", n); }
+
+}  // namespace
+
+CheckResult check_regression(const RegressionLimit& limit, const RunSet& results,
+                             const RunSet& baselines) {
   CheckResult c;
   c.name =
       fmt::format("regression {}<={}", limit.metric, limit.text.substr(limit.text.find('=') + 1));
   c.limit = limit.allowed;
-  double now = 0, base = 0;
-  metric_value(metrics_of(result), limit.metric, &now);
-  metric_value(metrics_of(baseline), limit.metric, &base);
-  if (limit.metric == "error_rate") {
-    c.value = now - base;  // absolute increase
-  } else if (base <= 0) {
+  if (results.empty() || baselines.empty()) {
+    c.measured = false;
+    c.message =
+        fmt::format("{}: no {} to compare", c.name, results.empty() ? "result" : "baseline");
+    return c;
+  }
+  const std::vector<double> now_v = values_of(results, limit.metric);
+  const std::vector<double> base_v = values_of(baselines, limit.metric);
+  const double now = median(now_v), base = median(base_v);
+  const bool absolute = limit.metric == "error_rate";
+  const bool higher_better = higher_is_better(limit.metric);
+  // "Worse" as a signed change: positive is worse, in the limit's terms.
+  auto worse_by = [&](double x, double reference) {
+    if (absolute) return x - reference;  // percentage points
+    return higher_better ? (reference - x) / reference : (x - reference) / reference;
+  };
+  if (!absolute && base <= 0) {
     c.measured = false;
     c.message =
         fmt::format("{}: baseline {} is 0; a relative change is undefined", c.name, limit.metric);
     return c;
-  } else {
-    c.value = higher_is_better(limit.metric) ? (base - now) / base : (now - base) / base;
   }
-  c.pass = c.value <= c.limit;
-  c.message = fmt::format("{}: {} {} vs baseline {} ({} {:+.2f}%), allowed {:.2f}%", c.name,
-                          limit.metric, show(limit.metric, now), show(limit.metric, base),
-                          limit.metric == "error_rate" ? "increase" : "worse by", c.value * 100.0,
-                          c.limit * 100.0);
+  c.value = worse_by(now, base);
+  const bool beyond_limit = c.value > c.limit;
+  const auto [base_lo, base_hi] = std::minmax_element(base_v.begin(), base_v.end());
+  const auto [now_lo, now_hi] = std::minmax_element(now_v.begin(), now_v.end());
+  const std::string change = fmt::format("{} {:.2f}{}",
+                                         c.value > 0   ? "worse by"
+                                         : c.value < 0 ? "better by"
+                                                       : "unchanged,",
+                                         std::abs(c.value) * 100.0, absolute ? " points" : "%");
+  std::string text = fmt::format("{}: {}{} of {} vs baseline {}{} of {} ({}), allowed {:.2f}{}",
+                                 c.name, now_v.size() > 1 ? "median " : "", show(limit.metric, now),
+                                 runs_text(now_v.size()), base_v.size() > 1 ? "median " : "",
+                                 show(limit.metric, base), runs_text(base_v.size()), change,
+                                 c.limit * 100.0, absolute ? " points" : "%");
+  if (now_v.size() == 1 && base_v.size() == 1) {
+    c.pass = !beyond_limit;
+    c.message = text + fmt::format(
+                           "; spread not measured (one run a side: give the gate several "
+                           "runs of each to tell a change from noise) → {}",
+                           c.pass ? "pass" : "FAIL");
+    return c;
+  }
+  // Every candidate run worse than every baseline run (in the worse direction).
+  const double best_now = higher_better ? *now_hi : *now_lo;
+  const double worst_base = higher_better ? *base_lo : *base_hi;
+  const bool apart = higher_better ? best_now < worst_base : best_now > worst_base;
+  auto band = [&](double lo, double hi, double mid) {
+    return fmt::format("{} to {} ({:.2f}%)", show(limit.metric, lo), show(limit.metric, hi),
+                       mid > 0 ? (hi - lo) / mid * 100.0 : 0.0);
+  };
+  text += fmt::format("; spread: baseline {}, result {}", band(*base_lo, *base_hi, base),
+                      band(*now_lo, *now_hi, now));
+  c.pass = !(beyond_limit && apart);
+  c.message = text + (!beyond_limit ? " → pass (within the limit)"
+                      : !apart      ? " → pass (beyond the limit but within the noise: the runs "
+                                      "overlap)"
+                               : " → FAIL (beyond the limit and outside the noise: every run "
+                                 "is worse than every baseline run)");
   return c;
 }
 
-Result<std::vector<CheckResult>> run_gate(const RunRecord& result, const GateOptions& o) {
-  std::vector<std::string> expressions;
-  if (o.scenario_thresholds) expressions = result.scenario.thresholds;
-  expressions.insert(expressions.end(), o.thresholds.begin(), o.thresholds.end());
-  auto checks = evaluate_thresholds(expressions, result);
-  if (!checks) return checks.error();
-  if (!o.regressions.empty() && o.baseline == nullptr)
-    return make_error("--max-regression needs --baseline RESULT");
-  for (const auto& r : o.regressions) checks->push_back(check_regression(r, result, *o.baseline));
+CheckResult check_regression(const RegressionLimit& limit, const RunRecord& result,
+                             const RunRecord& baseline) {
+  return check_regression(limit, RunSet{&result}, RunSet{&baseline});
+}
+
+Result<RunSet> matching_baselines(const RunSet& results, const std::vector<RunRecord>& baselines) {
+  if (results.empty()) return make_error("gate: no result given");
+  const std::string label = toggles_label(results.front()->scenario.toggles);
+  for (const RunRecord* r : results)
+    if (toggles_label(r->scenario.toggles) != label)
+      return make_error(
+          fmt::format("gate: the results measured different configurations ({} and {}); gate one "
+                      "configuration at a time",
+                      label, toggles_label(r->scenario.toggles)));
+  RunSet out;
+  std::vector<std::string> seen;
+  for (const RunRecord& b : baselines) {
+    const std::string l = toggles_label(b.scenario.toggles);
+    if (l == label)
+      out.push_back(&b);
+    else if (std::find(seen.begin(), seen.end(), l) == seen.end())
+      seen.push_back(l);
+  }
+  if (out.empty() && !baselines.empty())
+    return make_error(
+        fmt::format("gate: no baseline run has the results' toggles ({}); the "
+                    "baselines measured {}",
+                    label, fmt::join(seen, ", ")));
+  return out;
+}
+
+Result<std::vector<CheckResult>> run_gate(const RunSet& results, const GateOptions& o) {
+  if (results.empty()) return make_error("gate: no result given");
+  std::vector<CheckResult> checks;
+  for (size_t i = 0; i < results.size(); ++i) {
+    std::vector<std::string> expressions;
+    if (o.scenario_thresholds) expressions = results[i]->scenario.thresholds;
+    expressions.insert(expressions.end(), o.thresholds.begin(), o.thresholds.end());
+    auto run_checks = evaluate_thresholds(expressions, *results[i]);
+    if (!run_checks) return run_checks.error();
+    for (CheckResult& c : *run_checks) {
+      if (results.size() > 1) {
+        const std::string run = fmt::format(" (run {} of {})", i + 1, results.size());
+        c.name += run;
+        c.message += run;
+      }
+      checks.push_back(std::move(c));
+    }
+  }
+  if (!o.regressions.empty() && o.baselines.empty())
+    return make_error("--max-regression needs --baseline RESULT...");
+  for (const auto& r : o.regressions) checks.push_back(check_regression(r, results, o.baselines));
   return checks;
+}
+
+Result<std::vector<CheckResult>> run_gate(const RunRecord& result, const GateOptions& o) {
+  return run_gate(RunSet{&result}, o);
 }
 
 std::string junit_xml(std::string_view suite, const std::vector<CheckResult>& checks) {

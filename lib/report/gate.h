@@ -23,6 +23,20 @@ struct RegressionLimit {
 // "rps=5%,p99=10%"; errors name the bad entry and the valid metrics.
 Result<std::vector<RegressionLimit>> parse_max_regression(std::string_view text);
 
+// Runs of one configuration (the repeats of a run, or a single run): the
+// regression check compares their medians and their spread.
+using RunSet = std::vector<const RunRecord*>;
+
+// A regression fails when the candidates' median is worse than the
+// baselines' median by more than `limit.allowed` AND, when either side has
+// several runs, the two sets do not overlap: every candidate run is worse
+// than every baseline run (the max-min band test; with 3 runs a side, two
+// sets of one configuration fall apart that way by chance 1 time in 20, and
+// the limit must be exceeded too). A change inside the measured spread
+// passes, and the message says so. One run a side: the limit alone decides
+// (the spread is not measured, and the message says that too).
+CheckResult check_regression(const RegressionLimit& limit, const RunSet& results,
+                             const RunSet& baselines);
 CheckResult check_regression(const RegressionLimit& limit, const RunRecord& result,
                              const RunRecord& baseline);
 
@@ -30,12 +44,20 @@ struct GateOptions {
   std::vector<std::string> thresholds;  // in addition to the scenario's own
   bool scenario_thresholds = true;      // evaluate the result's scenario [thresholds] too
   std::vector<RegressionLimit> regressions;
-  const RunRecord* baseline = nullptr;  // required when regressions is not empty
+  RunSet baselines;  // required when regressions is not empty
 };
 
-// Every check, in order: scenario thresholds, given thresholds, regressions.
-// An error only for a bad expression or a missing baseline.
+// Every check, in order: scenario thresholds, given thresholds (on each
+// result; named "... (run i of N)" when there are several), regressions. An
+// error only for a bad expression or a missing baseline.
+Result<std::vector<CheckResult>> run_gate(const RunSet& results, const GateOptions& options);
 Result<std::vector<CheckResult>> run_gate(const RunRecord& result, const GateOptions& options);
+
+// The runs of `baselines` that measured the configuration `results` did (the
+// same toggles), so that a whole matrix can serve as the baseline. Errors:
+// results of several configurations, or no baseline of theirs (naming the
+// configurations the baselines have).
+Result<RunSet> matching_baselines(const RunSet& results, const std::vector<RunRecord>& baselines);
 
 // <testsuites><testsuite name=...><testcase name=... classname=...>[<failure .../>]
 std::string junit_xml(std::string_view suite, const std::vector<CheckResult>& checks);

@@ -173,6 +173,24 @@ TEST_F(MatrixCli, GateExitCodesPassFailBadExpressionAndFailedRun) {
   EXPECT_NE(failed_run.err.find("partial"), std::string::npos) << failed_run.err;
 }
 
+// Repeats against a matrix baseline: the gate takes the matrix's run with the
+// results' toggles, compares medians and prints the spread of each side.
+TEST_F(MatrixCli, GateComparesRepeatsWithTheMatrixRunsOfTheirToggles) {
+  ASSERT_EQ(matrix_->exit_code, 0) << matrix_->err;
+  const std::string r = result("pooling");
+  const std::string m = (out() / "matrix.json").string();
+  auto gate = run_cli({"gate", r, r, "--baseline", m, "--max-regression", "rps=5%,p99=10%",
+                       "--no-scenario-thresholds"});
+  EXPECT_EQ(gate.exit_code, 0) << gate.err << gate.out;
+  EXPECT_NE(gate.out.find("of 2 runs vs baseline"), std::string::npos) << gate.out;
+  EXPECT_NE(gate.out.find("spread: baseline"), std::string::npos) << gate.out;
+  EXPECT_NE(gate.out.find("unchanged"), std::string::npos) << gate.out;
+  // The all-off run is another configuration: not a baseline for pooling.
+  auto mixed = run_cli({"gate", r, result("all-off"), "--baseline", m});
+  EXPECT_EQ(mixed.exit_code, 2) << mixed.err;
+  EXPECT_NE(mixed.err.find("different configurations"), std::string::npos) << mixed.err;
+}
+
 // With $GITHUB_STEP_SUMMARY set (GitHub Actions), run, matrix and gate append
 // their Markdown to that file after what earlier steps wrote.
 TEST_F(MatrixCli, StepSummaryGetsTheRunAndTheGateAppended) {

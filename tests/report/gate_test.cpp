@@ -39,6 +39,110 @@ TEST(Gate, RegressionFailsOnlyBeyondTheAllowedChange) {
   EXPECT_TRUE(check_regression(*parse_max_regression("p99=0%")->begin(), base, base).pass);
 }
 
+// Runs whose throughput is `rps` (the golden run's requests over a scaled
+// measured phase).
+std::vector<RunRecord> runs_at(std::initializer_list<double> rps) {
+  std::vector<RunRecord> out;
+  const RunRecord base = golden_record();
+  for (double target : rps) {
+    RunRecord r = base;
+    const uint64_t connect =
+        base.stats.counters.errors[static_cast<size_t>(load::ErrorClass::connect)];
+    const double seconds = static_cast<double>(base.stats.counters.requests - connect) / target;
+    r.stats.measured = std::chrono::microseconds(static_cast<int64_t>(seconds * 1e6));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+RunSet set_of(const std::vector<RunRecord>& runs) {
+  RunSet s;
+  for (const RunRecord& r : runs) s.push_back(&r);
+  return s;
+}
+
+TEST(Gate, AChangeInsideTheMeasuredSpreadPassesAndSaysSo) {
+  const RegressionLimit rps5 = *parse_max_regression("rps=5%")->begin();
+  // Medians 1000 and 900 (10% worse, beyond 5%), but the runs overlap.
+  const auto base = runs_at({1000, 1100, 880});
+  const auto now = runs_at({900, 1050, 850});
+  const CheckResult c = check_regression(rps5, set_of(now), set_of(base));
+  EXPECT_TRUE(c.pass) << c.message;
+  EXPECT_NEAR(c.value, 0.10, 1e-3);
+  EXPECT_NE(
+      c.message.find("median 900.0 req/s of 3 runs vs baseline median 1000.0 req/s of 3 runs"),
+      std::string::npos)
+      << c.message;
+  EXPECT_NE(c.message.find("spread: baseline 880.0 req/s to 1100.0 req/s (22.00%)"),
+            std::string::npos)
+      << c.message;
+  EXPECT_NE(c.message.find("within the noise"), std::string::npos) << c.message;
+}
+
+TEST(Gate, AChangeBeyondTheLimitAndTheSpreadFails) {
+  const RegressionLimit rps5 = *parse_max_regression("rps=5%")->begin();
+  const auto base = runs_at({1000, 1010, 990});
+  const auto now = runs_at({850, 860, 870});  // every run below every baseline run
+  const CheckResult c = check_regression(rps5, set_of(now), set_of(base));
+  EXPECT_FALSE(c.pass) << c.message;
+  EXPECT_NE(c.message.find("outside the noise"), std::string::npos) << c.message;
+  // Apart but within the limit: a 2% change of a very quiet measurement passes.
+  const auto close = runs_at({985, 984, 983});
+  EXPECT_TRUE(check_regression(rps5, set_of(close), set_of(base)).pass);
+  // Latency: higher is worse, so "apart" means every run slower.
+  std::vector<RunRecord> slow = base;
+  for (RunRecord& r : slow)
+    r.stats.latency.record_n(r.stats.latency.max() * 10, r.stats.latency.count());
+  EXPECT_FALSE(
+      check_regression(*parse_max_regression("p99=10%")->begin(), set_of(slow), set_of(base)).pass);
+  EXPECT_TRUE(check_regression(*parse_max_regression("p99=10%")->begin(), set_of(base),
+                               set_of(slow))
+                  .pass);  // faster is no regression
+}
+
+TEST(Gate, AnImprovementIsWordedAsBetter) {
+  const RegressionLimit rps5 = *parse_max_regression("rps=5%")->begin();
+  const auto base = runs_at({1000});
+  const auto now = runs_at({1095});
+  const CheckResult c = check_regression(rps5, now.front(), base.front());
+  EXPECT_TRUE(c.pass);
+  EXPECT_LT(c.value, 0);
+  EXPECT_NE(c.message.find("better by 9.50%"), std::string::npos) << c.message;
+  EXPECT_EQ(c.message.find("worse by -"), std::string::npos) << c.message;
+  EXPECT_NE(c.message.find("spread not measured"), std::string::npos) << c.message;
+}
+
+TEST(Gate, AMatrixBaselineGivesTheRunsOfTheResultsToggles) {
+  std::vector<RunRecord> matrix = runs_at({1000, 1010, 700, 710});
+  matrix[2].scenario.toggles.pooling = !matrix[0].scenario.toggles.pooling;
+  matrix[3].scenario.toggles.pooling = !matrix[0].scenario.toggles.pooling;
+  const auto now = runs_at({990});
+  auto same = matching_baselines(set_of(now), matrix);
+  ASSERT_TRUE(same.ok()) << same.error().message;
+  ASSERT_EQ(same->size(), 2u);
+  EXPECT_EQ((*same)[0], &matrix[0]);
+  EXPECT_EQ((*same)[1], &matrix[1]);
+  std::vector<RunRecord> others(matrix.begin() + 2, matrix.end());
+  auto none = matching_baselines(set_of(now), others);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().message.find("no baseline run has the results' toggles"),
+            std::string::npos)
+      << none.error().message;
+  auto mixed = matching_baselines(set_of(matrix), matrix);
+  EXPECT_FALSE(mixed.ok());
+}
+
+TEST(Gate, ThresholdsAreCheckedOnEveryRepeat) {
+  const auto now = runs_at({1000, 1000, 1000});
+  GateOptions o;
+  o.scenario_thresholds = false;
+  o.thresholds = {"rps>1"};
+  auto checks = run_gate(set_of(now), o);
+  ASSERT_TRUE(checks.ok());
+  ASSERT_EQ(checks->size(), 3u);
+  EXPECT_NE((*checks)[2].name.find("(run 3 of 3)"), std::string::npos) << (*checks)[2].name;
+}
+
 TEST(Gate, RunsScenarioAndGivenThresholdsAndNeedsABaselineForRegressions) {
   const RunRecord r = golden_record();
   GateOptions o;
@@ -50,7 +154,7 @@ TEST(Gate, RunsScenarioAndGivenThresholdsAndNeedsABaselineForRegressions) {
   EXPECT_FALSE(checks->back().pass);
   o.regressions = *parse_max_regression("rps=5%");
   EXPECT_FALSE(run_gate(r, o).ok());
-  o.baseline = &r;
+  o.baselines = {&r};
   EXPECT_TRUE(run_gate(r, o).ok());
   o.thresholds = {"p(99)<"};
   EXPECT_FALSE(run_gate(r, o).ok());
