@@ -10,8 +10,10 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <string>
 
 #include "common/build_info.h"
+#include "completion/bash_completion.h"
 #include "serve/reference_server.h"
 #include "serve/server_flags.h"
 
@@ -20,6 +22,18 @@ int main(int argc, char** argv) {
   servelab::serve::ServerConfig config;
   app.set_version_flag("--version", servelab::version_line("servelab-server"));
   servelab::serve::add_server_flags(app, config);
+  // `--completion bash` prints the shell completion script and exits at
+  // once (triggered while parsing, before --models is found missing), as
+  // --help and --version do.
+  app.add_option_function<std::string>(
+         "--completion",
+         [&app](const std::string&) {
+           std::fputs(servelab::completion::bash_script(app, "servelab-server").c_str(), stdout);
+           throw CLI::Success();
+         },
+         "Print a shell completion script for SHELL (bash) and exit")
+      ->check(CLI::IsMember({"bash"}))
+      ->trigger_on_parse();
   try {
     app.parse(argc, argv);
   } catch (const servelab::serve::FlagError& e) {

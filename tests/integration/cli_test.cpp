@@ -169,6 +169,38 @@ TEST(Cli, UrlFlagsWithAScenarioFileAreAUsageError) {
   EXPECT_EQ(both.exit_code, 2) << both.err;
 }
 
+// The built programs come with their man pages (help2man) and completion
+// scripts, made from the flags they have (scripts/setup installs help2man).
+TEST(Cli, ManPagesAndCompletionsDescribeTheBuiltFlags) {
+  const fs::path share = fs::path(SERVELAB_BINARY_DIR) / "share";
+  auto read = [](const fs::path& p) {
+    std::ifstream in(p);
+    return std::string{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  };
+  const std::string page = read(share / "man" / "servelab.1");
+  ASSERT_FALSE(page.empty()) << "no man page: is help2man installed (scripts/setup)?";
+  EXPECT_NE(page.find(".SH NAME"), std::string::npos);
+  EXPECT_NE(page.find("print\\-scenario"), std::string::npos);  // a run flag, from --help-all
+  EXPECT_NE(page.find("max\\-regression"), std::string::npos);  // a gate flag
+  const std::string server_page = read(share / "man" / "servelab-server.1");
+  EXPECT_NE(server_page.find("send\\-buffer"), std::string::npos);
+
+  const std::string script = read(share / "bash-completion" / "servelab");
+  auto printed = run_cli({"completion", "bash"});
+  ASSERT_EQ(printed.exit_code, 0) << printed.err;
+  EXPECT_EQ(script, printed.out);  // the installed file is what the program prints
+  for (const char* word : {"\"|run\") path=\"run\"", "\"|gate\") path=\"gate\"",
+                           "\"models|make\") path=\"models make\"", "--print-scenario",
+                           "--max-regression", "--toggles"})
+    EXPECT_NE(script.find(word), std::string::npos) << word;
+  auto server = run_program("servelab-server", {"--completion", "bash"});
+  ASSERT_EQ(server.exit_code, 0) << server.err;
+  EXPECT_EQ(server.out, read(share / "bash-completion" / "servelab-server"));
+  EXPECT_NE(server.out.find("--max-queue"), std::string::npos);
+  EXPECT_NE(server.out.find("complete -o filenames -F _servelab_server servelab-server"),
+            std::string::npos);
+}
+
 TEST(Cli, SetOverridesAScenarioKey) {
   TempDir dir;
   write(dir.path() / "tiny.toml", kTinyScenario);
