@@ -59,7 +59,13 @@ Result<std::vector<RunRecord>> read_results(const std::vector<std::string>& path
     std::ostringstream ss;
     ss << in.rdbuf();
     const std::string text = ss.str();
-    if (text.find("\"servelab_matrix\"") != std::string::npos) {
+    // A matrix file is one whose top-level object has the matrix version key
+    // (a result whose scenario is named "servelab_matrix" is still a result).
+    boost::system::error_code ec;
+    const boost::json::value doc = boost::json::parse(text, ec);
+    const bool is_matrix =
+        !ec && doc.is_object() && doc.as_object().if_contains("servelab_matrix") != nullptr;
+    if (is_matrix) {
       auto m = parse_matrix_json(text);
       if (!m) return make_error(path + ": " + m.error().message);
       const auto dir = std::filesystem::path(path).parent_path();

@@ -24,15 +24,16 @@ std::vector<std::string> complete(const std::string& script, const std::string& 
   const std::string path = (dir.path() / "script.bash").string();
   std::ofstream(path) << script;
   const std::string probe = (dir.path() / "probe.bash").string();
-  std::ofstream(probe) << "source '" << path << "'\n"
-                       << "cd '" << dir.path().string() << "'\n"
-                       << "COMP_LINE='" << line << "'\n"
-                       << "read -ra COMP_WORDS <<< \"$COMP_LINE\"\n"
-                       << "[[ \"$COMP_LINE\" == *' ' ]] && COMP_WORDS+=('')\n"
-                       << "COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))\n"
-                       << "fn=$(complete -p \"${COMP_WORDS[0]}\" | sed -E 's/.*-F ([^ ]+).*/\\1/')\n"
-                       << "\"$fn\"\n"
-                       << "printf '%s\\n' \"${COMPREPLY[@]}\"\n";
+  std::ofstream(probe)
+      << "source '" << path << "'\n"
+      << "cd '" << dir.path().string() << "'\n"
+      << "COMP_LINE='" << line << "'\n"
+      << "read -ra COMP_WORDS <<< \"$COMP_LINE\"\n"
+      << "[[ \"$COMP_LINE\" == *' ' ]] && COMP_WORDS+=('')\n"
+      << "COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))\n"
+      << "fn=$(complete -p \"${COMP_WORDS[0]}\" | sed -E 's/.*-F ([^ ]+).*/\\1/')\n"
+      << "\"$fn\"\n"
+      << "printf '%s\\n' \"${COMPREPLY[@]}\"\n";
   FILE* bash = ::popen(("bash --norc --noprofile '" + probe + "'").c_str(), "r");
   EXPECT_NE(bash, nullptr);
   std::vector<std::string> words;

@@ -1,9 +1,13 @@
 // The ablation table and matrix.json (report/ablation.h, report/matrix_file.h).
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "report/ablation.h"
 #include "report/matrix_file.h"
+#include "report/result_json.h"
 #include "report_fixture.h"
+#include "support/temp_dir.h"
 
 namespace servelab::report {
 namespace {
@@ -40,6 +44,20 @@ TEST(MatrixFile, RoundTripsResultsAndFailures) {
   ASSERT_EQ(back->failed.size(), 1u);
   EXPECT_EQ(back->failed[0].error, "server did not start");
   EXPECT_EQ(back->repeat, 2);
+}
+
+// Only the top-level key makes a file a matrix: a result whose scenario is
+// named "servelab_matrix" is read as the result it is.
+TEST(MatrixFile, AResultNamedLikeTheMatrixKeyIsStillAResult) {
+  servelab::testing::TempDir dir("matrix-name");
+  RunRecord r = testing::golden_record();
+  r.scenario.name = "servelab_matrix";
+  const std::string path = (dir.path() / "result.json").string();
+  std::ofstream(path) << to_json_text(r);
+  auto read = read_results({path});
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  ASSERT_EQ(read->size(), 1u);
+  EXPECT_EQ(read->front().scenario.name, "servelab_matrix");
 }
 
 }  // namespace

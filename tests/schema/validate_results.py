@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Validates servelab result.json and matrix.json files against their JSON Schemas.
 
-Usage: validate_results.py SCHEMA_DIR FILE_OR_DIR...
+Usage: validate_results.py [--allow-empty] SCHEMA_DIR FILE_OR_DIR...
 
 SCHEMA_DIR holds result.schema.json and matrix.schema.json (docs/schema). Each
 FILE is validated; each DIR is searched recursively for files named
@@ -11,8 +11,9 @@ version key ("servelab_result" or "servelab_matrix"), else by its name
 
 Prints "ok PATH" per valid file and "FAIL PATH: <json path>: <message>" for
 every error of an invalid one, then a count line. Exit status: 0 when every
-file is valid, 1 when one is not or no file was found, 2 on usage errors
-(bad arguments, a missing or invalid schema).
+file is valid, 1 when one is not or no file was found (unless --allow-empty:
+ctest's check of the results the tests kept, when a filtered run kept none),
+2 on usage errors (bad arguments, a missing or invalid schema).
 
 Needs python3-jsonschema >= 4.0 (Draft202012Validator; Debian's 4.10 is enough).
 """
@@ -29,7 +30,7 @@ except ImportError:  # pragma: no cover - depends on the machine
     sys.stderr.write("validate_results.py: needs the jsonschema module (apt install python3-jsonschema)\n")
     sys.exit(2)
 
-USAGE = "usage: validate_results.py SCHEMA_DIR FILE_OR_DIR..."
+USAGE = "usage: validate_results.py [--allow-empty] SCHEMA_DIR FILE_OR_DIR..."
 
 # kind -> (schema file, top-level version key, file name found in directories)
 KINDS = {
@@ -149,6 +150,9 @@ def errors_of(path, validators):
 
 
 def main(argv):
+    allow_empty = len(argv) > 1 and argv[1] == "--allow-empty"
+    if allow_empty:
+        argv = argv[:1] + argv[2:]
     if len(argv) < 3 or argv[1] in ("-h", "--help"):
         if len(argv) >= 2 and argv[1] in ("-h", "--help"):
             print(__doc__.strip())
@@ -167,7 +171,7 @@ def main(argv):
             print(f"FAIL {path}: {where}: {message}")
     if not files:
         print("0 files: no result.json or matrix.json found")
-        return 1
+        return 0 if allow_empty else 1
     print(f"{len(files)} file{'s' if len(files) != 1 else ''}: "
           f"{len(files) - failed} ok, {failed} failed")
     return 1 if failed else 0
