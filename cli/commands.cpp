@@ -615,6 +615,27 @@ int Commands::gate_command() {
     std::fprintf(stderr, "%s\n", matching.error().message.c_str());
     return kExitUsage;
   }
+  // A result that does not stand for a complete run cannot pass a gate, nor
+  // can it serve as a baseline: said before any verdict is reported.
+  auto run_failed = [](const report::RunRecord& r) {
+    return r.stats.partial || (r.server.embedded && !r.server.exit_clean);
+  };
+  auto why = [](const report::RunRecord& r) {
+    return r.stats.partial ? std::string("the result is partial (interrupted)")
+                           : "embedded server " + r.server.exit;
+  };
+  for (size_t i = 0; i < runs.size(); ++i)
+    if (run_failed(*runs[i])) {
+      std::fprintf(stderr, "gate: the run itself failed (result %zu of %zu): %s\n", i + 1,
+                   runs.size(), why(*runs[i]).c_str());
+      return kExitRunFailed;
+    }
+  for (const report::RunRecord* b : *matching)
+    if (run_failed(*b)) {
+      std::fprintf(stderr, "gate: a baseline run failed (%s, %s): %s\n", b->scenario.name.c_str(),
+                   b->environment.started_at.c_str(), why(*b).c_str());
+      return kExitRunFailed;
+    }
   report::GateOptions o;
   o.thresholds = gate_.thresholds;
   o.scenario_thresholds = !gate_.no_scenario_thresholds;
@@ -638,17 +659,6 @@ int Commands::gate_command() {
   if (!gate_.junit.empty()) {
     if (auto w = write_file_atomically(gate_.junit, report::junit_xml(suite, *checks)); !w) {
       std::fprintf(stderr, "%s\n", w.error().message.c_str());
-      return kExitRunFailed;
-    }
-  }
-  // A result that does not stand for a complete run cannot pass a gate.
-  for (size_t i = 0; i < runs.size(); ++i) {
-    const report::RunRecord& r = *runs[i];
-    if (r.stats.partial || (r.server.embedded && !r.server.exit_clean)) {
-      std::fprintf(stderr, "gate: the run itself failed (result %zu of %zu): %s\n", i + 1,
-                   runs.size(),
-                   r.stats.partial ? "the result is partial (interrupted)"
-                                   : ("embedded server " + r.server.exit).c_str());
       return kExitRunFailed;
     }
   }

@@ -194,6 +194,17 @@ Result<RunSet> matching_baselines(const RunSet& results, const std::vector<RunRe
                       "configuration at a time",
                       label, toggles_label(r->scenario.toggles)));
   RunSet out;
+  // Baselines of one configuration are taken as given (a single result of
+  // other toggles included: the user chose it); only a set of several
+  // configurations (a matrix) is narrowed to the results' own.
+  bool one_configuration = true;
+  for (const RunRecord& b : baselines)
+    one_configuration = one_configuration && toggles_label(b.scenario.toggles) ==
+                                                 toggles_label(baselines.front().scenario.toggles);
+  if (one_configuration) {
+    for (const RunRecord& b : baselines) out.push_back(&b);
+    return out;
+  }
   std::vector<std::string> seen;
   for (const RunRecord& b : baselines) {
     const std::string l = toggles_label(b.scenario.toggles);

@@ -53,10 +53,10 @@ struct GateOptions {
 Result<std::vector<CheckResult>> run_gate(const RunSet& results, const GateOptions& options);
 Result<std::vector<CheckResult>> run_gate(const RunRecord& result, const GateOptions& options);
 
-// The runs of `baselines` that measured the configuration `results` did (the
-// same toggles), so that a whole matrix can serve as the baseline. Errors:
-// results of several configurations, or no baseline of theirs (naming the
-// configurations the baselines have).
+// The runs of `baselines` to compare `results` with: all of them when they
+// measured one configuration; of several (a whole matrix), those with the
+// results' toggles. Errors: results of several configurations, or a matrix
+// with no run of theirs (naming the configurations it has).
 Result<RunSet> matching_baselines(const RunSet& results, const std::vector<RunRecord>& baselines);
 
 // <testsuites><testsuite name=...><testcase name=... classname=...>[<failure .../>]

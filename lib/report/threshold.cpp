@@ -165,6 +165,11 @@ Result<Threshold> parse_threshold(std::string_view text) {
                   w.empty() ? fmt::format("expected a statistic ({})", kStats)
                             : fmt::format("unknown statistic \"{}\"; expected {}", w, kStats));
   }
+  if (unit_defaults_to_ms && !t.latency_stat())
+    return syntax(text, col,
+                  fmt::format("http_req_duration takes a latency statistic (p(N), avg, med, min "
+                              "or max), not {}",
+                              t.stat));
   if (!t.latency_stat() && t.series != Series::latency)
     return syntax(text, col,
                   fmt::format("{} is a whole-run figure; it takes no series prefix", t.stat));

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <string_view>
 
+#include "common/redact.h"
+
 namespace servelab::scenario {
 namespace {
 
@@ -42,8 +44,13 @@ Result<std::string> one_liner_toml(const OneLiner& o) {
     const size_t colon = h.find(':');
     if (colon == std::string::npos || trim(std::string_view(h).substr(0, colon)).empty())
       return make_error(fmt::format("-H '{}': expected Name: value", h));
-    headers.insert_or_assign(std::string(trim(std::string_view(h).substr(0, colon))),
-                             std::string(trim(std::string_view(h).substr(colon + 1))));
+    const std::string name(trim(std::string_view(h).substr(0, colon)));
+    // A scenario's headers are a table: one value per name.
+    if (!headers.insert(name, std::string(trim(std::string_view(h).substr(colon + 1)))).second)
+      return make_error(
+          fmt::format("-H '{}': header {} is given twice (a scenario sends one "
+                      "value per header name)",
+                      h, name));
   }
 
   toml::table load{{"mode", o.rate ? "open" : "closed"},
@@ -57,11 +64,13 @@ Result<std::string> one_liner_toml(const OneLiner& o) {
   if (!headers.empty()) request.insert("headers", std::move(headers));
   if (!o.body.empty()) request.insert("body", o.body);
 
-  toml::table root{{"name", "url"},
-                   {"description", fmt::format("{} {} from the command line", o.method, o.url)},
-                   {"target", origin},
-                   {"load", std::move(load)},
-                   {"requests", toml::array{std::move(request)}}};
+  toml::table root{
+      {"name", "url"},
+      // Redacted: the description is echoed into result.json.
+      {"description", fmt::format("{} {} from the command line", o.method, redact_url(o.url))},
+      {"target", origin},
+      {"load", std::move(load)},
+      {"requests", toml::array{std::move(request)}}};
   std::ostringstream out;
   out << "# Made by `servelab run URL`: keep it as a file and run it with\n"
          "# `servelab run FILE.toml` for the same measurement.\n"

@@ -123,7 +123,14 @@ TEST(Gate, AMatrixBaselineGivesTheRunsOfTheResultsToggles) {
   EXPECT_EQ((*same)[0], &matrix[0]);
   EXPECT_EQ((*same)[1], &matrix[1]);
   std::vector<RunRecord> others(matrix.begin() + 2, matrix.end());
-  auto none = matching_baselines(set_of(now), others);
+  // One configuration: taken as given, even of other toggles.
+  auto given = matching_baselines(set_of(now), others);
+  ASSERT_TRUE(given.ok());
+  EXPECT_EQ(given->size(), 2u);
+  std::vector<RunRecord> two_others = others;
+  two_others.push_back(others.front());
+  two_others.back().scenario.toggles.batching = !two_others.back().scenario.toggles.batching;
+  auto none = matching_baselines(set_of(now), two_others);
   ASSERT_FALSE(none.ok());
   EXPECT_NE(none.error().message.find("no baseline run has the results' toggles"),
             std::string::npos)

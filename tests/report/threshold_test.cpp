@@ -93,6 +93,7 @@ TEST(Threshold, ReadsK6MetricNamesAsTheSameFigures) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("http_req_failed takes rate"), std::string::npos)
       << bad.error().message;
+  EXPECT_FALSE(parse_threshold("http_req_duration.rps>1").ok());
   auto no_unit_native = parse_threshold("p(95)<200");  // only k6's names default to ms
   EXPECT_FALSE(no_unit_native.ok());
 }

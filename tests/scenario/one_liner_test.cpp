@@ -88,6 +88,13 @@ TEST(OneLiner, BadFlagsAreErrorsNamingThem) {
   EXPECT_NE(header.error().message.find("-H 'NoColon': expected Name: value"), std::string::npos)
       << header.error().message;
 
+  OneLiner twice;
+  twice.url = "http://127.0.0.1:1/";
+  twice.headers = {"X-A: 1", "X-A: 2"};
+  auto dup = one_liner_toml(twice);
+  ASSERT_FALSE(dup.ok());
+  EXPECT_NE(dup.error().message.find("given twice"), std::string::npos) << dup.error().message;
+
   OneLiner bad_url;
   bad_url.url = "ftp://127.0.0.1/";
   EXPECT_FALSE(one_liner_toml(bad_url).ok());
@@ -103,6 +110,15 @@ TEST(OneLiner, BadFlagsAreErrorsNamingThem) {
   auto s = parse_scenario_text(*text, "<command line>");
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.error().message.find("load.duration"), std::string::npos) << s.error().message;
+}
+
+TEST(OneLiner, TheDescriptionKeepsNoCredentials) {
+  OneLiner o;
+  o.url = "http://user:secret@127.0.0.1:1/x?api_key=hunter2&page=2";
+  const Scenario s = parsed(o);
+  EXPECT_EQ(s.description.find("secret"), std::string::npos) << s.description;
+  EXPECT_EQ(s.description.find("hunter2"), std::string::npos) << s.description;
+  EXPECT_NE(s.description.find("page=2"), std::string::npos) << s.description;
 }
 
 TEST(OneLiner, OnlyHttpUrlsAreUrlArguments) {
